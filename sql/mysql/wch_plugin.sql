@@ -1,0 +1,30 @@
+-- WhatsApp Commerce Hub plugin tables the bridge reads and writes, as the plugin's DatabaseManager creates them
+-- at DB_VERSION 2.6.0 (../shared/reference/wch-plugin.md section 3.5). For development and tests only.
+CREATE TABLE IF NOT EXISTS {prefix}wch_carts (
+  id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
+  customer_phone VARCHAR(20) NOT NULL,
+  items JSON NULL,
+  total DECIMAL(10,2) NOT NULL DEFAULT 0.00,
+  coupon_code VARCHAR(50) NULL,
+  shipping_address JSON NULL,
+  status ENUM('active','abandoned','converted','expired') NOT NULL DEFAULT 'active',
+  reminder_sent_at DATETIME NULL,
+  reminder_1_sent_at DATETIME NULL,
+  reminder_2_sent_at DATETIME NULL,
+  reminder_3_sent_at DATETIME NULL,
+  abandoned_at DATETIME NULL,
+  recovery_coupon_code VARCHAR(50) NULL,
+  recovered TINYINT(1) NOT NULL DEFAULT 0,
+  recovered_order_id BIGINT(20) UNSIGNED NULL,
+  recovered_revenue DECIMAL(10,2) NULL,
+  recovered_at DATETIME NULL,
+  expires_at DATETIME NOT NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL,
+  PRIMARY KEY  (id),
+  UNIQUE KEY customer_phone (customer_phone),
+  KEY status (status),
+  KEY updated_at (updated_at),
+  KEY expires_at (expires_at),
+  KEY recovered (recovered)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;

@@ -1,0 +1,27 @@
+-- SQLite form of ../mysql/wch_plugin.sql (status ENUM as a CHECK constraint).
+CREATE TABLE IF NOT EXISTS {prefix}wch_carts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  customer_phone VARCHAR(20) NOT NULL UNIQUE,
+  items TEXT NULL,
+  total DECIMAL(10,2) NOT NULL DEFAULT 0.00,
+  coupon_code VARCHAR(50) NULL,
+  shipping_address TEXT NULL,
+  status VARCHAR(20) NOT NULL DEFAULT 'active' CHECK (status IN ('active','abandoned','converted','expired')),
+  reminder_sent_at DATETIME NULL,
+  reminder_1_sent_at DATETIME NULL,
+  reminder_2_sent_at DATETIME NULL,
+  reminder_3_sent_at DATETIME NULL,
+  abandoned_at DATETIME NULL,
+  recovery_coupon_code VARCHAR(50) NULL,
+  recovered INTEGER NOT NULL DEFAULT 0,
+  recovered_order_id INTEGER NULL,
+  recovered_revenue DECIMAL(10,2) NULL,
+  recovered_at DATETIME NULL,
+  expires_at DATETIME NOT NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {prefix}wc_status ON {prefix}wch_carts (status);
+CREATE INDEX IF NOT EXISTS {prefix}wc_updated_at ON {prefix}wch_carts (updated_at);
+CREATE INDEX IF NOT EXISTS {prefix}wc_expires_at ON {prefix}wch_carts (expires_at);
+CREATE INDEX IF NOT EXISTS {prefix}wc_recovered ON {prefix}wch_carts (recovered);

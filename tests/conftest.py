@@ -1,0 +1,109 @@
+"""Shared fixtures: real databases (MariaDB/MySQL and SQLite), isolated by a random table prefix per test.
+
+MySQL DSN: WCH_TEST_DSN, else a testcontainers MySQL where a Docker engine runs, else the local server
+``mysql+pymysql://root@127.0.0.1:3306/test``. In CI (CI=true) a missing server FAILS the test; elsewhere it skips."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from wch_bridge.store import ActionStore, make_engine
+from wch_bridge.store import schema as schema_mod
+from wch_bridge.timeutil import Clock
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FIXTURES = SHARED / "fixtures"
+LOCAL_MYSQL = "mysql+pymysql://root@127.0.0.1:3306/test"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _docker_engine_running() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> Iterator[str]:
+    dsn = os.environ.get("WCH_TEST_DSN")
+    container = None
+    if not dsn:
+        if _docker_engine_running():
+            try:
+                from testcontainers.mysql import MySqlContainer
+
+                container = MySqlContainer("mysql:8.0").start()
+                dsn = container.get_connection_url().replace("mysql://", "mysql+pymysql://")
+            except Exception:  # noqa: BLE001 - fall back to the machine's server
+                container = None
+        dsn = dsn or LOCAL_MYSQL
+    try:
+        eng = make_engine(dsn)
+        with eng.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        eng.dispose()
+    except Exception as exc:  # noqa: BLE001
+        msg = f"MySQL/MariaDB not reachable at {dsn.split('@')[-1]}: {type(exc).__name__}"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    yield dsn
+    if container is not None:
+        container.stop()
+
+
+def new_prefix() -> str:
+    return f"t{secrets.token_hex(3)}_"
+
+
+@pytest.fixture
+def prefix() -> str:
+    return new_prefix()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'wch.sqlite'}"
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'wch.sqlite'}"
+    return request.getfixturevalue("mysql_url")
+
+
+@pytest.fixture
+def engine(db_url: str, prefix: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    schema_mod.drop_prefix(eng, prefix)
+    eng.dispose()
+
+
+@pytest.fixture
+def store(engine: Engine, prefix: str) -> ActionStore:
+    """An empty Action Scheduler + plugin + bridge schema under a fresh prefix, on SQLite and on MariaDB."""
+    schema_mod.install(engine, prefix, with_wordpress=True)
+    return ActionStore(engine, prefix, clock=Clock())
+
+
+@pytest.fixture
+def mysql_store(mysql_url: str, prefix: str) -> Iterator[ActionStore]:
+    eng = make_engine(mysql_url)
+    schema_mod.install(eng, prefix, with_wordpress=True)
+    yield ActionStore(eng, prefix, clock=Clock())
+    schema_mod.drop_prefix(eng, prefix)
+    eng.dispose()

@@ -1,0 +1,114 @@
+"""``wch-bridge run`` (the worker) and ``wch-bridge enqueue`` (as_schedule_single_action)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from wch_bridge import argscodec, phpser, schedules
+from wch_bridge.app import build_worker, open_store
+from wch_bridge.cli.common import EXIT_USAGE, db_options, fail, handle_errors, main, make_settings, setup_logging, split_csv
+from wch_bridge.store.actions import NewRow
+
+
+@main.command("run")
+@db_options
+@click.option("--poll-interval", type=float, default=1.0, show_default=True, envvar="WCH_BRIDGE_POLL_INTERVAL",
+              help="Seconds between polls when idle (sooner if an action is due sooner). [env WCH_BRIDGE_POLL_INTERVAL]")
+@click.option("--batch-size", type=int, default=50, show_default=True, envvar="WCH_BRIDGE_BATCH_SIZE",
+              help="Actions taken per poll at most. [env WCH_BRIDGE_BATCH_SIZE]")
+@click.option("--concurrency", type=int, default=8, show_default=True, envvar="WCH_BRIDGE_CONCURRENCY",
+              help="Actions run at once (thread pool; handlers wait on HTTP). [env WCH_BRIDGE_CONCURRENCY]")
+@click.option("--hooks", envvar="WCH_BRIDGE_HOOKS", default=None,
+              help="Only these hooks, comma-separated (default: every hook with a handler). [env WCH_BRIDGE_HOOKS]")
+@click.option("--once", is_flag=True, envvar="WCH_BRIDGE_ONCE", help="Drain what is due now, then exit. [env WCH_BRIDGE_ONCE]")
+@click.option("--max-actions", type=int, default=None, envvar="WCH_BRIDGE_MAX_ACTIONS",
+              help="Exit after running this many actions. [env WCH_BRIDGE_MAX_ACTIONS]")
+@click.option("--grace-period", type=float, default=30.0, show_default=True, envvar="WCH_BRIDGE_GRACE_PERIOD",
+              help="On SIGTERM/SIGINT, seconds running actions get to finish. [env WCH_BRIDGE_GRACE_PERIOD]")
+@click.option("--touch-interval", type=float, default=60.0, show_default=True, envvar="WCH_BRIDGE_TOUCH_INTERVAL",
+              help="Refresh last_attempt_gmt of actions running longer than this, so PHP's cleaner leaves them. "
+                   "[env WCH_BRIDGE_TOUCH_INTERVAL]")
+@click.option("--log-level", default="INFO", show_default=True, envvar="WCH_BRIDGE_LOG_LEVEL", help="[env WCH_BRIDGE_LOG_LEVEL]")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="WCH_BRIDGE_LOG_FORMAT", help="text, or one JSON object per line. [env WCH_BRIDGE_LOG_FORMAT]")
+@handle_errors
+def run_cmd(dsn: str, prefix: str, groups: str, poll_interval: float, batch_size: int, concurrency: int,
+            hooks: str | None, once: bool, max_actions: int | None, grace_period: float, touch_interval: float,
+            log_level: str, log_format: str) -> None:
+    """Run the worker: take due actions of the served hooks and run them."""
+    settings = make_settings(
+        dsn=dsn, prefix=prefix, groups=groups, poll_interval=poll_interval, batch_size=batch_size,
+        concurrency=concurrency, hooks=split_csv(hooks) or None, once=once, max_actions=max_actions,
+        grace_period=grace_period, touch_interval=touch_interval, log_level=log_level, log_format=log_format,
+    )
+    setup_logging(settings.log_level, settings.log_format)
+    worker = build_worker(settings)
+    worker.install_signal_handlers()
+    code = worker.run()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if worker.abandoned_threads:
+        os._exit(code)  # handler threads still running were released back to pending; do not wait for them
+    sys.exit(code)
+
+
+_REL = re.compile(r"^\+?(\d+)\s*([smhd]?)$")
+
+
+def parse_when(value: str | None, now: datetime) -> datetime:
+    """``--at``: Unix seconds, ``+90s``/``+5m``/``+2h``/``+1d``, or an ISO date-time (UTC unless it has an offset)."""
+    if not value:
+        return now
+    v = value.strip()
+    m = _REL.match(v)
+    if m and (v.startswith("+") or m.group(2)):
+        mult = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        return now + timedelta(seconds=int(m.group(1)) * mult)
+    if v.isdigit():
+        return datetime.fromtimestamp(int(v), UTC).replace(tzinfo=None)
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        raise click.BadParameter(f"cannot read {value!r}: use Unix seconds, +90s/+5m/+2h/+1d or an ISO date-time") from None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt.replace(microsecond=0)
+
+
+@main.command("enqueue")
+@db_options
+@click.argument("hook")
+@click.option("--args", "args_json", default="[]", show_default=True, help="The action's args as JSON (object or list).")
+@click.option("--at", "at", default=None, help="When: Unix seconds, +90s/+5m/+2h/+1d, or ISO date-time (default: now).")
+@click.option("--priority", type=click.IntRange(0, 255), default=10, show_default=True, help="0-255, lower runs first.")
+@click.option("--unique", is_flag=True, help="Skip if a pending/in-progress action of HOOK exists in the group (AS 3.6-3.9 rule).")
+@handle_errors
+def enqueue_cmd(dsn: str, prefix: str, groups: str, hook: str, args_json: str, at: str | None, priority: int,
+                unique: bool) -> None:
+    """Schedule HOOK exactly as as_schedule_single_action() would (group: the first --group)."""
+    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
+    if not hook or len(hook) > 191:
+        fail("HOOK must be 1-191 characters", EXIT_USAGE)
+    try:
+        value = json.loads(args_json)
+    except json.JSONDecodeError as exc:
+        fail(f"--args is not valid JSON: {exc.msg} at position {exc.pos}", EXIT_USAGE)
+    if not isinstance(value, list | dict):
+        fail("--args must be a JSON array or object (Action Scheduler stores an array)", EXIT_USAGE)
+    args, extended = argscodec.encode_args(value)
+    store = open_store(settings)
+    when = parse_when(at, store.now())
+    ts = int(when.replace(tzinfo=UTC).timestamp())
+    row = NewRow(hook=hook, scheduled_date_gmt=when, schedule=phpser.serialize_schedule(schedules.SimpleSchedule(ts)),
+                 args=args, extended_args=extended, group=settings.groups[0], priority=priority)
+    new_id = store.insert_action(row, unique=unique)
+    if not new_id:
+        fail(f"not scheduled: a pending or running {hook} action already exists in group {settings.groups[0]!r} (--unique)",
+             EXIT_USAGE)
+    click.echo(f"scheduled action #{new_id}: {hook} at {when:%Y-%m-%d %H:%M:%S} UTC (group {settings.groups[0]!r}, priority {priority})")

@@ -1,0 +1,66 @@
+"""``wch-bridge schema install|check``."""
+
+from __future__ import annotations
+
+import click
+
+from wch_bridge.cli.common import EXIT_ENV, db_options, echo_json, fail, handle_errors, main, make_settings, split_csv
+from wch_bridge.settings import mask_dsn
+from wch_bridge.app import open_engine
+from wch_bridge.store import schema as schema_mod
+
+
+@main.group("schema")
+def schema_group() -> None:
+    """Create the tables for development/tests, or inspect a live database."""
+
+
+@schema_group.command("install")
+@db_options
+@click.option("--with-wordpress", is_flag=True, help="Also create the WordPress/WooCommerce tables the handlers read (development only).")
+@click.option("--yes", is_flag=True, help="Allow installing into a database that already holds a WordPress site.")
+@handle_errors
+def schema_install(dsn: str, prefix: str, groups: str, with_wordpress: bool, yes: bool) -> None:
+    """Create the Action Scheduler, plugin and bridge tables under PREFIX (IF NOT EXISTS)."""
+    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
+    engine = open_engine(settings)
+    if not yes and schema_mod.looks_live(engine, settings.prefix):
+        fail(
+            f"{mask_dsn(settings.dsn)} with prefix {settings.prefix!r} already holds a WordPress site or queued "
+            "actions; schema install is for development databases. Re-run with --yes if you really mean it.",
+            EXIT_ENV,
+        )
+    tables = schema_mod.install(engine, settings.prefix, with_wordpress=with_wordpress)
+    click.echo(f"tables under {settings.prefix!r} in {mask_dsn(settings.dsn)}: {len(tables)}")
+    for t in tables:
+        click.echo(f"  {t}")
+
+
+@schema_group.command("check")
+@db_options
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@handle_errors
+def schema_check(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
+    """Inspect a live database: server, SKIP LOCKED, AS schema version, priority column, indexes, the group row."""
+    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
+    engine = open_engine(settings)
+    rep = schema_mod.check(engine, settings.prefix, tuple(split_csv(groups)))
+    if as_json:
+        echo_json({"database": mask_dsn(settings.dsn), **rep.as_dict()})
+    else:
+        click.echo(f"database: {mask_dsn(settings.dsn)}")
+        click.echo("found:")
+        for k, v in rep.found:
+            click.echo(f"  {k}: {v}")
+        click.echo("the bridge will:")
+        for p in rep.plan:
+            click.echo(f"  - {p}")
+        for w in rep.warnings:
+            click.echo(f"warning: {w}")
+        for spec in rep.missing_indexes:
+            click.echo(f"recommended: {spec.ddl(engine.dialect.name if engine.dialect.name == 'sqlite' else 'mysql')};")
+        for p in rep.problems:
+            click.echo(f"problem: {p}", err=True)
+        click.echo("ok: the bridge can run" if rep.ok else "not ok: the bridge cannot run here")
+    if not rep.ok:
+        raise SystemExit(EXIT_ENV)

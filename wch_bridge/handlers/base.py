@@ -1,0 +1,45 @@
+"""What a handler receives and returns. Handlers are pure business logic: collaborators arrive in ``Services``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from wch_bridge.errors import ShutdownRequested
+from wch_bridge.models import Action, Outcome
+from wch_bridge.timeutil import Clock, SiteTime
+
+
+@dataclass
+class Services:
+    """Collaborators built by ``app.py`` (tests pass real alternatives: SQLite store, sandbox API)."""
+
+    clock: Clock = field(default_factory=Clock)
+    site: SiteTime = field(default_factory=SiteTime.utc)
+    settings: Any = None  # wch_bridge.settings.Settings
+    whatsapp: Any = None  # wch_bridge.whatsapp.WhatsAppClient
+    wp: Any = None  # WordPress / WooCommerce / plugin data access (store side)
+    ledger: Any = None  # outbound message ledger (store side)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("wch_bridge.handlers"))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One action being run: the row, its decoded (and v2-unwrapped) args, and the services."""
+
+    action: Action
+    args: Any
+    meta: dict[str, Any] | None
+    services: Services
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def check_stop(self) -> None:
+        """Call between units of work (e.g. recipients): raises ShutdownRequested once the worker is stopping."""
+        if self.stop.is_set():
+            raise ShutdownRequested("worker is stopping; the action will be run again")
+
+
+Handler = Callable[[Job], Outcome | None]

@@ -1,0 +1,189 @@
+"""Engine creation and session set-up like WordPress: utf8mb4, WordPress's relaxed sql_mode, UTC.
+
+Also the dialect facts the store switches on (SKIP LOCKED support) and the error mapping that turns lost
+connections, deadlocks (1213) and lock-wait timeouts (1205) into ``TransientStoreError``."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from wch_bridge.errors import ConfigError, StoreError, TransientStoreError
+from wch_bridge.settings import mask_dsn
+
+log = logging.getLogger("wch_bridge.store")
+
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_]+$")
+
+#: WordPress removes these from the session sql_mode (wpdb::set_sql_mode, $incompatible_modes).
+WP_INCOMPATIBLE_MODES = frozenset(
+    {"NO_ZERO_DATE", "ONLY_FULL_GROUP_BY", "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES", "TRADITIONAL", "ANSI"}
+)
+
+#: MySQL error numbers that mean "try again": deadlock, lock wait timeout, gone away, lost connection, ...
+TRANSIENT_MYSQL_ERRORS = frozenset({1213, 1205, 2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031, 1040})
+
+
+def validate_prefix(prefix: str) -> str:
+    if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
+        raise ConfigError(f"invalid table prefix {prefix!r}: use letters, digits and underscores only (e.g. wp_)")
+    return prefix
+
+
+def _wp_sql_mode(current: str) -> str:
+    modes = [m for m in current.split(",") if m and m.upper() not in WP_INCOMPATIBLE_MODES]
+    return ",".join(modes)
+
+
+def make_engine(dsn: str, *, pool_size: int = 10) -> Engine:
+    """An Engine for a SQLAlchemy URL (``mysql+pymysql://...`` or ``sqlite:///path``) set up like WordPress."""
+    try:
+        url = make_url(dsn)
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"invalid database DSN {mask_dsn(dsn)!r}: {type(exc).__name__}") from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _rec: Any) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # Writers serialize up front: a read-then-guarded-update sequence never sees a stale snapshot.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if backend in ("mysql", "mariadb"):
+        query = dict(url.query)
+        query.setdefault("charset", "utf8mb4")
+        url = url.set(query=query)
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_recycle=280,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            isolation_level="READ COMMITTED",
+        )
+
+        @event.listens_for(engine, "connect")
+        def _mysql_connect(dbapi_conn: Any, _rec: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("SELECT @@SESSION.sql_mode")
+            row = cur.fetchone()
+            cur.execute("SET SESSION sql_mode = %s", (_wp_sql_mode(str(row[0] if row else "")),))
+            cur.execute("SET time_zone = '+00:00'")
+            cur.execute("SET NAMES utf8mb4")
+            cur.close()
+
+        return engine
+    raise ConfigError(f"unsupported database {backend!r} in DSN {mask_dsn(dsn)}: use mysql+pymysql:// or sqlite:///")
+
+
+@dataclass(frozen=True)
+class DbInfo:
+    dialect: str  # "mysql" or "sqlite"
+    version: str
+    is_mariadb: bool
+    skip_locked: bool
+
+    @classmethod
+    def probe(cls, engine: Engine) -> DbInfo:
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                version = conn.exec_driver_sql("select sqlite_version()").scalar_one()
+            return cls("sqlite", str(version), False, False)
+        with engine.connect() as conn:
+            version = str(conn.execute(text("SELECT VERSION()")).scalar_one())
+        return cls("mysql", version, "mariadb" in version.lower(), supports_skip_locked(version))
+
+
+def supports_skip_locked(version: str) -> bool:
+    """MySQL >= 8.0.1 or MariaDB >= 10.6.0, handling MariaDB's ``5.5.5-`` prefix (AS db_supports_skip_locked)."""
+    v = version.lower()
+    if v.startswith("5.5.5-"):
+        v = v[len("5.5.5-"):]
+    m = re.match(r"(\d+)\.(\d+)\.(\d+)", v)
+    if not m:
+        return False
+    parts = tuple(int(x) for x in m.groups())
+    if "mariadb" in v:
+        return parts >= (10, 6, 0)
+    return parts >= (8, 0, 1)
+
+
+def mysql_errno(exc: BaseException) -> int | None:
+    orig = getattr(exc, "orig", None)
+    args = getattr(orig, "args", None)
+    if args and isinstance(args[0], int):
+        return args[0]
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TransientStoreError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    errno = mysql_errno(exc)
+    if errno in TRANSIENT_MYSQL_ERRORS:
+        return True
+    if isinstance(exc, OperationalError):
+        msg = str(getattr(exc, "orig", exc)).lower()
+        return "database is locked" in msg or "lost connection" in msg or "gone away" in msg or "can't connect" in msg
+    return False
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Map SQLAlchemy errors to StoreError / TransientStoreError (messages without DSN or password)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except StoreError:
+            raise
+        except SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+            if is_transient(exc):
+                raise TransientStoreError(f"database temporarily unavailable: {detail}") from exc
+            raise StoreError(f"database error: {detail}") from exc
+
+    return wrapper
+
+
+def retry_transient(fn: Callable[P, R], *, attempts: int = 5, base_delay: float = 0.05) -> Callable[P, R]:
+    """Retry deadlocks / lock-wait timeouts a few times (they are not failures of the action)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(1, attempts + 1):
+            try:
+                return fn(*args, **kwargs)
+            except TransientStoreError:
+                if attempt == attempts:
+                    raise
+                time.sleep(base_delay * (2 ** (attempt - 1)))
+        raise AssertionError("unreachable")
+
+    return wrapper

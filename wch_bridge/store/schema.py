@@ -1,0 +1,238 @@
+"""Install the DDL in ``sql/`` (development and tests) and inspect a live database (``wch-bridge schema check``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
+
+from wch_bridge.resources import sql_dir
+from wch_bridge.store.engine import DbInfo, translate_errors, validate_prefix
+
+#: AS parts created by ``schema install``; ``with_wordpress`` adds the WordPress/WooCommerce tables.
+CORE_PARTS = ("actionscheduler", "wch_plugin", "bridge")
+WORDPRESS_PARTS = ("wordpress", "woocommerce")
+
+#: Index names of ``{prefix}actionscheduler_actions`` at store schema 8 (reference section 1.4).
+AS_SCHEMA8_INDEXES = {
+    "hook_status_scheduled_date_gmt": ["hook", "status", "scheduled_date_gmt"],
+    "status_scheduled_date_gmt": ["status", "scheduled_date_gmt"],
+    "scheduled_date_gmt": ["scheduled_date_gmt"],
+    "args": ["args"],
+    "group_id": ["group_id"],
+    "last_attempt_gmt": ["last_attempt_gmt"],
+    "claim_id_status_priority_scheduled_date_gmt": ["claim_id", "status", "priority", "scheduled_date_gmt"],
+    "status_last_attempt_gmt": ["status", "last_attempt_gmt"],
+    "status_claim_id": ["status", "claim_id"],
+}
+
+_INDEX_DIRECTIVE = re.compile(r"^--\s*@index\s+(\S+)\s+(\S+)\s+\(([^)]*)\)\s*$")
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    table: str
+    name: str
+    columns: tuple[str, ...]
+
+    def ddl(self, dialect: str) -> str:
+        cols = ", ".join(self.columns)
+        if dialect == "sqlite":
+            return f"CREATE INDEX IF NOT EXISTS {self.name} ON {self.table} ({cols})"
+        return f"ALTER TABLE {self.table} ADD INDEX {self.name} ({cols})"
+
+
+def _read_part(dialect: str, part: str, prefix: str) -> tuple[list[str], list[IndexSpec]]:
+    path: Path = sql_dir() / dialect / f"{part}.sql"
+    raw = path.read_text(encoding="utf-8").replace("{prefix}", validate_prefix(prefix))
+    indexes: list[IndexSpec] = []
+    body: list[str] = []
+    for line in raw.splitlines():
+        m = _INDEX_DIRECTIVE.match(line.strip())
+        if m:
+            indexes.append(IndexSpec(m.group(1), m.group(2), tuple(c.strip() for c in m.group(3).split(","))))
+            continue
+        if line.strip().startswith("--"):
+            continue
+        body.append(line)
+    statements = [s.strip() for s in "\n".join(body).split(";\n") if s.strip()]
+    return [s.rstrip(";").strip() for s in statements], indexes
+
+
+def recommended_indexes(prefix: str, dialect: str = "mysql") -> list[IndexSpec]:
+    """Indexes the bridge relies on beyond AS's own (declared with ``-- @index`` in sql/*/bridge.sql)."""
+    return _read_part(dialect, "bridge", prefix)[1]
+
+
+@translate_errors
+def install(engine: Engine, prefix: str, *, with_wordpress: bool = False, parts: tuple[str, ...] | None = None) -> list[str]:
+    """Create the tables (IF NOT EXISTS) and the recommended indexes. Returns the table names that now exist."""
+    dialect = "sqlite" if engine.dialect.name == "sqlite" else "mysql"
+    chosen = parts or (CORE_PARTS + (WORDPRESS_PARTS if with_wordpress else ()))
+    for part in chosen:
+        if not (sql_dir() / dialect / f"{part}.sql").exists():
+            continue
+        statements, indexes = _read_part(dialect, part, prefix)
+        with engine.begin() as conn:
+            for stmt in statements:
+                conn.execute(text(stmt))
+        ensure_indexes(engine, indexes)
+    return sorted(t for t in inspect(engine).get_table_names() if t.startswith(prefix))
+
+
+@translate_errors
+def ensure_indexes(engine: Engine, indexes: list[IndexSpec]) -> list[IndexSpec]:
+    """Create the missing ones among ``indexes``; return what was created."""
+    created = []
+    insp = inspect(engine)
+    dialect = "sqlite" if engine.dialect.name == "sqlite" else "mysql"
+    for spec in indexes:
+        if spec.table not in insp.get_table_names():
+            continue
+        have = {ix["name"] for ix in insp.get_indexes(spec.table)}
+        if spec.name in have:
+            continue
+        with engine.begin() as conn:
+            conn.execute(text(spec.ddl(dialect)))
+        created.append(spec)
+    return created
+
+
+@translate_errors
+def drop_prefix(engine: Engine, prefix: str) -> list[str]:
+    """Drop every table whose name starts with ``prefix`` (tests and the benchmark's scratch prefix only)."""
+    validate_prefix(prefix)
+    dropped = []
+    for name in inspect(engine).get_table_names():
+        if name.startswith(prefix):
+            with engine.begin() as conn:
+                conn.execute(text(f"DROP TABLE IF EXISTS {name}"))  # name comes from the catalog and the prefix
+            dropped.append(name)
+    return dropped
+
+
+@dataclass
+class CheckReport:
+    """What ``schema check`` found, what the bridge will do, and whether it can run."""
+
+    found: list[tuple[str, str]] = field(default_factory=list)
+    plan: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    missing_indexes: list[IndexSpec] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "found": dict(self.found),
+            "plan": self.plan,
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "missing_indexes": [
+                {"table": i.table, "name": i.name, "columns": list(i.columns), "sql": i.ddl("mysql")}
+                for i in self.missing_indexes
+            ],
+        }
+
+
+@translate_errors
+def check(engine: Engine, prefix: str, groups: tuple[str, ...] = ("wch",)) -> CheckReport:
+    validate_prefix(prefix)
+    rep = CheckReport()
+    info = DbInfo.probe(engine)
+    dialect = info.dialect
+    rep.found.append(("server", f"{'MariaDB' if info.is_mariadb else dialect} {info.version}"))
+    rep.found.append(("prefix", prefix))
+    if dialect == "mysql":
+        rep.found.append(("SKIP LOCKED", "supported" if info.skip_locked else "not supported"))
+        rep.plan.append(
+            "take due actions with a plain read plus a guarded UPDATE by primary key, locking only those rows "
+            + ("(FOR UPDATE SKIP LOCKED)" if info.skip_locked else "(plain FOR UPDATE, as AS 3.8 does)")
+        )
+    else:
+        rep.plan.append("embedded SQLite: writers serialized with BEGIN IMMEDIATE")
+    rep.plan.append("never hold an Action Scheduler claim (PHP's concurrency gate stays free)")
+    insp = inspect(engine)
+    tables = set(insp.get_table_names())
+    actions = f"{prefix}actionscheduler_actions"
+    for suffix in ("actionscheduler_actions", "actionscheduler_claims", "actionscheduler_groups", "actionscheduler_logs"):
+        if f"{prefix}{suffix}" not in tables:
+            rep.problems.append(f"table {prefix}{suffix} is missing (is the prefix right? is WooCommerce active?)")
+    options = f"{prefix}options"
+    if options in tables:
+        with engine.connect() as conn:
+            ver = conn.execute(
+                text(f"SELECT option_value FROM {options} WHERE option_name = :n"),  # noqa: S608 - validated prefix
+                {"n": "schema-ActionScheduler_StoreSchema"},
+            ).scalar()
+        rep.found.append(("AS store schema", str(ver) if ver else "unknown (option not set)"))
+        if ver:
+            major = str(ver).split(".")[0]
+            if major.isdigit() and int(major) >= 9:
+                rep.warnings.append("store schema 9 (unique_key): unique enqueues should be left to PHP")
+            if major.isdigit() and int(major) < 7:
+                rep.warnings.append(f"store schema {major}: no priority column; claim order ignores priority")
+    else:
+        rep.found.append(("AS store schema", f"unknown ({options} not found)"))
+        rep.warnings.append(f"{options} not found: site time zone taken as UTC, plugin settings unavailable")
+    if actions in tables:
+        cols = {c["name"] for c in insp.get_columns(actions)}
+        rep.found.append(("priority column", "present" if "priority" in cols else "missing"))
+        if "extended_args" not in cols:
+            rep.problems.append(f"{actions} has no extended_args column (AS < 3.1): upgrade Action Scheduler")
+        have = {ix["name"]: [c for c in ix["column_names"] if c] for ix in insp.get_indexes(actions)}
+        missing_as = [n for n in AS_SCHEMA8_INDEXES if n not in have]
+        if dialect == "mysql" and missing_as:
+            rep.warnings.append("AS schema-8 indexes missing: " + ", ".join(missing_as) + " (wp action-scheduler fix-schema)")
+        for spec in recommended_indexes(prefix, dialect):
+            if spec.table in tables and spec.name not in {ix["name"] for ix in insp.get_indexes(spec.table)}:
+                rep.missing_indexes.append(spec)
+        if rep.missing_indexes:
+            rep.warnings.append(
+                "recommended indexes missing (the pick-up query and the report scan more rows without them): "
+                + "; ".join(spec.ddl(dialect) for spec in rep.missing_indexes)
+            )
+        gt = f"{prefix}actionscheduler_groups"
+        if gt in tables:
+            with engine.connect() as conn:
+                for slug in groups:
+                    gid = conn.execute(
+                        text(f"SELECT MIN(group_id) FROM {gt} WHERE slug = :s"), {"s": slug}  # noqa: S608
+                    ).scalar()
+                    rep.found.append((f"group '{slug}'", f"group_id {gid}" if gid else "missing"))
+                    if not gid:
+                        rep.warnings.append(
+                            f"group '{slug}' has no row yet: the bridge creates it on first run; PHP's exclude-groups "
+                            "filter (docker/mu-plugins/wch-bridge.php) needs it to exist"
+                        )
+    for suffix in ("wch_bridge_messages", "wch_bridge_workers"):
+        if f"{prefix}{suffix}" not in tables:
+            rep.plan.append(f"create {prefix}{suffix} on first run")
+    if f"{prefix}wch_carts" not in tables:
+        rep.warnings.append(f"{prefix}wch_carts not found: cart jobs will fail with a clear message")
+    return rep
+
+
+@translate_errors
+def looks_live(engine: Engine, prefix: str) -> bool:
+    """A WordPress site (``siteurl`` option) or queued actions under this prefix: not a development database."""
+    tables = set(inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        if f"{prefix}options" in tables:
+            n = conn.execute(
+                text(f"SELECT COUNT(*) FROM {prefix}options WHERE option_name = 'siteurl'")  # noqa: S608
+            ).scalar()
+            if n:
+                return True
+        if f"{prefix}actionscheduler_actions" in tables:
+            n = conn.execute(text(f"SELECT COUNT(*) FROM {prefix}actionscheduler_actions")).scalar()  # noqa: S608
+            if n:
+                return True
+    return False

@@ -1,0 +1,665 @@
+"""WhatsApp Cloud API + Catalog API client: the only module that imports ``requests``.
+
+* :func:`classify` maps Graph ``error.code`` (then HTTP status) to what the caller should do (reference C.5).
+* :class:`ApiGate` is state shared by every thread of one worker: a token bucket for messages/second, a shared
+  back-off pause (throttling codes slow *all* threads), and a halt flag (auth/config errors stop all sends).
+* :class:`WhatsAppClient` sends messages and catalog batches, retrying ``retry``/``throttle`` errors inside one
+  call and raising :class:`~wch_bridge.errors.ApiError` for everything else.
+
+The access token never appears in an exception, a log record or a repr: it is kept in a :class:`_Secret` and
+scrubbed (replaced by ``***``) from any text that comes back from the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from wch_bridge.errors import ApiError, ConfigError, ShutdownRequested
+from wch_bridge.retry import backoff_delay
+
+log = logging.getLogger("wch_bridge.whatsapp")
+
+# ---------------------------------------------------------------------------------------------- classification
+
+THROTTLE = "throttle"
+PAIR = "pair"
+TEMPLATE = "template"
+RECIPIENT = "recipient"
+RETRY = "retry"
+HALT = "halt"
+FIX = "fix"
+MALFORMED = "malformed"
+CATEGORIES = (THROTTLE, PAIR, TEMPLATE, RECIPIENT, RETRY, HALT, FIX, MALFORMED)
+
+_CODES: dict[str, frozenset[int]] = {
+    THROTTLE: frozenset({130429, 4, 80007, 80014, 132015}),
+    PAIR: frozenset({131056}),
+    TEMPLATE: frozenset({131047}),
+    RECIPIENT: frozenset({131026, 131049, 131050}),
+    RETRY: frozenset({131000, 131016, 1, 2, 131057}),
+    HALT: frozenset({190, 0, 3, 10, 368, 131031, 131042, 133010, 131048, 132016} | set(range(200, 300))),
+    FIX: frozenset(
+        {100, 131008, 131009, 131051, 131021, 131052, 131053, 132000, 132001, 132005, 132007, 132012, 132018}
+    ),
+}
+#: Template paused (low quality): holds only that template, so it never pauses the shared gate.
+TEMPLATE_PAUSED_CODE = 132015
+TEMPLATE_PAUSE_SECONDS = 3 * 3600.0
+#: Minimum wait before the next message to the same recipient after 131056 (about 1 message per 6 s).
+PAIR_RETRY_SECONDS = 6.0
+
+
+def classify(code: int | None, http_status: int | None) -> str:
+    """What to do about an API error: one of ``throttle pair template recipient retry halt fix``.
+
+    The Graph ``error.code`` decides (Meta's guidance); the HTTP status only decides for unknown codes:
+    no status at all (timeout / connection error) or 5xx -> ``retry``, 429 -> ``throttle``, other -> ``fix``."""
+    if code is not None:
+        for category, codes in _CODES.items():
+            if code in codes:
+                return category
+    if http_status is None:
+        return RETRY if code is None else FIX
+    if http_status >= 500:
+        return RETRY
+    if http_status == 429:
+        return THROTTLE
+    return FIX
+
+
+# ---------------------------------------------------------------------------------------------- phone numbers
+
+_PHONE_JUNK = re.compile(r"[\s\-().]")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def normalize_phone(value: object) -> str:
+    """``+16505551234`` from ``16505551234``, ``+1 (650) 555-1234``, ``0016505551234``...
+
+    Raises ``ApiError(category="recipient")`` for anything that is not an international number of 7-15
+    digits (the text of the bad value is not echoed: phone numbers stay out of error messages)."""
+    text = _PHONE_JUNK.sub("", str(value if value is not None else "").strip())
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    elif not text.startswith("+"):
+        text = "+" + text
+    if not _E164.match(text):
+        digits = sum(ch.isdigit() for ch in str(value or ""))
+        raise ApiError(
+            f"invalid recipient phone number ({digits} digits): expected an international number like "
+            "+16505551234",
+            category=RECIPIENT,
+        )
+    return text
+
+
+# ---------------------------------------------------------------------------------------------- shared gate
+
+Sleeper = Callable[[float, threading.Event], object]
+
+
+def _event_sleep(seconds: float, event: threading.Event) -> None:
+    event.wait(max(0.0, seconds))
+
+
+class ApiGate:
+    """Thread-safe send gate shared by all threads of one worker.
+
+    * ``acquire()`` blocks until a message may go out: not halted, not paused, and a token is available in the
+      bucket (``messages_per_second`` refill, ``burst`` capacity; the bucket starts full).
+    * ``pause_for(seconds, reason)`` makes every ``acquire()`` wait until the pause has passed.
+    * ``halt(reason)`` makes every ``acquire()`` raise ``ApiError(category="halt")`` until ``resume()``.
+    * ``close()`` (worker shutdown) wakes all waiters; ``acquire()`` then raises ``ShutdownRequested``.
+
+    ``clock`` (seconds, monotonic) and ``sleep(seconds, event)`` are injectable; the default sleep waits on an
+    internal event so that ``halt()`` / ``close()`` interrupt it. Counters feed metrics and the report."""
+
+    _EPS = 1e-9
+
+    def __init__(
+        self,
+        messages_per_second: float = 80.0,
+        burst: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleeper = _event_sleep,
+    ) -> None:
+        if messages_per_second <= 0:
+            raise ConfigError(f"messages_per_second must be positive, got {messages_per_second!r}")
+        if burst < 1:
+            raise ConfigError(f"burst must be at least 1, got {burst!r}")
+        self.messages_per_second = float(messages_per_second)
+        self.burst = float(burst)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._tokens = self.burst
+        self._last = clock()
+        self._paused_until = -math.inf
+        self._pause_reason = ""
+        self._halted = False
+        self._halt_reason: str | None = None
+        self._halt_code: int | None = None
+        self._closed = False
+        self._pauses: list[tuple[float, str]] = []
+        self.acquired = 0
+        self.rate_limit_waits = 0
+        self.rate_limit_wait_seconds = 0.0
+        self.throttle_events = 0
+        self.pause_wait_seconds = 0.0
+        self.backoff_sleep_seconds = 0.0
+
+    # -- state ----------------------------------------------------------------------------------------------
+    @property
+    def halted(self) -> bool:
+        return self._halted
+
+    @property
+    def halt_reason(self) -> str | None:
+        return self._halt_reason
+
+    @property
+    def halt_code(self) -> int | None:
+        return self._halt_code
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def pauses(self) -> list[tuple[float, str]]:
+        """Every ``pause_for`` call so far as ``(seconds, reason)``."""
+        with self._lock:
+            return list(self._pauses)
+
+    @property
+    def sleep_seconds(self) -> float:
+        """Total time threads spent waiting in this gate (rate limit + pauses + in-call back-off)."""
+        return self.rate_limit_wait_seconds + self.pause_wait_seconds + self.backoff_sleep_seconds
+
+    def paused_for(self) -> float:
+        """Seconds left of the current shared pause (0 when not paused)."""
+        with self._lock:
+            return max(0.0, self._paused_until - self._clock())
+
+    def stats(self) -> dict[str, Any]:
+        """A snapshot of the counters (for metrics and the report)."""
+        with self._lock:
+            return {
+                "acquired": self.acquired,
+                "rate_limit_waits": self.rate_limit_waits,
+                "rate_limit_wait_seconds": self.rate_limit_wait_seconds,
+                "throttle_events": self.throttle_events,
+                "pause_wait_seconds": self.pause_wait_seconds,
+                "backoff_sleep_seconds": self.backoff_sleep_seconds,
+                "sleep_seconds": self.sleep_seconds,
+                "halted": self._halted,
+                "halt_reason": self._halt_reason,
+            }
+
+    # -- control --------------------------------------------------------------------------------------------
+    def pause_for(self, seconds: float, reason: str) -> None:
+        """Hold every sender for ``seconds`` from now (an existing longer pause is kept)."""
+        seconds = max(0.0, float(seconds))
+        with self._lock:
+            until = self._clock() + seconds
+            if until > self._paused_until:
+                self._paused_until = until
+                self._pause_reason = reason
+            self._pauses.append((seconds, reason))
+            self.throttle_events += 1
+        log.warning("WhatsApp sends paused for %.1f s: %s", seconds, reason)
+
+    def halt(self, reason: str, code: int | None = None) -> None:
+        """Stop all sends until ``resume()`` (expired token, missing permission, locked account...)."""
+        with self._lock:
+            first = not self._halted
+            self._halted = True
+            self._halt_reason = reason
+            self._halt_code = code
+            self._wake.set()
+        if first:
+            log.error("WhatsApp sends halted: %s", reason)
+
+    def resume(self) -> None:
+        with self._lock:
+            self._halted = False
+            self._halt_reason = None
+            self._halt_code = None
+            self._paused_until = -math.inf
+            if not self._closed:
+                self._wake.clear()
+        log.info("WhatsApp sends resumed")
+
+    def close(self) -> None:
+        """Worker shutdown: wake every waiter; later ``acquire()``/``sleep()`` raise ``ShutdownRequested``."""
+        with self._lock:
+            self._closed = True
+            self._wake.set()
+
+    # -- waiting --------------------------------------------------------------------------------------------
+    def _check(self) -> None:
+        if self._closed:
+            raise ShutdownRequested("shutdown requested while waiting to call the WhatsApp API")
+        if self._halted:
+            raise ApiError(
+                f"WhatsApp sends are halted: {self._halt_reason}", code=self._halt_code, category=HALT
+            )
+
+    def check(self) -> None:
+        """Raise at once if halted or closed (calls that do not consume a message token)."""
+        with self._lock:
+            self._check()
+
+    def acquire(self, *, token: bool = True) -> float:
+        """Wait until a call may go out; returns the seconds waited (by the injected clock).
+
+        ``token=False`` (catalog calls) honours halt and pauses but does not use the message bucket."""
+        start = self._clock()
+        while True:
+            with self._lock:
+                self._check()
+                now = self._clock()
+                if now < self._paused_until - self._EPS:
+                    wait, rate = self._paused_until - now, False
+                else:
+                    self._tokens = min(
+                        self.burst, self._tokens + (now - self._last) * self.messages_per_second
+                    )
+                    self._last = now
+                    if not token:
+                        return now - start
+                    if self._tokens >= 1.0 - self._EPS:
+                        self._tokens = max(0.0, self._tokens - 1.0)
+                        self.acquired += 1
+                        return now - start
+                    wait, rate = (1.0 - self._tokens) / self.messages_per_second, True
+                    self.rate_limit_waits += 1
+            before = self._clock()
+            self._sleep(wait, self._wake)
+            slept = max(0.0, self._clock() - before)
+            with self._lock:
+                if rate:
+                    self.rate_limit_wait_seconds += slept
+                else:
+                    self.pause_wait_seconds += slept
+
+    def sleep(self, seconds: float) -> None:
+        """In-call back-off of one thread (interrupted by ``halt``/``close``)."""
+        self.check()
+        before = self._clock()
+        self._sleep(max(0.0, seconds), self._wake)
+        with self._lock:
+            self.backoff_sleep_seconds += max(0.0, self._clock() - before)
+        self.check()
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: str
+    wa_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    handles: list[str] = field(default_factory=list)
+    validation_status: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    handle: str
+    status: str
+    errors_total_count: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        """``finished`` is the only documented terminal value; anything else counts as pending."""
+        return self.status == "finished"
+
+
+# ---------------------------------------------------------------------------------------------- client
+
+
+class _Secret:
+    """Holds the token; its repr/str never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
+_VERSION = re.compile(r"^v\d+\.\d+$")
+_PATH_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+_CODE_PREFIX = re.compile(r"^\(#\d+\)\s*")
+TEXT_MAX = 4096
+BATCH_MAX = 5000
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (numeric form only; HTTP dates and junk are ignored)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+class WhatsAppClient:
+    """Cloud API (messages) + Catalog API (items_batch) client. Thread-safe; share one per worker."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str = "https://graph.facebook.com",
+        api_version: str = "v21.0",
+        phone_number_id: str,
+        catalog_id: str | None = None,
+        token: str,
+        timeout: float = 30.0,
+        gate: ApiGate | None = None,
+        max_attempts: int = 3,
+        session: requests.Session | None = None,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not token or not str(token).strip():
+            raise ConfigError("WhatsApp access token is empty")
+        if not _VERSION.match(api_version or ""):
+            raise ConfigError(f"WhatsApp api_version must look like v21.0, got {api_version!r}")
+        if not phone_number_id or not _PATH_ID.match(str(phone_number_id)):
+            raise ConfigError("WhatsApp phone_number_id is empty or not a plain id")
+        if catalog_id is not None and not _PATH_ID.match(str(catalog_id)):
+            raise ConfigError("WhatsApp catalog_id is not a plain id")
+        if max_attempts < 1:
+            raise ConfigError(f"max_attempts must be at least 1, got {max_attempts}")
+        self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
+        self.phone_number_id = str(phone_number_id)
+        self.catalog_id = str(catalog_id) if catalog_id is not None else None
+        self.timeout = timeout
+        self.gate = gate if gate is not None else ApiGate()
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._rng = rng
+        self._token = _Secret(str(token).strip())
+        self._session = session
+        self._local = threading.local()
+        self._own_sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"WhatsAppClient(base_url={self.base_url!r}, api_version={self.api_version!r}, "
+            f"phone_number_id={self.phone_number_id!r}, catalog_id={self.catalog_id!r}, token='***')"
+        )
+
+    def close(self) -> None:
+        """Close the HTTP sessions this client opened (not one passed in)."""
+        with self._sessions_lock:
+            sessions, self._own_sessions = self._own_sessions, []
+        for s in sessions:
+            s.close()
+
+    # -- messages -------------------------------------------------------------------------------------------
+    def send_text(self, to: str, body: str, preview_url: bool = False) -> SendResult:
+        if not isinstance(body, str) or not body.strip():
+            raise ApiError("text message body is empty", category=FIX)
+        if len(body) > TEXT_MAX:
+            raise ApiError(f"text message body is {len(body)} characters (limit {TEXT_MAX})", category=FIX)
+        return self.send_message(
+            {"to": to, "type": "text", "text": {"preview_url": bool(preview_url), "body": body}}
+        )
+
+    def send_template(
+        self, to: str, name: str, language: str = "en_US", components: list[dict[str, Any]] | None = None
+    ) -> SendResult:
+        if not isinstance(name, str) or not name.strip():
+            raise ApiError("template name is empty", category=FIX)
+        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if components:
+            template["components"] = components
+        return self.send_message({"to": to, "type": "template", "template": template})
+
+    def send_message(self, payload: dict[str, Any]) -> SendResult:
+        """Send any Cloud API message body; ``messaging_product``/``recipient_type`` are filled in, ``to``
+        is normalized to E.164 (a bad number raises ``recipient`` before any HTTP call)."""
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", **payload}
+        body["to"] = normalize_phone(payload.get("to"))
+        data = self._call("POST", f"{self.phone_number_id}/messages", body, what="send message")
+        messages = data.get("messages")
+        first = messages[0] if isinstance(messages, list) and messages else None
+        message_id = first.get("id") if isinstance(first, dict) else None
+        if not isinstance(message_id, str) or not message_id:
+            raise ApiError(
+                "WhatsApp API returned 200 without messages[0].id", category=MALFORMED, http_status=200
+            )
+        contacts = data.get("contacts")
+        contact = contacts[0] if isinstance(contacts, list) and contacts else None
+        wa_id = contact.get("wa_id") if isinstance(contact, dict) else None
+        return SendResult(message_id=message_id, wa_id=wa_id if isinstance(wa_id, str) else None)
+
+    # -- catalog --------------------------------------------------------------------------------------------
+    def _catalog(self) -> str:
+        if not self.catalog_id:
+            raise ConfigError("WhatsApp catalog_id is not configured")
+        return self.catalog_id
+
+    def catalog_items_batch(
+        self, requests: list[dict[str, Any]], item_type: str = "PRODUCT_ITEM", allow_upsert: bool = True
+    ) -> BatchResult:
+        """``POST /{v}/{catalog_id}/items_batch`` (at most 5,000 requests per call)."""
+        catalog = self._catalog()
+        if not requests:
+            raise ApiError("catalog batch has no requests", category=FIX)
+        if len(requests) > BATCH_MAX:
+            raise ApiError(f"catalog batch has {len(requests)} requests (limit {BATCH_MAX})", category=FIX)
+        body = {"item_type": item_type, "allow_upsert": bool(allow_upsert), "requests": list(requests)}
+        data = self._call("POST", f"{catalog}/items_batch", body, what="catalog batch", token=False)
+        handles = data.get("handles")
+        status = data.get("validation_status", [])
+        if not isinstance(handles, list) or not isinstance(status, list):
+            raise ApiError(
+                "WhatsApp catalog API returned no handles list", category=MALFORMED, http_status=200
+            )
+        return BatchResult(
+            handles=[str(h) for h in handles], validation_status=[s for s in status if isinstance(s, dict)]
+        )
+
+    def check_batch_status(self, handle: str) -> BatchStatus:
+        """``GET /{v}/{catalog_id}/check_batch_request_status?handle=``."""
+        catalog = self._catalog()
+        data = self._call(
+            "GET",
+            f"{catalog}/check_batch_request_status",
+            None,
+            params={"handle": handle},
+            what="batch status",
+            token=False,
+        )
+        rows = data.get("data")
+        row = rows[0] if isinstance(rows, list) and rows else None
+        if not isinstance(row, dict) or not isinstance(row.get("status"), str):
+            raise ApiError(
+                "WhatsApp catalog API returned no batch status", category=MALFORMED, http_status=200
+            )
+        return BatchStatus(
+            handle=str(row.get("handle", handle)),
+            status=row["status"],
+            errors_total_count=_as_int(row.get("errors_total_count")) or 0,
+            errors=[e for e in row.get("errors") or [] if isinstance(e, dict)],
+            warnings=[w for w in row.get("warnings") or [] if isinstance(w, dict)],
+        )
+
+    # -- transport ------------------------------------------------------------------------------------------
+    def _http(self) -> requests.Session:
+        if self._session is not None:
+            return self._session
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._local.session = session
+            with self._sessions_lock:
+                self._own_sessions.append(session)
+        return session
+
+    def _scrub(self, text: object, limit: int = 500) -> str:
+        out = str(text)
+        secret = self._token.reveal()
+        if secret:
+            out = out.replace(secret, "***")
+        out = re.sub(r"(?i)(bearer\s+)[^\s\"',;]+", r"\1***", out)
+        return out if len(out) <= limit else out[:limit] + "..."
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        *,
+        params: dict[str, str] | None = None,
+        what: str,
+        token: bool = True,
+    ) -> dict[str, Any]:
+        """One logical call: up to ``max_attempts`` HTTP attempts for ``retry``/``throttle`` errors."""
+        url = f"{self.base_url}/{self.api_version}/{path}"
+        for attempt in range(1, self.max_attempts + 1):
+            self.gate.acquire(token=token)
+            outcome = self._attempt(method, url, body, params, what)
+            if isinstance(outcome, dict):
+                return outcome
+            err = outcome
+            last = attempt >= self.max_attempts
+            wait: float | None = None
+            if err.category == HALT:
+                self.gate.halt(str(err), code=err.code)
+                raise err
+            if err.category == THROTTLE and err.code == TEMPLATE_PAUSED_CODE:
+                raise err  # holds only this template: no shared pause, no quick retry
+            if err.category == THROTTLE:
+                pause = err.retry_after
+                if pause is None:
+                    pause = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rng)
+                self.gate.pause_for(pause, str(err))
+                if pause > self.backoff_cap:
+                    raise err  # too long to wait inside one call: let the job reschedule
+            elif err.category == RETRY:
+                wait = err.retry_after
+                if wait is None:
+                    wait = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rng)
+                if wait > self.backoff_cap:
+                    raise err
+            else:
+                raise err
+            if last:
+                raise err
+            log.warning("%s; retrying (attempt %d/%d)", err, attempt, self.max_attempts)
+            if wait is not None:
+                self.gate.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self, method: str, url: str, body: dict[str, Any] | None, params: dict[str, str] | None, what: str
+    ) -> dict[str, Any] | ApiError:
+        headers = {"Authorization": f"Bearer {self._token.reveal()}", "Accept": "application/json"}
+        try:
+            resp = self._http().request(
+                method, url, json=body, params=params, headers=headers, timeout=self.timeout
+            )
+        except requests.Timeout as exc:
+            return ApiError(
+                f"WhatsApp API {what} timed out after {self.timeout:g} s",
+                category=RETRY,
+                details=self._scrub(exc),
+            )
+        except requests.RequestException as exc:
+            return ApiError(
+                f"WhatsApp API {what} failed: connection error ({type(exc).__name__})",
+                category=RETRY,
+                details=self._scrub(exc),
+            )
+        log.debug("WhatsApp API %s %s -> HTTP %s", method, url, resp.status_code)
+        return self._parse(resp, what)
+
+    def _parse(self, resp: requests.Response, what: str) -> dict[str, Any] | ApiError:
+        status = resp.status_code
+        retry_after = _retry_after(resp.headers.get("Retry-After"))
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            snippet = self._scrub(resp.text, limit=200)
+            if status >= 500 or status == 429:
+                category = classify(None, status)
+            else:
+                category = MALFORMED
+            return ApiError(
+                f"WhatsApp API {what} returned HTTP {status} with a body that is not a JSON object",
+                http_status=status,
+                category=category,
+                retry_after=retry_after,
+                details=snippet,
+            )
+        error = data.get("error")
+        if error is None and status < 400:
+            return data
+        if not isinstance(error, dict):
+            error = {}
+        code = _as_int(error.get("code"))
+        category = classify(code, status)
+        title = _CODE_PREFIX.sub("", str(error.get("message") or "")).strip() or f"HTTP {status}"
+        error_data = error.get("error_data")
+        details = error_data.get("details") if isinstance(error_data, dict) else None
+        if category == PAIR and retry_after is None:
+            retry_after = PAIR_RETRY_SECONDS
+        if code == TEMPLATE_PAUSED_CODE and retry_after is None:
+            retry_after = TEMPLATE_PAUSE_SECONDS
+        label = code if code is not None else f"HTTP {status}"
+        return ApiError(
+            self._scrub(f"WhatsApp API error {label} ({category}): {title}"),
+            code=code,
+            http_status=status,
+            category=category,
+            retry_after=retry_after,
+            details=self._scrub(details) if details is not None else None,
+        )

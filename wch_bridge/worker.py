@@ -1,0 +1,432 @@
+"""The worker: poll -> take -> run on a thread pool -> record outcomes (batched) -> schedule follow-ups and the
+next instance of recurring actions. Signals: the first stops taking work and lets running actions finish within
+the grace period; the second stops at once (running actions go back to ``pending``)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from wch_bridge import argscodec, phpser, schedules
+from wch_bridge.errors import ActionDataError, ShutdownRequested, TransientStoreError, WchBridgeError
+from wch_bridge.handlers.base import Handler, Job, Services
+from wch_bridge.models import CONTEXT, Action, NewAction, Outcome
+from wch_bridge.settings import Settings
+from wch_bridge.store.actions import ActionStore, NewRow
+
+log = logging.getLogger("wch_bridge.worker")
+
+MAX_MESSAGE = 1000
+
+
+def no_callback_message(hook: str) -> str:
+    return f"Scheduled action for {hook} will not be executed as no callbacks are registered."
+
+
+@dataclass
+class Result:
+    """What a thread reports for one action; the main loop writes it (retrying while the database is away)."""
+
+    action: Action
+    kind: str  # "complete" | "failed" | "release"
+    message: str = ""
+    outcome: Outcome | None = None
+    schedule: Any = None  # parsed schedule (recurring actions get their next instance)
+    started: float = 0.0
+    finished: float = 0.0
+    finished_at: datetime | None = None
+    follow_ups_done: bool = False
+
+
+@dataclass
+class WorkerStats:
+    taken: int = 0
+    completed: int = 0
+    failed: int = 0
+    released: int = 0
+    not_recorded: int = 0
+    by_hook: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class Worker:
+    def __init__(
+        self,
+        store: ActionStore,
+        registry: dict[str, Handler],
+        settings: Settings,
+        services: Services | None = None,
+        *,
+        secrets: tuple[str, ...] = (),
+        on_result: Callable[[Result], None] | None = None,
+        on_tick: Callable[[Worker], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = dict(registry)
+        self.settings = settings
+        self.services = services or Services(clock=store.clock, site=store.site, settings=settings)
+        self.clock = store.clock
+        self.secrets = tuple(s for s in secrets if s)
+        self.on_result = on_result
+        self.on_tick = on_tick
+        self.stats = WorkerStats()
+        self.stop_event = threading.Event()  # handlers see this (Job.stop): stop between units of work
+        self._stopping = False
+        self._hard_stop = False
+        self._results: queue.Queue[Result] = queue.Queue()
+        self._inflight: dict[int, tuple[Action, float]] = {}
+        self._unwritten: list[Result] = []
+        self._outage_since: float | None = None
+        self._last_touch = time.monotonic()
+        self._signals = 0
+        self._grace_deadline: float | None = None
+        self.abandoned_threads = False  # True when run() returned while handler threads were still running
+
+    # ------------------------------------------------------------------ control
+    @property
+    def hooks(self) -> list[str]:
+        """Hooks this worker takes: ``--hooks`` when narrowed (even without a handler: those fail clearly), else
+        exactly the hooks that have a registered handler."""
+        return sorted(self.settings.hooks) if self.settings.hooks else sorted(self.registry)
+
+    @property
+    def inflight_ids(self) -> list[int]:
+        return list(self._inflight)
+
+    def request_stop(self, hard: bool = False) -> None:
+        if not self._stopping:
+            self._grace_deadline = time.monotonic() + self.settings.grace_period
+        self._stopping = True
+        self.stop_event.set()
+        if hard:
+            self._hard_stop = True
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            log.info("signal %s: no new work; waiting up to %ss for %d running action(s)",
+                     signum, self.settings.grace_period, len(self._inflight))
+            self.request_stop()
+        else:
+            log.warning("second signal %s: stopping now", signum)
+            self.request_stop(hard=True)
+
+    def install_signal_handlers(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> int:
+        """Run until stopped (or, with ``once``, until nothing due is left). Returns the process exit code."""
+        s = self.settings
+        group_ids = self._resolve_groups()
+        hooks = self.hooks
+        log.info("worker started: hooks=%s groups=%s concurrency=%d", ",".join(hooks), ",".join(s.groups), s.concurrency)
+        taken_total = 0
+        with ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="wch-action") as pool:
+            while True:
+                self._drain_results(block_for=0)
+                self._flush_unwritten()
+                if self.on_tick:
+                    self._guard(lambda: self.on_tick(self))  # type: ignore[misc]
+                self._touch_long_running()
+                if self._hard_stop:
+                    break
+                if self._stopping:
+                    if not self._inflight or (self._grace_deadline and time.monotonic() > self._grace_deadline):
+                        break
+                    self._drain_results(block_for=0.2)
+                    continue
+                room = s.concurrency - len(self._inflight)
+                if s.max_actions is not None:
+                    room = min(room, s.max_actions - taken_total)
+                fetched = 0
+                if room > 0:
+                    try:
+                        got, fetched = self._take_batch(hooks, group_ids, min(room, s.batch_size))
+                        self._outage_over()
+                    except TransientStoreError as exc:
+                        self._outage(exc)
+                        self._drain_results(block_for=min(5.0, s.poll_interval))
+                        continue
+                    for action in got:
+                        taken_total += 1
+                        self._inflight[action.action_id] = (action, time.monotonic())
+                        pool.submit(self._run_one, action)
+                    if got and len(got) == fetched and fetched == min(room, s.batch_size):
+                        continue  # more may be due: keep draining
+                    if fetched and not got:
+                        self._drain_results(block_for=0.05)  # others took them; try again shortly
+                        continue
+                if s.max_actions is not None and taken_total >= s.max_actions and not self._inflight:
+                    break
+                if s.once and not self._inflight and fetched == 0:
+                    break
+                if room <= 0:
+                    wait = s.poll_interval  # at capacity: a finishing action wakes us
+                elif fetched < min(room, s.batch_size):
+                    wait = self._idle_wait(hooks, group_ids)  # nothing more due now
+                else:
+                    wait = 0.0
+                self._drain_results(block_for=wait)
+            # leaving: whatever still runs goes back to pending (hard stop, or the grace period ran out)
+            self._drain_results(block_for=0)
+            self.abandoned_threads = bool(self._inflight)
+            self._release_inflight()
+            self._flush_unwritten(final=True)
+            pool.shutdown(wait=not self.abandoned_threads, cancel_futures=True)
+        log.info("worker stopped: %d taken, %d complete, %d failed, %d released",
+                 self.stats.taken, self.stats.completed, self.stats.failed, self.stats.released)
+        return 1 if self._hard_stop else 0
+
+    def _resolve_groups(self) -> list[int]:
+        while True:
+            try:
+                return list(self.store.group_ids(self.settings.groups, create=True).values())
+            except TransientStoreError as exc:
+                self._outage(exc)
+                if self._stopping:
+                    return []
+                time.sleep(min(5.0, self.settings.poll_interval))
+
+    def _take_batch(self, hooks: list[str], group_ids: list[int], limit: int) -> tuple[list[Action], int]:
+        now = self.clock.now()
+        due = self.store.fetch_due(hooks, group_ids, now, limit)
+        if not due:
+            return [], 0
+        taken = set(self.store.take([a.action_id for a in due], CONTEXT, now))
+        self.stats.taken += len(taken)
+        return [a for a in due if a.action_id in taken], len(due)
+
+    def _idle_wait(self, hooks: list[str], group_ids: list[int]) -> float:
+        """Seconds (real time) to wait: the poll interval, or less when the next action is due sooner."""
+        wait = self.settings.poll_interval
+        try:
+            nxt = self.store.next_due_at(hooks, group_ids)
+        except TransientStoreError as exc:
+            self._outage(exc)
+            return wait
+        if nxt is not None:
+            delta = (nxt - self.clock.now()).total_seconds() / self.clock.speed
+            wait = max(0.0, min(wait, delta + 0.001))
+        return wait
+
+    def _guard(self, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except TransientStoreError as exc:
+            self._outage(exc)
+        except Exception:  # noqa: BLE001 - a side task must never stop the worker
+            log.exception("worker side task failed")
+
+    # ------------------------------------------------------------------ outages
+    def _outage(self, exc: Exception) -> None:
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.warning("database unavailable, retrying with back-off: %s", self._clean(str(exc)))
+
+    def _outage_over(self) -> None:
+        if self._outage_since is not None:
+            log.info("database reachable again after %.1fs", time.monotonic() - self._outage_since)
+            self._outage_since = None
+
+    # ------------------------------------------------------------------ running one action (pool thread)
+    def _run_one(self, action: Action) -> None:
+        started = time.monotonic()
+        res = Result(action=action, kind="failed", started=started)
+        try:
+            res = self._execute(action, res)
+        except BaseException as exc:  # noqa: BLE001 - nothing a handler does may kill the worker
+            res.kind, res.message = "failed", self._clean(f"{type(exc).__name__}: {exc}")
+        res.finished = time.monotonic()
+        res.finished_at = self.clock.now()
+        self._results.put(res)
+
+    def _execute(self, action: Action, res: Result) -> Result:
+        try:
+            decoded = argscodec.decode_args(action.args_json)
+        except ActionDataError as exc:
+            res.message = self._clean(f"invalid args: {exc}")
+            return res
+        try:
+            res.schedule = phpser.parse_schedule(action.schedule)
+        except ActionDataError as exc:
+            res.message = self._clean(f"invalid schedule: {exc}")
+            return res
+        handler = self.registry.get(action.hook)
+        if handler is None:
+            res.message = no_callback_message(action.hook)
+            return res
+        args, meta = argscodec.unwrap_payload(decoded)
+        job = Job(action=action, args=args, meta=meta, services=self.services, stop=self.stop_event)
+        try:
+            outcome = handler(job) or Outcome()
+        except ShutdownRequested as exc:
+            res.kind, res.message = "release", self._clean(str(exc))
+            return res
+        except WchBridgeError as exc:
+            res.message = self._clean(str(exc) or type(exc).__name__)
+            return res
+        except Exception as exc:  # noqa: BLE001
+            log.exception("handler for %s raised on action %d", action.hook, action.action_id)
+            res.message = self._clean(f"{type(exc).__name__}: {exc}")
+            return res
+        res.kind, res.outcome, res.message = "complete", outcome, self._clean(outcome.message)
+        return res
+
+    def _clean(self, text: str) -> str:
+        """One line, bounded, secrets removed: safe for AS's log table and our own logs."""
+        text = " ".join(str(text).split())
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text[:MAX_MESSAGE]
+
+    # ------------------------------------------------------------------ recording outcomes (main thread)
+    def _drain_results(self, block_for: float) -> None:
+        batch: list[Result] = []
+        try:
+            if block_for > 0:
+                batch.append(self._results.get(timeout=block_for))
+            while True:
+                batch.append(self._results.get_nowait())
+        except queue.Empty:
+            pass
+        if batch:
+            self._unwritten.extend(batch)
+            self._flush_unwritten()
+
+    def _flush_unwritten(self, final: bool = False) -> None:
+        attempts = 0
+        while self._unwritten:
+            try:
+                self._record(self._unwritten)
+                self._outage_over()
+                return
+            except TransientStoreError as exc:
+                self._outage(exc)
+                attempts += 1
+                if not final or attempts > 60 or self._hard_stop:
+                    return
+                time.sleep(min(5.0, 0.25 * attempts))
+
+    def _record(self, results: list[Result]) -> None:
+        """Write outcomes. Follow-ups (retries) and their log lines go first, so a crash between the two steps
+        leaves the action in-progress (recovered later) rather than complete without its retry."""
+        now = self.clock.now()
+        for r in results:
+            if r.kind == "complete" and not r.follow_ups_done and r.outcome is not None:
+                self._write_follow_ups(r, now)
+                r.follow_ups_done = True
+        releases = [r for r in results if r.kind == "release"]
+        for r in releases:
+            if self.store.release(r.action.action_id, f"action released via {CONTEXT}: {r.message}", now):
+                self.stats.released += 1
+        finishing = [r for r in results if r.kind != "release"]
+        not_recorded = self.store.finish(
+            [(r.action.action_id, r.kind == "complete", r.message) for r in finishing], CONTEXT, now
+        ) if finishing else {}
+        for r in finishing:
+            status_found = not_recorded.get(r.action.action_id)
+            if status_found is not None:
+                self.stats.not_recorded += 1
+                log.warning("action %d (%s) finished %s but was changed meanwhile to %r; left as it is",
+                            r.action.action_id, r.action.hook, r.kind, status_found)
+            elif r.kind == "complete":
+                self.stats.completed += 1
+            else:
+                self.stats.failed += 1
+                log.warning("action %d (%s) failed: %s", r.action.action_id, r.action.hook, r.message)
+            key = (r.action.hook, r.kind)
+            self.stats.by_hook[key] = self.stats.by_hook.get(key, 0) + 1
+        for r in finishing:
+            if r.schedule is not None and getattr(r.schedule, "is_recurring", False):
+                self._schedule_next(r, now)
+        results.clear()
+        for r in finishing + releases:
+            self._inflight.pop(r.action.action_id, None)
+            if self.on_result:
+                try:
+                    self.on_result(r)
+                except Exception:  # noqa: BLE001
+                    log.exception("on_result callback failed")
+
+    def _write_follow_ups(self, r: Result, now: datetime) -> None:
+        assert r.outcome is not None
+        lines = list(r.outcome.log_lines)
+        for fu in r.outcome.follow_ups:
+            new_id = self.schedule_action(fu, parent=r.action, now=now)
+            what = fu.purpose or "follow-up"
+            lines.append(f"{what} scheduled as action #{new_id} ({fu.hook}, due in {int(fu.delay_seconds)} s)")
+        if lines:
+            self.store.log_many([(r.action.action_id, self._clean(line)) for line in lines], now)
+
+    def schedule_action(self, fu: NewAction, *, parent: Action | None, now: datetime) -> int:
+        args, extended = argscodec.encode_args(fu.args)
+        when = now + timedelta(seconds=fu.delay_seconds)
+        sched = schedules.SimpleSchedule(_ts(when))
+        row = NewRow(
+            hook=fu.hook,
+            scheduled_date_gmt=when,
+            schedule=phpser.serialize_schedule(sched),
+            args=args,
+            extended_args=extended,
+            group=fu.group if fu.group is not None else (parent.group if parent else self.settings.groups[0]),
+            priority=fu.priority if fu.priority is not None else (parent.priority if parent else 10),
+        )
+        return self.store.insert_action(row, now=now)
+
+    def _schedule_next(self, r: Result, now: datetime) -> None:
+        """AS ``schedule_next_instance``: a new row, same hook/args/group/priority, next date from the finish time."""
+        try:
+            nxt = schedules.next_instance(r.schedule, _ts(r.finished_at or now))
+            a = r.action
+            row = NewRow(
+                hook=a.hook,
+                scheduled_date_gmt=nxt.scheduled_at(),
+                schedule=phpser.serialize_schedule(nxt),
+                args=a.args or "[]",
+                extended_args=a.extended_args,
+                group=a.group,
+                priority=a.priority,
+            )
+            self.store.insert_action(row, now=now)
+        except TransientStoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - same log line as AS's failed_to_schedule_next_instance
+            self.store.log(r.action.action_id,
+                           self._clean(f"There was a failure scheduling the next instance of this action: {exc}"), now)
+
+    # ------------------------------------------------------------------ long runs and leaving
+    def _touch_long_running(self) -> None:
+        interval = self.settings.touch_interval / self.clock.speed
+        if not self._inflight or time.monotonic() - self._last_touch < interval:
+            return
+        self._last_touch = time.monotonic()
+        cutoff = time.monotonic() - interval
+        ids = [aid for aid, (_a, started) in self._inflight.items() if started <= cutoff]
+        if ids:
+            self._guard(lambda: self.store.touch(ids))
+
+    def _release_inflight(self) -> None:
+        for aid in list(self._inflight):
+            try:
+                if self.store.release(aid, f"action released via {CONTEXT}: worker stopped before it finished; it will run again"):
+                    self.stats.released += 1
+            except TransientStoreError as exc:
+                self._outage(exc)
+            self._inflight.pop(aid, None)
+
+
+def _ts(dt: datetime) -> int:
+    """Naive UTC datetime -> Unix seconds."""
+    from datetime import UTC
+
+    return int(dt.replace(tzinfo=UTC).timestamp())
