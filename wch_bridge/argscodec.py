@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
 from wch_bridge.errors import ActionDataError
@@ -30,6 +31,9 @@ ARGS_INDEX_LENGTH = 191  # ActionScheduler_DBStore: longer JSON is stored as its
 MAX_ARGS_LENGTH = 8000  # ActionScheduler_DBStore::$max_args_length
 
 
+_DEL = re.compile(r"(?<!\\)((?:\\\\)*)\\u007f")  # Python escapes DEL (0x7f); PHP writes it as is
+
+
 class ArgsTooLongError(ActionDataError):
     """The JSON of the args is longer than Action Scheduler accepts."""
 
@@ -39,7 +43,8 @@ def _json_string(text: str) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ValueError("Malformed UTF-8 characters, possibly incorrectly encoded") from exc
-    return json.dumps(text, ensure_ascii=True).replace("/", "\\/")
+    encoded = json.dumps(text, ensure_ascii=True).replace("/", "\\/")
+    return _DEL.sub(lambda m: m.group(1) + "\x7f", encoded) if "\x7f" in text else encoded
 
 
 def _encode(value: Any, out: list[str]) -> None:
@@ -134,7 +139,9 @@ def decode_args(text: str | None) -> list[Any] | dict[str, Any]:
     return value
 
 
-def unwrap_payload(decoded: list[Any] | dict[str, Any]) -> tuple[list[Any] | dict[str, Any], dict[str, Any] | None]:
+def unwrap_payload(
+    decoded: list[Any] | dict[str, Any],
+) -> tuple[list[Any] | dict[str, Any], dict[str, Any] | None]:
     """Decoded args -> (what the handler receives, v2 ``_wch_meta`` or None).
 
     ``[{"_wch_version":2,"_wch_meta":{...},"args":{...}}]`` -> (inner args, meta), an empty PHP array (``[]``)

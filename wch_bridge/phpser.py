@@ -123,10 +123,9 @@ class _Reader:
         return self.slots[index - 1]
 
     def _value(self, tag: bytes, slot: int) -> Any:
-        if self.data[self.pos : self.pos + 2] == b"N;":
-            self.pos += 2
-            return None
         self.pos += 2
+        if tag == b"N;":
+            return None
         if tag == b"i:":
             return int(self.until(b";", _NUM))
         if tag == b"b:":
@@ -234,10 +233,14 @@ def _to_schedule(obj: _PhpObject) -> Schedule:
     if cls == _NULL:
         return NullSchedule()
     if cls in (_SIMPLE, _CANCELED):
-        return SimpleSchedule(_timestamp(_first_set(props, "scheduled_timestamp", "timestamp"), cls, "timestamp"))
+        return SimpleSchedule(
+            _timestamp(_first_set(props, "scheduled_timestamp", "timestamp"), cls, "timestamp")
+        )
     if cls not in (_INTERVAL, _CRON):
         raise ScheduleFormatError(f"unknown schedule class {cls[:80]!r}")
-    scheduled = _timestamp(_first_set(props, "scheduled_timestamp", "start_timestamp"), cls, "scheduled_timestamp")
+    scheduled = _timestamp(
+        _first_set(props, "scheduled_timestamp", "start_timestamp"), cls, "scheduled_timestamp"
+    )
     first_raw = props.get("first_timestamp")
     first = scheduled
     if first_raw is not None and _timestamp(first_raw, cls, "first_timestamp") > 0:
@@ -268,7 +271,9 @@ def parse_schedule(raw: str | bytes | None) -> Schedule:
     try:
         value = _read(data)
     except PhpSerializeError as exc:
-        raise ScheduleFormatError(f"schedule is not valid PHP serialization ({exc}): {_excerpt(data)}") from exc
+        raise ScheduleFormatError(
+            f"schedule is not valid PHP serialization ({exc}): {_excerpt(data)}"
+        ) from exc
     if not isinstance(value, _PhpObject):
         raise ScheduleFormatError(f"schedule is not a serialized object: {_excerpt(data)}")
     return _to_schedule(value)
@@ -531,7 +536,9 @@ def maybe_unserialize(value: str | bytes | None, *, strict: bool = False) -> Any
 
 def maybe_serialize(value: Any) -> str:
     """WordPress ``maybe_serialize()`` as the stored ``option_value`` text (scalars cast like PHP strings)."""
-    if isinstance(value, list | tuple | dict) or (isinstance(value, str) and is_serialized(value, strict=False)):
+    if isinstance(value, list | tuple | dict) or (
+        isinstance(value, str) and is_serialized(value, strict=False)
+    ):
         return php_serialize(value)
     if value is None or value is False:
         return ""
