@@ -16,7 +16,21 @@ TABLE = {
     "recipient": [131026, 131049, 131050],
     "retry": [131000, 131016, 1, 2, 131057],
     "halt": [190, 0, 3, 10, 200, 250, 299, 368, 131031, 131042, 133010, 131048, 132016],
-    "fix": [100, 131008, 131009, 131051, 131021, 131052, 131053, 132000, 132001, 132005, 132007, 132012, 132018],
+    "fix": [
+        100,
+        131008,
+        131009,
+        131051,
+        131021,
+        131052,
+        131053,
+        132000,
+        132001,
+        132005,
+        132007,
+        132012,
+        132018,
+    ],
 }
 
 
@@ -45,7 +59,9 @@ def test_code_decides_whatever_the_status(code: int, category: str, http_status:
         (199, 400, "fix"),
     ],
 )
-def test_unknown_codes_fall_back_to_http_status(code: int | None, http_status: int | None, category: str) -> None:
+def test_unknown_codes_fall_back_to_http_status(
+    code: int | None, http_status: int | None, category: str
+) -> None:
     assert classify(code, http_status) == category
 
 
@@ -64,7 +80,9 @@ def test_normalize_phone(raw: object, expected: str) -> None:
     assert normalize_phone(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", None, "abc", "+0123456789", "12", "+1234567890123456", "phone: 555", "07911"])
+@pytest.mark.parametrize(
+    "raw", ["", None, "abc", "+0123456789", "12", "+1234567890123456", "phone: 555", "07911"]
+)
 def test_normalize_phone_rejects_junk_without_echoing_it(raw: object) -> None:
     with pytest.raises(ApiError) as info:
         normalize_phone(raw)
