@@ -4,14 +4,22 @@ Settings. Everything else receives them, so tests can pass real alternatives wit
 from __future__ import annotations
 
 import logging
+from datetime import UTC
+from pathlib import Path
 
-from sqlalchemy.engine import Engine
 
-from wch_bridge.handlers import Handler, Services, default_registry
-from wch_bridge.settings import Settings
-from wch_bridge.store import ActionStore, make_engine
+from wch_bridge import phpser, schedules, wpsettings
+from wch_bridge.errors import ConfigError
+from wch_bridge.handlers import WHATSAPP_HOOKS, Handler, Services, default_registry
+from wch_bridge.report import ReportTicker, build_report_data
+from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_password
+from wch_bridge.store import ActionStore, Engine, make_engine, reporting
 from wch_bridge.store import schema as schema_mod
+from wch_bridge.store.actions import NewRow
+from wch_bridge.store.ledger import MessageLedger
+from wch_bridge.store.wp import WordPressData
 from wch_bridge.timeutil import Clock
+from wch_bridge.whatsapp import ApiGate, WhatsAppClient
 from wch_bridge.worker import Worker
 
 log = logging.getLogger("wch_bridge.app")
@@ -30,18 +38,117 @@ def ensure_bridge_tables(store: ActionStore) -> None:
     schema_mod.install(store.engine, store.prefix, parts=("bridge",))
 
 
+def resolve_whatsapp(settings: Settings, wp: WordPressData) -> Settings:
+    """WhatsApp settings by precedence: CLI option > ``WCH_BRIDGE_*`` env var (both already in ``settings``) >
+    the plugin's ``wch_settings`` > default. The token is ``WCH_BRIDGE_WHATSAPP_TOKEN`` (or ``_TOKEN_FILE``), else
+    ``api.access_token`` decrypted with AUTH_KEY/AUTH_SALT (env vars, or read from ``--wp-config``)."""
+    plugin = wpsettings.plugin_settings(wp.wch_settings())
+    auth_key, auth_salt = settings.auth_key, settings.auth_salt
+    if settings.wp_config and not (auth_key and auth_salt):
+        try:
+            text = Path(settings.wp_config).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise ConfigError(f"wp_config: cannot read {settings.wp_config}: {exc.strerror or exc}") from None
+        cfg = wpsettings.parse_wp_config(text)
+        auth_key, auth_salt = auth_key or cfg.auth_key, auth_salt or cfg.auth_salt
+        if cfg.table_prefix and cfg.table_prefix != settings.prefix:
+            log.warning("wp-config.php sets $table_prefix = %r but the bridge uses prefix %r",
+                        cfg.table_prefix, settings.prefix)
+    token = settings.whatsapp_token
+    if not token and plugin.encrypted_token and auth_key and auth_salt:
+        token = wpsettings.decrypt_secret(plugin.encrypted_token, auth_key, auth_salt)
+    return settings.with_(
+        whatsapp_api_version=settings.whatsapp_api_version or plugin.api_version or DEFAULT_API_VERSION,
+        whatsapp_phone_number_id=settings.whatsapp_phone_number_id or plugin.phone_number_id,
+        whatsapp_catalog_id=settings.whatsapp_catalog_id or plugin.catalog_id,
+        whatsapp_token=token, auth_key=auth_key, auth_salt=auth_salt,
+    )
+
+
+def build_whatsapp_client(settings: Settings) -> WhatsAppClient | None:
+    """One client (and one ApiGate: messages/second + shared back-off) per worker; None when not configured."""
+    if not (settings.whatsapp_token and settings.whatsapp_phone_number_id):
+        return None
+    return WhatsAppClient(
+        base_url=settings.whatsapp_api_base, api_version=settings.whatsapp_api_version or DEFAULT_API_VERSION,
+        phone_number_id=settings.whatsapp_phone_number_id, catalog_id=settings.whatsapp_catalog_id,
+        token=settings.whatsapp_token, timeout=settings.whatsapp_timeout,
+        gate=ApiGate(settings.messages_per_second),
+    )
+
+
 def build_services(settings: Settings, store: ActionStore) -> Services:
-    return Services(clock=store.clock, site=store.site, settings=settings)
+    """WordPress data, the message ledger and the WhatsApp client (settings resolved against wch_settings)."""
+    wp = WordPressData(store.engine, store.prefix, clock=store.clock, site=store.site)
+    ledger = MessageLedger(store.engine, store.prefix, clock=store.clock)
+    resolved = resolve_whatsapp(settings, wp)
+    return Services(clock=store.clock, site=store.site, settings=resolved, whatsapp=build_whatsapp_client(resolved),
+                    wp=wp, ledger=ledger)
+
+
+def serving_registry(services: Services) -> dict[str, Handler]:
+    """Every hook, minus those that call WhatsApp when no client is configured (they stay pending)."""
+    registry = default_registry()
+    if services.whatsapp is None:
+        log.warning("WhatsApp is not configured (access token and phone number id): not serving %s; set "
+                    "WCH_BRIDGE_WHATSAPP_TOKEN (or AUTH_KEY/AUTH_SALT / WCH_BRIDGE_WP_CONFIG to decrypt the "
+                    "plugin's token) and --whatsapp-phone-number-id or the plugin's settings",
+                    ", ".join(sorted(WHATSAPP_HOOKS)))
+        registry = {hook: fn for hook, fn in registry.items() if hook not in WHATSAPP_HOOKS}
+    return registry
+
+
+CLEANUP_HOOK = "wch_cleanup_expired_carts"
+CLEANUP_INTERVAL = 3600
+
+
+def ensure_recurring(store: ActionStore, settings: Settings) -> int:
+    """As the plugin does on ``init``: schedule the hourly ``wch_cleanup_expired_carts`` (args ``[]``, group
+    ``wch``) when no pending or running instance exists in the served groups. Returns the new id, or 0."""
+    if settings.hooks is not None and CLEANUP_HOOK not in settings.hooks:
+        return 0
+    group_ids = list(store.group_ids(settings.groups, create=True).values())
+    if store.has_pending_like(CLEANUP_HOOK, group_ids):
+        return 0
+    now = store.now()
+    ts = int(now.replace(tzinfo=UTC).timestamp())
+    group = "wch" if "wch" in settings.groups else settings.groups[0]
+    row = NewRow(hook=CLEANUP_HOOK, scheduled_date_gmt=now, args="[]", group=group,
+                 schedule=phpser.serialize_schedule(schedules.interval_first(ts, CLEANUP_INTERVAL)))
+    new_id = store.insert_action(row, unique=True, now=now)
+    if new_id:
+        log.info("scheduled the recurring %s (every %d s, group %s) as action #%d",
+                 CLEANUP_HOOK, CLEANUP_INTERVAL, group, new_id)
+    return new_id
 
 
 def secrets_of(settings: Settings) -> tuple[str, ...]:
-    from wch_bridge.settings import _DSN_PASSWORD
-
-    out = [s for s in (settings.whatsapp_token, settings.auth_key, settings.auth_salt) if s]
-    m = _DSN_PASSWORD.match(settings.dsn or "")
-    if m and m.group(2):
-        out.append(m.group(2))
+    """Strings that must never appear in output: token, salts, the DSN password."""
+    out = [s for s in (settings.whatsapp_token, settings.auth_key, settings.auth_salt, dsn_password(settings.dsn)) if s]
     return tuple(out)
+
+
+#: Hooks whose side effects go through the message ledger, or that are upserts: safe to run again after a crash.
+RERUNNABLE_HOOKS = frozenset(
+    {"wch_send_broadcast_batch", "wch_process_abandoned_cart", "wch_retry_failed_message", "wch_process_sync_job"}
+)
+
+
+def report_data(settings: Settings, store: ActionStore, window: str = "24h") -> dict[str, object]:
+    """The report's data (``wch_bridge.report``): aggregate queries (``store.reporting``), then health + masking."""
+    now = store.now()
+    scope = reporting.open_scope(store.engine, store.t, settings.groups, now, window, store.site)
+    stale = max(30.0, 6 * settings.heartbeat_interval)
+    sections = reporting.collect(scope, worker_stale_seconds=stale)
+    return build_report_data(sections, window=window, now=now, dsn=settings.dsn, prefix=settings.prefix,
+                             groups=settings.groups)
+
+
+def build_report_ticker(settings: Settings, store: ActionStore) -> ReportTicker | None:
+    """``--report-out``: the worker regenerates the HTML report at most every ``--report-every`` seconds."""
+    if not settings.report_out:
+        return None
+    return ReportTicker(lambda: report_data(settings, store), settings.report_out, settings.report_every)
 
 
 def build_worker(
@@ -54,5 +161,12 @@ def build_worker(
     store = store or open_store(settings)
     ensure_bridge_tables(store)
     services = services or build_services(settings, store)
-    return Worker(store, registry if registry is not None else default_registry(), settings, services,
-                  secrets=secrets_of(settings))
+    registry = registry if registry is not None else serving_registry(services)
+    if CLEANUP_HOOK in registry:
+        ensure_recurring(store, settings)
+    secrets = secrets_of(settings)
+    if isinstance(services.settings, Settings):
+        secrets += tuple(x for x in secrets_of(services.settings) if x not in secrets)
+    return Worker(store, registry, settings, services,
+                  secrets=secrets, on_tick=build_report_ticker(settings, store),
+                  rerunnable=RERUNNABLE_HOOKS)

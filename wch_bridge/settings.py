@@ -25,6 +25,11 @@ def mask_dsn(dsn: str) -> str:
     return _DSN_PASSWORD.sub(lambda m: f"{m.group(1)}:***@", dsn or "", count=1)
 
 
+def dsn_password(dsn: str) -> str | None:
+    m = _DSN_PASSWORD.match(dsn or "")
+    return m.group(2) if m and m.group(2) else None
+
+
 @dataclass(frozen=True)
 class Settings:
     dsn: str = DEFAULT_DSN
@@ -44,7 +49,7 @@ class Settings:
     clock_speed: float = 1.0  # demo only: run the clock faster (retry delays pass quickly)
     # WhatsApp
     whatsapp_api_base: str = DEFAULT_API_BASE
-    whatsapp_api_version: str = DEFAULT_API_VERSION
+    whatsapp_api_version: str | None = None  # None: wch_settings api.api_version, else DEFAULT_API_VERSION
     whatsapp_phone_number_id: str | None = None
     whatsapp_catalog_id: str | None = None
     whatsapp_token: str | None = field(default=None, repr=False)
@@ -55,6 +60,7 @@ class Settings:
     template_language: str = "en_US"
     auth_key: str | None = field(default=None, repr=False)
     auth_salt: str | None = field(default=None, repr=False)
+    wp_config: str | None = None  # path of wp-config.php: AUTH_KEY/AUTH_SALT to decrypt the plugin's token
     # outputs
     report_out: str | None = None
     report_every: float = 60.0
@@ -90,7 +96,7 @@ class Settings:
             raise ConfigError(f"log_format: must be 'text' or 'json', got {self.log_format!r}")
         if self.metrics_port is not None and not (0 <= self.metrics_port <= 65535):
             raise ConfigError(f"metrics_port: must be 0-65535, got {self.metrics_port!r}")
-        if not re.match(r"^v\d+\.\d+$", self.whatsapp_api_version or ""):
+        if self.whatsapp_api_version is not None and not re.match(r"^v\d+\.\d+$", self.whatsapp_api_version):
             raise ConfigError(f"whatsapp_api_version: expected like v21.0, got {self.whatsapp_api_version!r}")
         if not re.match(r"^https?://", self.whatsapp_api_base or ""):
             raise ConfigError(f"whatsapp_api_base: expected an http(s) URL, got {self.whatsapp_api_base!r}")

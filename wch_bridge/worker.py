@@ -5,10 +5,13 @@ the grace period; the second stops at once (running actions go back to ``pending
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from wch_bridge.handlers.base import Handler, Job, Services
 from wch_bridge.models import CONTEXT, Action, NewAction, Outcome
 from wch_bridge.settings import Settings
 from wch_bridge.store.actions import ActionStore, NewRow
+from wch_bridge.store.workers import WorkerRegistry
 
 log = logging.getLogger("wch_bridge.worker")
 
@@ -67,6 +71,8 @@ class Worker:
         secrets: tuple[str, ...] = (),
         on_result: Callable[[Result], None] | None = None,
         on_tick: Callable[[Worker], None] | None = None,
+        rerunnable: frozenset[str] = frozenset(),
+        worker_id: str | None = None,
     ) -> None:
         self.store = store
         self.registry = dict(registry)
@@ -88,6 +94,13 @@ class Worker:
         self._signals = 0
         self._grace_deadline: float | None = None
         self.abandoned_threads = False  # True when run() returned while handler threads were still running
+        self.rerunnable = rerunnable  # hooks whose orphans go back to pending (ledger-protected or upserts)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.heartbeats = WorkerRegistry(store.engine, store.t)
+        self._started_at = self.clock.now()
+        self._last_beat = 0.0
+        self._last_orphan_check = 0.0
+        self._heartbeats_on = False
 
     # ------------------------------------------------------------------ control
     @property
@@ -127,6 +140,10 @@ class Worker:
     def run(self) -> int:
         """Run until stopped (or, with ``once``, until nothing due is left). Returns the process exit code."""
         s = self.settings
+        self._heartbeats_on = self._guarded_bool(self.heartbeats.available)
+        if not self._heartbeats_on:
+            log.warning("table %s missing: no heartbeats and no orphan recovery (run `wch-bridge schema install` "
+                        "or start through `wch-bridge run`, which creates it)", self.store.t.workers.name)
         group_ids = self._resolve_groups()
         hooks = self.hooks
         log.info("worker started: hooks=%s groups=%s concurrency=%d", ",".join(hooks), ",".join(s.groups), s.concurrency)
@@ -135,6 +152,7 @@ class Worker:
             while True:
                 self._drain_results(block_for=0)
                 self._flush_unwritten()
+                self._maintenance(hooks, group_ids)
                 if self.on_tick:
                     self._guard(lambda: self.on_tick(self))  # type: ignore[misc]
                 self._touch_long_running()
@@ -183,6 +201,8 @@ class Worker:
             self._release_inflight()
             self._flush_unwritten(final=True)
             pool.shutdown(wait=not self.abandoned_threads, cancel_futures=True)
+        if self._heartbeats_on:
+            self._guard(lambda: self._beat(stopped=True))
         log.info("worker stopped: %d taken, %d complete, %d failed, %d released",
                  self.stats.taken, self.stats.completed, self.stats.failed, self.stats.released)
         return 1 if self._hard_stop else 0
@@ -227,6 +247,54 @@ class Worker:
         except Exception:  # noqa: BLE001 - a side task must never stop the worker
             log.exception("worker side task failed")
 
+    # ------------------------------------------------------------------ heartbeats and orphans
+    def _beat(self, stopped: bool = False) -> None:
+        from wch_bridge import __version__
+
+        self.heartbeats.beat(
+            self.worker_id, host=socket.gethostname(), pid=os.getpid(), version=__version__,
+            started_at=self._started_at, now=self.clock.now(), in_hand_ids=list(self._inflight), stopped=stopped,
+        )
+        self._last_beat = time.monotonic()
+
+    def _guarded_bool(self, fn: Callable[[], bool]) -> bool:
+        try:
+            return bool(fn())
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _maintenance(self, hooks: list[str], group_ids: list[int]) -> None:
+        s = self.settings
+        if not self._heartbeats_on:
+            return
+        if time.monotonic() - self._last_beat >= s.heartbeat_interval / self.clock.speed:
+            self._guard(self._beat)
+        if time.monotonic() - self._last_orphan_check >= max(0.5, s.poll_interval) and not self._stopping:
+            self._last_orphan_check = time.monotonic()
+            self._guard(lambda: self.recover_orphans(hooks, group_ids))
+
+    def recover_orphans(self, hooks: list[str], group_ids: list[int]) -> int:
+        """Take over the in-progress actions of dead workers (heartbeat older than ``orphan_timeout``):
+        ledger-protected hooks and upserts go back to ``pending``; any other hook is failed with a clear reason."""
+        now = self.clock.now()
+        limit = self.settings.orphan_timeout
+        done = 0
+        for aid, hook in self.heartbeats.orphans(hooks, group_ids, now, limit):
+            if aid in self._inflight:
+                continue
+            if hook in self.rerunnable:
+                ok = self.store.release(aid, f"action reset via {CONTEXT}: its worker stopped sending heartbeats for "
+                                             f"{int(limit)} s; it will run again (sends already made are not repeated)")
+            else:
+                ok = self.store.fail_running(aid, f"action failed via {CONTEXT}: its worker stopped sending heartbeats "
+                                                  f"for {int(limit)} s while it ran; not re-run automatically because "
+                                                  f"{hook} is not known to be safe to repeat (retry it with "
+                                                  f"`wch-bridge jobs retry {aid}`)")
+            if ok:
+                done += 1
+                log.warning("recovered orphaned action %d (%s) from a dead worker", aid, hook)
+        return done
+
     # ------------------------------------------------------------------ outages
     def _outage(self, exc: Exception) -> None:
         if self._outage_since is None:
@@ -270,7 +338,10 @@ class Worker:
         try:
             outcome = handler(job) or Outcome()
         except ShutdownRequested as exc:
-            res.kind, res.message = "release", self._clean(str(exc))
+            if self.stop_event.is_set():
+                res.kind, res.message = "release", self._clean(str(exc))
+            else:  # only a stopping worker puts work back; anything else would loop
+                res.message = self._clean(f"handler stopped without a shutdown: {exc}")
             return res
         except WchBridgeError as exc:
             res.message = self._clean(str(exc) or type(exc).__name__)

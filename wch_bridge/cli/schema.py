@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import click
 
-from wch_bridge.cli.common import EXIT_ENV, db_options, echo_json, fail, handle_errors, main, make_settings, split_csv
-from wch_bridge.settings import mask_dsn
 from wch_bridge.app import open_engine
+from wch_bridge.cli.common import (
+    EXIT_ENV,
+    db_options,
+    echo_json,
+    fail,
+    handle_errors,
+    main,
+    make_settings,
+    split_csv,
+)
+from wch_bridge.settings import mask_dsn
 from wch_bridge.store import schema as schema_mod
 
 

@@ -387,6 +387,20 @@ class ActionStore:
         ``in-progress`` action has the same hook and group. Returns the new id, or 0 when suppressed."""
         now = now or self.now()
         gid = self.group_ids([row.group], create=True)[row.group]
+        self.site  # noqa: B018 - load the site's time zone before the transaction (SQLite has one writer)
+        with self.engine.begin() as conn:
+            return self.insert_action_in(conn, row, unique=unique, now=now, group_id=gid)
+
+    def insert_action_in(
+        self, conn: Connection, row: NewRow, *, unique: bool = False, now: datetime | None = None,
+        group_id: int | None = None,
+    ) -> int:
+        """``insert_action`` inside the caller's transaction, so the caller can write more rows atomically with
+        it. No retry here: on a transient error the caller retries its whole transaction. ``group_id``: use this
+        group row as it is (else the group is looked up by slug and created if missing). Callers on SQLite load
+        ``site`` and the group first: a second connection would wait for this transaction's write lock."""
+        now = now or self.now()
+        gid = group_id if group_id is not None else self.group_ids([row.group], create=True)[row.group]
         a = self.t.actions
         sched = row.scheduled_date_gmt or now
         is_async = row.scheduled_date_gmt is None
@@ -404,28 +418,27 @@ class ActionStore:
             values["priority"] = max(0, min(255, int(row.priority)))
         if row.extended_args is not None:
             values["extended_args"] = row.extended_args
-        with self.engine.begin() as conn:
-            if unique:
-                names = list(values)
-                exists = (
-                    select(literal(1))
-                    .select_from(a)
-                    .where(
-                        a.c.status.in_([Status.PENDING.value, Status.RUNNING.value]),
-                        a.c.hook == row.hook,
-                        a.c.group_id == gid,
-                    )
-                    .exists()
+        if unique:
+            names = list(values)
+            exists = (
+                select(literal(1))
+                .select_from(a)
+                .where(
+                    a.c.status.in_([Status.PENDING.value, Status.RUNNING.value]),
+                    a.c.hook == row.hook,
+                    a.c.group_id == gid,
                 )
-                src = select(*[bindparam(f"v_{n}", values[n], type_=a.c[n].type) for n in names]).where(~exists)
-                res = conn.execute(insert(a).from_select(names, src))
-                if res.rowcount != 1:
-                    return 0
-                # LAST_INSERT_ID is only trustworthy because the affected-row count said one row went in.
-                new_id = int(res.lastrowid or self._last_id(conn))
-            else:
-                new_id = int(conn.execute(insert(a).values(**values)).inserted_primary_key[0])
-            self._insert_logs(conn, [(new_id, "action created")], now)
+                .exists()
+            )
+            src = select(*[bindparam(f"v_{n}", values[n], type_=a.c[n].type) for n in names]).where(~exists)
+            res = conn.execute(insert(a).from_select(names, src))
+            if res.rowcount != 1:
+                return 0
+            # LAST_INSERT_ID is only trustworthy because the affected-row count said one row went in.
+            new_id = int(res.lastrowid or self._last_id(conn))
+        else:
+            new_id = int(conn.execute(insert(a).values(**values)).inserted_primary_key[0])
+        self._insert_logs(conn, [(new_id, "action created")], now)
         return new_id
 
     def _last_id(self, conn: Connection) -> int:

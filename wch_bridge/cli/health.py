@@ -1,0 +1,36 @@
+"""``wch-bridge health``: the container's HEALTHCHECK probe."""
+
+from __future__ import annotations
+
+import socket
+
+import click
+
+from wch_bridge.app import open_store
+from wch_bridge.cli.common import EXIT_ENV, db_options, handle_errors, main, make_settings
+from wch_bridge.store.workers import WorkerRegistry
+
+
+@main.command("health")
+@db_options
+@click.option("--max-age", type=float, default=60.0, show_default=True,
+              help="A worker heartbeat older than this many seconds counts as dead.")
+@click.option("--any-host", is_flag=True, help="Accept a live worker on any host (default: this host's).")
+@handle_errors
+def health_cmd(dsn: str, prefix: str, groups: str, max_age: float, any_host: bool) -> None:
+    """Exit 0 when the database answers, the Action Scheduler tables exist and a worker on this host beats."""
+    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
+    store = open_store(settings)
+    status = store.count_by_status()  # raises (exit 2) when the database or the actions table is missing
+    reg = WorkerRegistry(store.engine, store.t)
+    if not reg.available():
+        click.echo("unhealthy: no worker has started yet (heartbeat table missing)", err=True)
+        raise SystemExit(EXIT_ENV)
+    now = store.now()
+    host = socket.gethostname()
+    live = [w for w in reg.list() if w.live(now, max_age) and (any_host or w.host == host)]
+    if not live:
+        click.echo(f"unhealthy: no live worker heartbeat{'' if any_host else ' on ' + host} within {max_age:.0f} s",
+                   err=True)
+        raise SystemExit(EXIT_ENV)
+    click.echo(f"healthy: {len(live)} live worker(s); {sum(status.values())} actions in the table")

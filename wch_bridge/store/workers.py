@@ -1,0 +1,116 @@
+"""Worker heartbeats (``{prefix}wch_bridge_workers``) and orphan recovery queries.
+
+A worker beats every few seconds with the ids of the actions it holds. An ``in-progress`` action of the served
+hooks whose ``last_attempt_gmt`` is older than the orphan limit and that no live worker holds belongs to a dead
+worker: the caller decides whether it goes back to ``pending`` or is failed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, insert, inspect, or_, select, update
+from sqlalchemy.engine import Engine
+
+from wch_bridge.models import Status
+from wch_bridge.store.engine import retry_transient, translate_errors
+from wch_bridge.store.tables import Tables
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    worker_id: str
+    host: str
+    pid: int
+    version: str
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    stopped_at: datetime | None
+    in_hand: int
+
+    def live(self, now: datetime, limit_seconds: float) -> bool:
+        return (
+            self.stopped_at is None
+            and self.heartbeat_at is not None
+            and (now - self.heartbeat_at).total_seconds() <= limit_seconds
+        )
+
+
+class WorkerRegistry:
+    def __init__(self, engine: Engine, tables: Tables) -> None:
+        self.engine = engine
+        self.t = tables
+
+    def available(self) -> bool:
+        return self.t.workers.name in inspect(self.engine).get_table_names()
+
+    @retry_transient
+    @translate_errors
+    def beat(self, worker_id: str, *, host: str, pid: int, version: str, started_at: datetime, now: datetime,
+             in_hand_ids: Sequence[int], stopped: bool = False) -> None:
+        w = self.t.workers
+        values = {
+            "heartbeat_at": now,
+            "in_hand": len(in_hand_ids),
+            "in_hand_ids": json.dumps(sorted(int(i) for i in in_hand_ids)),
+            "stopped_at": now if stopped else None,
+        }
+        with self.engine.begin() as conn:
+            res = conn.execute(update(w).where(w.c.worker_id == worker_id).values(**values))
+            if res.rowcount == 0:
+                conn.execute(insert(w).values(worker_id=worker_id, host=host, pid=pid, version=version,
+                                              started_at=started_at, **values))
+
+    @translate_errors
+    def list(self) -> list[WorkerRow]:
+        w = self.t.workers
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(w).order_by(w.c.heartbeat_at.desc()).limit(200)).all()
+        return [
+            WorkerRow(r.worker_id, r.host, int(r.pid), r.version, r.started_at, r.heartbeat_at, r.stopped_at,
+                      int(r.in_hand))
+            for r in rows
+        ]
+
+    @translate_errors
+    def held_by_live(self, now: datetime, limit_seconds: float) -> set[int]:
+        w = self.t.workers
+        cutoff = now - timedelta(seconds=limit_seconds)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(w.c.in_hand_ids).where(w.c.stopped_at.is_(None), w.c.heartbeat_at >= cutoff)
+            ).all()
+        held: set[int] = set()
+        for (ids,) in rows:
+            try:
+                held.update(int(i) for i in json.loads(ids or "[]"))
+            except (ValueError, TypeError):
+                continue
+        return held
+
+    @translate_errors
+    def orphans(self, hooks: Sequence[str], group_ids: Sequence[int], now: datetime, limit_seconds: float,
+                limit: int = 200) -> list[tuple[int, str]]:
+        """In-progress actions of these hooks/groups, untouched for ``limit_seconds``, held by no live worker."""
+        if not hooks or not group_ids:
+            return []
+        a = self.t.actions
+        cutoff = now - timedelta(seconds=limit_seconds)
+        q = (
+            select(a.c.action_id, a.c.hook)
+            .where(
+                a.c.status == Status.RUNNING.value,
+                or_(a.c.last_attempt_gmt <= cutoff, a.c.last_attempt_gmt.is_(None)),
+                and_(a.c.hook.in_(list(hooks)), a.c.group_id.in_(list(group_ids))),
+            )
+            .order_by(a.c.last_attempt_gmt)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            candidates = [(int(i), str(h)) for i, h in conn.execute(q)]
+        if not candidates:
+            return []
+        held = self.held_by_live(now, limit_seconds)
+        return [(i, h) for i, h in candidates if i not in held]
