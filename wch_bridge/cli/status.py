@@ -1,0 +1,216 @@
+"""``wch-bridge status``: one screen on the health of the served groups' queue, exit code 0/1/2."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import click
+
+from wch_bridge.cli.common import db_options, echo_json, handle_errors, main, make_settings
+from wch_bridge.cli.opsutil import (
+    STATUSES,
+    OpsCommand,
+    ago,
+    fmt_dt,
+    open_ops_store,
+    style,
+    table,
+)
+from wch_bridge.settings import mask_dsn
+from wch_bridge.store import queries
+from wch_bridge.store.workers import WorkerRow
+
+PAST_DUE_WARNING = timedelta(minutes=5)
+PAST_DUE_CRITICAL = timedelta(minutes=30)
+DEAD_WORKER_WINDOW = timedelta(hours=24)
+
+OK, WARNING, CRITICAL = "ok", "warning", "critical"
+EXIT_CODES = {OK: 0, WARNING: 1, CRITICAL: 2}
+
+
+@dataclass
+class Health:
+    reasons: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, level: str, message: str) -> None:
+        self.reasons.append((level, message))
+
+    @property
+    def level(self) -> str:
+        levels = {lvl for lvl, _ in self.reasons}
+        return CRITICAL if CRITICAL in levels else WARNING if WARNING in levels else OK
+
+
+def _live(w: WorkerRow, now: datetime) -> bool:
+    return w.live(now, queries.LIVE_HEARTBEAT_SECONDS)
+
+
+def _age(now: datetime, then: datetime | None) -> int | None:
+    return None if then is None else max(0, int((now - then).total_seconds()))
+
+
+def assess(snap: queries.StatusSnapshot, group_slugs: tuple[str, ...], prefix: str) -> Health:
+    """The rules behind the exit code (documented in ``status --help`` and docs/cli-json.md)."""
+    h = Health()
+    now = snap.now
+    missing = [g for g in group_slugs if g not in snap.groups.values()]
+    if missing:
+        h.add(WARNING, "group(s) " + ", ".join(repr(g) for g in missing) + " do not exist yet (no action was ever "
+              "scheduled there)")
+    age = _age(now, snap.oldest_past_due)
+    if snap.past_due and age is not None and age > PAST_DUE_CRITICAL.total_seconds():
+        h.add(CRITICAL, f"{snap.past_due} past-due action(s), the oldest due {ago(age)} ago: nothing is running "
+              "the queue (is `wch-bridge run` up?)")
+    elif snap.past_due and age is not None and age > PAST_DUE_WARNING.total_seconds():
+        h.add(WARNING, f"{snap.past_due} past-due action(s), the oldest due {ago(age)} ago")
+    if snap.failed_24h:
+        h.add(WARNING, f"{snap.failed_24h} action(s) failed in the last 24 h "
+              "(wch-bridge jobs list --status failed --since 24h)")
+    if snap.cleanup_pending is None and not snap.cleanup_running:
+        h.add(WARNING, f"the recurring {queries.CLEANUP_HOOK} is not scheduled (the plugin schedules it again on "
+              "the next WordPress request; check WP-Cron)")
+    if snap.workers is None:
+        h.add(WARNING, f"no worker heartbeat table ({prefix}wch_bridge_workers): `wch-bridge run` creates it")
+    else:
+        if not any(_live(w, now) for w in snap.workers):
+            h.add(WARNING, f"no live worker (no heartbeat in the last {queries.LIVE_HEARTBEAT_SECONDS} s)")
+        dead = [w for w in snap.workers if not _live(w, now) and w.heartbeat_at is not None
+                and now - w.heartbeat_at <= DEAD_WORKER_WINDOW]
+        if dead:
+            who = ", ".join(f"{w.host} pid {w.pid}" for w in dead[:5])
+            h.add(WARNING, f"{len(dead)} worker(s) stopped heart-beating without a clean stop: {who}")
+    return h
+
+
+def _counts(snap: queries.StatusSnapshot) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    rows = []
+    totals = {s: 0 for s in (*STATUSES, "other", "total")}
+    for hook in sorted(snap.counts):
+        by = snap.counts[hook]
+        row: dict[str, Any] = {"hook": hook}
+        for s in STATUSES:
+            row[s] = by.get(s, 0)
+        row["other"] = sum(n for s, n in by.items() if s not in STATUSES)
+        row["total"] = sum(by.values())
+        for k in totals:
+            totals[k] += row[k]
+        rows.append(row)
+    return rows, totals
+
+
+def _worker_json(w: WorkerRow, now: datetime) -> dict[str, Any]:
+    return {
+        "worker_id": w.worker_id, "host": w.host, "pid": w.pid, "version": w.version,
+        "started_at_gmt": fmt_dt(w.started_at), "heartbeat_at_gmt": fmt_dt(w.heartbeat_at),
+        "heartbeat_age_seconds": _age(now, w.heartbeat_at), "in_hand": w.in_hand,
+    }
+
+
+def build_report(snap: queries.StatusSnapshot, health: Health, db: dict[str, Any], groups: tuple[str, ...]) -> dict[str, Any]:
+    now = snap.now
+    rows, totals = _counts(snap)
+    cleanup_state = "scheduled" if snap.cleanup_pending is not None else "running" if snap.cleanup_running else "missing"
+    return {
+        "health": health.level,
+        "exit_code": EXIT_CODES[health.level],
+        "reasons": [{"level": lvl, "message": msg} for lvl, msg in health.reasons],
+        "database": db,
+        "groups": list(groups),
+        "group_ids": sorted(snap.groups),
+        "now_gmt": fmt_dt(now),
+        "counts": rows,
+        "totals": totals,
+        "past_due": {
+            "count": snap.past_due,
+            "oldest_scheduled_gmt": fmt_dt(snap.oldest_past_due),
+            "oldest_age_seconds": _age(now, snap.oldest_past_due) if snap.past_due else None,
+        },
+        "failed_last_24h": snap.failed_24h,
+        "newest_completion_gmt": fmt_dt(snap.newest_completion),
+        "newest_completion_age_seconds": _age(now, snap.newest_completion),
+        "cleanup": {
+            "hook": queries.CLEANUP_HOOK,
+            "state": cleanup_state,
+            "next_due_gmt": fmt_dt(snap.cleanup_pending),
+            "group": snap.cleanup_pending_group,
+        },
+        "workers": {
+            "table_exists": snap.workers is not None,
+            "live": [_worker_json(w, now) for w in snap.workers or [] if _live(w, now)],
+            "dead": [_worker_json(w, now) for w in snap.workers or [] if not _live(w, now)],
+        },
+    }
+
+
+_LEVEL_STYLE = {OK: {"fg": "green"}, WARNING: {"fg": "yellow"}, CRITICAL: {"fg": "red", "bold": True}}
+
+
+def print_report(rep: dict[str, Any]) -> None:
+    db = rep["database"]
+    where = f"{db['host']}/{db['database']}" if db["host"] else str(db["database"])
+    click.echo(f"database   {db['dialect']} {where}  prefix {db['prefix']}  ({db['dsn']})")
+    click.echo(f"groups     {', '.join(rep['groups'])}    now {rep['now_gmt']} UTC")
+    click.echo("")
+    headers = ["HOOK", *[s.upper() for s in STATUSES], "TOTAL"]
+    body = [[r["hook"], *[r[s] or "" for s in STATUSES], r["total"]] for r in rep["counts"]]
+    t = rep["totals"]
+    body.append([style("all hooks", bold=True), *[t[s] for s in STATUSES], t["total"]])
+    for line in table(headers, body, right=range(1, len(headers))):
+        click.echo(line)
+    click.echo("")
+    pd = rep["past_due"]
+    oldest = f" (oldest due {pd['oldest_scheduled_gmt']}, {ago(pd['oldest_age_seconds'])} ago)" if pd["oldest_scheduled_gmt"] else ""
+    click.echo(f"past-due           {pd['count']}{oldest}")
+    failed = rep["failed_last_24h"]
+    click.echo(f"failed (24 h)      {style(str(failed), fg='red') if failed else failed}")
+    nc = rep["newest_completion_gmt"]
+    click.echo(f"newest completion  {nc + ' (' + ago(rep['newest_completion_age_seconds']) + ' ago)' if nc else 'never'}")
+    c = rep["cleanup"]
+    detail = {"scheduled": f"scheduled, next {c['next_due_gmt']} (group {c['group']!r})", "running": "running now",
+              "missing": style("NOT scheduled", fg="yellow")}[c["state"]]
+    click.echo(f"recurring cleanup  {c['hook']}: {detail}")
+    w = rep["workers"]
+    if not w["table_exists"]:
+        click.echo("workers            unknown (no heartbeat table yet)")
+    else:
+        click.echo(f"workers            {len(w['live'])} live, {len(w['dead'])} not heart-beating")
+        for x in w["live"] + w["dead"]:
+            state = style("live", fg="green") if x in w["live"] else style("dead", fg="red")
+            click.echo(f"  {state}  {x['host']} pid {x['pid']} v{x['version']}  heartbeat {ago(x['heartbeat_age_seconds'])} "
+                       f"ago  in hand {x['in_hand']}  ({x['worker_id']})")
+    click.echo("")
+    level = rep["health"]
+    click.echo("health: " + style(level.upper(), **_LEVEL_STYLE[level]))
+    for r in rep["reasons"]:
+        click.echo(f"  - {style(r['level'], **_LEVEL_STYLE[r['level']])}: {r['message']}")
+
+
+@main.command("status", cls=OpsCommand)
+@db_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (shape: docs/cli-json.md).")
+@handle_errors
+def status_cmd(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
+    """One screen on the served groups' queue: counts by hook and status, past-due actions, failures in the last
+    24 h, the newest completion, the recurring cart cleanup, the workers, and the database looked at.
+
+    \b
+    Exit code 0 healthy, 1 warnings, 2 critical (reasons printed):
+      critical  the oldest past-due action is more than 30 min late
+      warning   past-due more than 5 min late; failures in the last 24 h; wch_cleanup_expired_carts not
+                scheduled; no live worker (heartbeat within 30 s); a worker died in the last 24 h without a
+                clean stop; no heartbeat table; a served group does not exist
+    Database errors (unreachable, missing tables) exit 2 with one line on stderr; bad options exit 1."""
+    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
+    store = open_ops_store(settings)
+    snap = queries.status_snapshot(store, settings.groups, store.now())
+    health = assess(snap, settings.groups, settings.prefix)
+    db = {"dsn": mask_dsn(settings.dsn), **queries.database_info(store)}
+    rep = build_report(snap, health, db, settings.groups)
+    if as_json:
+        echo_json(rep)
+    else:
+        print_report(rep)
+    sys.exit(rep["exit_code"])
