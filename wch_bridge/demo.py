@@ -1,0 +1,306 @@
+"""``wch-bridge demo``: the whole bridge on a bare machine, in seconds.
+
+An embedded SQLite database (or ``--dsn`` MariaDB/MySQL under the ``demo_`` prefix) gets the Action Scheduler,
+WordPress/WooCommerce and plugin tables; a believable shop is seeded the way WordPress stores it (``wp_seed``):
+products with prices and stock, orders, carts in every state, the plugin's ``wch_settings``, and the actions the
+plugin would have queued: catalog and inventory sync jobs, order notifications, a broadcast campaign split into
+batches, abandoned-cart reminders and the recurring cart cleanup. The sandbox WhatsApp API runs on a free local
+port with a few scripted faults (a catalog outage that heals, an order whose notification keeps failing, a few
+undeliverable numbers, customers outside the 24-hour window). The real worker (``app.build_worker``) then runs
+until everything due has run; the retry delays of the plugin's rules (60/300/900 s) pass quickly because the
+demo's clock runs :data:`CLOCK_SPEED` times faster (``Settings.clock_speed``): the rules are not changed.
+Finally the HTML report is written. Layer 3: no click here (the CLI renders the progress bar)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import Any
+
+from wch_bridge import argscodec, phpser, schedules
+from wch_bridge.app import CLEANUP_HOOK, build_services, build_worker, open_store, report_data
+from wch_bridge.errors import ConfigError
+from wch_bridge.metrics import chain_ticks
+from wch_bridge.report import render_html, write_atomic
+from wch_bridge.sandbox import Sandbox
+from wch_bridge.settings import Settings
+from wch_bridge.store import ActionStore, queries
+from wch_bridge.store import gauges as store_gauges
+from wch_bridge.store import schema as schema_mod
+from wch_bridge.store.actions import NewRow
+from wch_bridge.store.wp import WordPressData
+from wch_bridge.store.wp_seed import SiteSeeder
+from wch_bridge.worker import Worker
+
+log = logging.getLogger("wch_bridge.demo")
+
+CLOCK_SPEED = 300.0  # the 1260 s of sync retry delays (60+300+900) pass in about 4 s
+PHONE_NUMBER_ID = "106540352242922"
+CATALOG_ID = "146265584024623"
+SQLITE_PREFIX = "wp_"
+MYSQL_PREFIX = "demo_"
+CAMPAIGN = "spring-sale"
+BATCH = 50
+TIMEOUT = 90.0  # real seconds: the demo gives up waiting after this
+
+PRODUCTS = [
+    ("Trail Runner 2", "89.00", None, 34), ("City Sneaker", "64.00", "49.00", 12), ("Canvas Slip-On", "39.00", None, 0),
+    ("Leather Boot", "149.00", "129.00", 7), ("Wool Socks (3 pack)", "18.00", None, 120),
+    ("Rain Jacket", "119.00", None, 9), ("Running Cap", "22.00", "17.50", 45), ("Yoga Mat", "35.00", None, 18),
+    ("Water Bottle 750 ml", "16.00", None, 200), ("Hiking Backpack 28 L", "98.00", "84.00", 5),
+    ("Sport Sandals", "45.00", None, 26), ("Merino Base Layer", "72.00", None, 14),
+]
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    dsn: str
+    prefix: str
+    report: Path
+    seconds: float
+    clock_seconds: float
+    lines: list[str] = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+Progress = Callable[[int, int], None]  # (actions finished, actions known so far)
+
+
+def _phone(i: int) -> str:
+    return f"+1555{2000000 + i:07d}"
+
+
+class Demo:
+    def __init__(self, out_dir: str | Path = "demo-out", *, actions: int = 60, dsn: str | None = None,
+                 clock_speed: float = CLOCK_SPEED, progress: Progress | None = None) -> None:
+        if actions < 20:
+            raise ConfigError(f"actions: at least 20 for a meaningful demo, got {actions}")
+        self.out = Path(out_dir)
+        self.actions = actions
+        self.external = dsn is not None
+        self.prefix = MYSQL_PREFIX if self.external else SQLITE_PREFIX
+        self.db_path = self.out / "demo.sqlite"
+        self.dsn = dsn or f"sqlite:///{self.db_path.resolve()}"
+        self.clock_speed = clock_speed
+        self.progress = progress
+        self.token = "demo-" + secrets.token_hex(16)
+        self.seeded = 0
+        self.seeded_by_hook: dict[str, int] = {}
+        self.planned_retries = 0
+
+    # ------------------------------------------------------------------ database
+    def prepare_database(self) -> ActionStore:
+        self.out.mkdir(parents=True, exist_ok=True)
+        if not self.external:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(str(self.db_path) + suffix).unlink(missing_ok=True)
+        settings = Settings(dsn=self.dsn, prefix=self.prefix, clock_speed=self.clock_speed)
+        store = open_store(settings)
+        if self.external:
+            if schema_mod.looks_live(store.engine, self.prefix):
+                raise ConfigError(f"dsn: the {self.prefix} tables there hold a site or queued actions; the demo "
+                                  f"only replaces its own scratch tables (drop them yourself if they are a demo's)")
+            schema_mod.drop_prefix(store.engine, self.prefix)
+        schema_mod.install(store.engine, self.prefix, with_wordpress=True)
+        return store
+
+    # ------------------------------------------------------------------ seeding
+    def enqueue(self, store: ActionStore, hook: str, args: Any, *, delay: float = 0.0, priority: int = 10) -> int:
+        """``as_schedule_single_action(now + delay, hook, args, 'wch')`` as the plugin stores it."""
+        encoded, extended = argscodec.encode_args(args)
+        when = store.now() + timedelta(seconds=delay)
+        ts = int(when.replace(tzinfo=UTC).timestamp())
+        row = NewRow(hook=hook, scheduled_date_gmt=when, args=encoded, extended_args=extended, group="wch",
+                     schedule=phpser.serialize_schedule(schedules.SimpleSchedule(ts)), priority=priority)
+        self.seeded += 1
+        self.seeded_by_hook[hook] = self.seeded_by_hook.get(hook, 0) + 1
+        return store.insert_action(row)
+
+    def seed(self, store: ActionStore, sandbox: Sandbox) -> dict[str, Any]:
+        wp = WordPressData(store.engine, store.prefix, clock=store.clock)
+        seed = SiteSeeder(wp)
+        seed.set_options(blogname="Acme Outdoor", home="https://shop.example", siteurl="https://shop.example",
+                         permalink_structure="/%postname%/", woocommerce_currency="USD", timezone_string="UTC",
+                         woocommerce_custom_orders_table_enabled="yes")
+        seed.set_wch_settings({
+            "api": {"whatsapp_phone_number_id": PHONE_NUMBER_ID, "api_version": "v21.0"},
+            "catalog": {"catalog_id": CATALOG_ID},
+            "notifications": {"abandoned_cart_delay_hours": 24, "abandoned_cart_template": "cart_reminder",
+                              "template_language": "en_US"},
+        })
+        n = self.actions
+        n_sync = max(8, n // 2)
+        n_carts = max(4, n // 6)
+        n_customers = max(150, min(2000, n * 5))
+
+        products = []
+        for i in range(max(len(PRODUCTS), n_sync)):
+            title, price, sale, stock = PRODUCTS[i % len(PRODUCTS)]
+            if i >= len(PRODUCTS):
+                title = f"{title} ({['Blue', 'Black', 'Olive', 'Sand'][i // len(PRODUCTS) % 4]})"
+            products.append(seed.add_product(title, sku=f"ACME-{i + 1:03d}", regular_price=price, sale_price=sale,
+                                             stock=stock, image_url=f"https://shop.example/img/{i + 1}.jpg",
+                                             excerpt=f"{title} from Acme Outdoor."))
+        orders = [seed.add_order(status=st, total=tot, first_name=fn, phone=_phone(900 + k),
+                                 items=[(name, 1, tot)])
+                  for k, (st, tot, fn, name) in enumerate([
+                      ("processing", "89.00", "Ana", "Trail Runner 2"), ("completed", "49.00", "Ben", "City Sneaker"),
+                      ("on-hold", "129.00", "Chloe", "Leather Boot"), ("processing", "36.00", "Dev", "Wool Socks")])]
+
+        # carts of every state; the active ones idle past the 24 h delay get a reminder action
+        cart_ids: list[int] = []
+        items = [{"product_id": products[0], "name": "Trail Runner 2", "quantity": 1, "price": "89.00"},
+                 {"product_id": products[4], "name": "Wool Socks (3 pack)", "quantity": 2, "price": "18.00"}]
+        for k in range(n_carts):
+            cart_ids.append(seed.add_cart(_phone(500 + k), items, total="125.00", idle_hours=26 + k))
+        outside = [_phone(500 + k) for k in range(0, n_carts, 3)]  # these customers last wrote > 24 h ago
+        fresh = seed.add_cart(_phone(600), items[:1], total="89.00", idle_hours=2)
+        stale = [seed.add_cart(_phone(610 + k), items[1:], total="36.00", idle_hours=80 + k) for k in range(3)]
+        done = seed.add_cart(_phone(620), items, total="125.00", status="converted", idle_hours=30)
+        seed.add_cart(_phone(630), items, total="125.00", status="abandoned", idle_hours=100)
+        seed.add_cart(_phone(640), items[:1], total="89.00", status="expired", idle_hours=200)
+
+        # faults: the catalog is briefly unavailable, one order's customer cannot be reached for a while,
+        # a few numbers are undeliverable, some recipients need a second try
+        sandbox.configure(outside_window=outside)
+        n_catalog_faults = max(3, n_sync // 6)
+        sandbox.add_fault(paths=["items_batch"], code=131000, retry_after="61", times=n_catalog_faults)
+        unreachable = _phone(900 + 2)  # order 3's customer: every attempt fails, the retries run out
+        sandbox.add_fault(recipients=[unreachable], code=131000, retry_after="61")
+        customers = [_phone(1000 + i) for i in range(n_customers)]
+        undeliverable = customers[7::97][:4]
+        flaky = customers[13::61][:4]
+        sandbox.add_fault(recipients=undeliverable, code=131026)
+        sandbox.add_fault(recipients=flaky, code=131000, retry_after="61", times=len(flaky))
+        self.planned_retries = n_catalog_faults + 3 + len(flaky)
+
+        # the queue the plugin would have built
+        # the hourly wch_cleanup_expired_carts: `wch-bridge run` schedules it as the plugin does on init
+        for i, pid in enumerate(products[:n_sync]):
+            kind = "inventory" if i % 4 == 3 else "product"
+            self.enqueue(store, "wch_process_sync_job", {"job_id": f"sync_demo{i:03d}", "sync_type": kind,
+                                                         "entity_id": pid, "retry_count": 0})
+        self.enqueue(store, "wch_process_sync_job", {"job_id": "sync_demo_missing", "sync_type": "product",
+                                                     "entity_id": 999999, "retry_count": 0})
+        for k, oid in enumerate(orders):
+            self.enqueue(store, "wch_process_sync_job", {"job_id": f"sync_order{k}", "sync_type": "order",
+                                                         "entity_id": oid, "retry_count": 0})
+        for b in range(0, len(customers), BATCH):
+            self.enqueue(store, "wch_send_broadcast_batch", {
+                "batch": customers[b:b + BATCH], "batch_num": b // BATCH, "campaign_id": CAMPAIGN,
+                "message": "Spring sale at Acme Outdoor: 20% off trail shoes until Sunday. Reply STOP to opt out."})
+        for cid in [*cart_ids, fresh, done]:
+            self.enqueue(store, "wch_process_abandoned_cart", {"cart_id": cid})
+        return {"products": len(products), "orders": len(orders), "customers": len(customers),
+                "carts": len(cart_ids) + len(stale) + 4, "stale_carts": len(stale), "batches": -(-len(customers) // BATCH)}
+
+    # ------------------------------------------------------------------ running
+    def settings(self, sandbox: Sandbox) -> Settings:
+        return Settings(
+            dsn=self.dsn, prefix=self.prefix, clock_speed=self.clock_speed, poll_interval=0.1, concurrency=8,
+            batch_size=25, grace_period=5, heartbeat_interval=200, orphan_timeout=3600, touch_interval=3600,
+            whatsapp_api_base=sandbox.url, whatsapp_token=self.token, whatsapp_timeout=10, messages_per_second=400,
+        )
+
+    def remaining(self, store: ActionStore, hooks: list[str]) -> int:
+        counts = store.count_by_status([h for h in hooks if h != CLEANUP_HOOK])
+        return counts.get("pending", 0) + counts.get("in-progress", 0)
+
+    def run(self) -> DemoResult:
+        t0 = time.monotonic()
+        store = self.prepare_database()
+        with Sandbox(token=self.token) as sandbox:
+            shop = self.seed(store, sandbox)
+            settings = self.settings(sandbox)
+            services = build_services(settings, store)
+            worker = build_worker(settings, store, services=services)
+            hooks = worker.hooks
+            last = [0.0]
+
+            def tick(w: Worker) -> None:
+                if time.monotonic() - last[0] < 0.15:
+                    return
+                last[0] = time.monotonic()
+                done = w.stats.completed + w.stats.failed
+                if self.progress:
+                    self.progress(done, max(done + self.remaining(store, hooks), self.seeded + self.planned_retries))
+                if not w.inflight_ids and self.remaining(store, hooks) == 0:
+                    w.request_stop()
+                elif time.monotonic() - t0 > TIMEOUT:
+                    log.warning("demo: giving up after %.0f s with actions still pending", TIMEOUT)
+                    w.request_stop()
+
+            worker.on_tick = chain_ticks(worker.on_tick, tick)
+            clock_start = store.clock.timestamp()
+            worker.run()
+            if self.progress:
+                done = worker.stats.completed + worker.stats.failed
+                self.progress(done, done)
+            clock_seconds = store.clock.timestamp() - clock_start
+        report = self.out / "report.html"
+        write_atomic(report, render_html(report_data(settings, store)))
+        counts = self.count(store, settings)
+        counts["shop"] = shop
+        result = DemoResult(out_dir=self.out, dsn=self.dsn, prefix=self.prefix, report=report,
+                            seconds=time.monotonic() - t0, clock_seconds=clock_seconds, counts=counts)
+        result.lines = self.summary(result)
+        store.engine.dispose()
+        return result
+
+    # ------------------------------------------------------------------ what happened (read back from the database)
+    def count(self, store: ActionStore, settings: Settings) -> dict[str, Any]:
+        snap = queries.status_snapshot(store, settings.groups, store.now())
+        by_hook = snap.counts
+        total = {s: sum(c.get(s, 0) for c in by_hook.values()) for s in ("complete", "failed", "pending", "in-progress")}
+        ledger: dict[str, int] = {}
+        codes: dict[str, int] = {}
+        for status, code, n in store_gauges.ledger_counts(store):
+            ledger[status] = ledger.get(status, 0) + n
+            if status == "failed" and code is not None:
+                codes[str(code)] = codes.get(str(code), 0) + n
+        data = report_data(settings, store)
+        campaigns = (data.get("campaigns") or {}).get("campaigns") or []
+        campaign = next((x for x in campaigns if x.get("campaign_id") == CAMPAIGN), {})
+        kinds = ((data.get("campaigns") or {}).get("messages_in_window") or {}).get("by_kind") or []
+        templates = sum(int(k["count"]) for k in kinds if k.get("kind") == "template" and k.get("status") == "sent")
+        products = ((data.get("catalog") or {}).get("products") or {})
+        return {"by_hook": by_hook, "actions": total, "ledger": ledger, "failed_codes": codes,
+                "carts": (data.get("carts") or {}), "sync": by_hook.get("wch_process_sync_job", {}),
+                "campaign": campaign, "templates_sent": templates, "products_synced": products.get("synced", 0),
+                "cleanup_pending": snap.cleanup_pending is not None}
+
+    def summary(self, r: DemoResult) -> list[str]:
+        c = r.counts
+        a, shop, camp, carts, sync = c["actions"], c["shop"], c["campaign"], c["carts"], c["sync"]
+        ran = a["complete"] + a["failed"]
+        codes = ", ".join(f"{e['error_code']} x{e['count']}" for e in camp.get("errors") or []) or "none"
+        left = a["pending"] - (1 if c["cleanup_pending"] else 0)
+        return [
+            f"actions: {ran} run over {len(c['by_hook'])} hooks, {a['complete']} complete and {a['failed']} failed; "
+            f"{left} left pending (the hourly cart cleanup is scheduled again)",
+            f"catalog sync: {c['products_synced']} products in the WhatsApp catalog, {sync.get('complete', 0)} sync "
+            f"jobs complete, {self.retries(c)} retries after 60/300/900 s, {sync.get('failed', 0)} failed for good",
+            f"broadcast '{CAMPAIGN}': {camp.get('sent', 0)} messages sent, {camp.get('failed', 0)} failed "
+            f"({codes}) to {shop['customers']} opted-in customers in {camp.get('batches_done', 0)} batches",
+            f"carts: {_num(carts, 'reminders_sent')} reminders sent ({c['templates_sent']} as a template outside the "
+            f"24-hour window), {_num(carts, 'expired')} expired, {_num(carts, 'active')} still active",
+            f"time: {r.seconds:.1f} s, {r.clock_seconds / 60:.0f} min on the demo clock ({self.clock_speed:g}x faster)",
+        ]
+
+    def retries(self, c: dict[str, Any]) -> int:
+        """Sync actions beyond those the shop queued: each one is a retry the handler scheduled."""
+        return sum(c["sync"].values()) - self.seeded_by_hook.get("wch_process_sync_job", 0)
+
+
+def _num(d: Any, key: str) -> int:
+    value = d.get(key) if isinstance(d, dict) else None
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
