@@ -14,6 +14,7 @@ import click
 
 from wch_bridge import __version__
 from wch_bridge.errors import ConfigError, WchBridgeError
+from wch_bridge.masking import mask_phones_in_text
 from wch_bridge.settings import DEFAULT_DSN, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,7 +23,44 @@ EXIT_USAGE = 1
 EXIT_ENV = 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class BridgeGroup(click.Group):
+    """A bad option or env var value (click's BadParameter) becomes one line naming the setting, exit 1.
+    Any other usage error (unknown option, missing argument) also exits 1: exit 2 means "environment"."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_USAGE)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
+        return rv
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.BadParameter as exc:
+            param = exc.param
+            name = (param.name or "value") if param is not None else "value"
+            where = []
+            if isinstance(param, click.Option) and param.opts:
+                where.append(param.opts[0])
+            if param is not None and param.envvar:
+                where.append(param.envvar if isinstance(param.envvar, str) else param.envvar[0])
+            hint = f" ({' / '.join(where)})" if where else ""
+            fail(f"{name}{hint}: {exc.message}", EXIT_USAGE)
+        return None
+
+
+@click.group(cls=BridgeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="wch-bridge")
 def main() -> None:
     """wch-bridge: run WhatsApp Commerce Hub's Action Scheduler jobs (group `wch`) from a Python sidecar.
@@ -52,9 +90,17 @@ def split_csv(value: str | None) -> tuple[str, ...]:
 
 
 def make_settings(**kw: Any) -> Settings:
+    """Settings for a command. Inside a click command the precedence of ``wch_bridge.config`` applies: values the
+    command passes that came from its command line (or that it computed) > WCH_BRIDGE_* env vars (and *_FILE) >
+    the --config / WCH_BRIDGE_CONFIG file > defaults."""
     groups = kw.pop("groups", None)
     if isinstance(groups, str):
         kw["groups"] = split_csv(groups)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        from wch_bridge.cli.config import resolve_for_command
+
+        return resolve_for_command(ctx, kw).settings
     return Settings(**{k: v for k, v in kw.items() if v is not None})
 
 
@@ -79,7 +125,45 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+class RedactFilter(logging.Filter):
+    """Every record leaving the handler: phone numbers masked (``+1******7890``) and known secrets replaced by
+    ``***`` in the message, string extras and the exception text. ``add()`` registers secrets learnt later
+    (e.g. the token decrypted from wch_settings)."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.secrets: list[str] = []
+        self.add(*secrets)
+
+    def add(self, *secrets: str | None) -> None:
+        for s in secrets:
+            if s and s not in self.secrets:
+                self.secrets.append(s)
+        self.secrets.sort(key=len, reverse=True)  # a secret containing another is replaced whole
+
+    def redact(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "***")
+        return mask_phones_in_text(text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string must not lose the record
+            message = str(record.msg)
+        record.msg, record.args = self.redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        for name in JsonFormatter.FIELDS:
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, self.redact(value))
+        return True
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text", secrets: tuple[str, ...] = ()) -> RedactFilter:
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
@@ -88,8 +172,11 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    redact = RedactFilter(secrets)
+    handler.addFilter(redact)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    return redact
 
 
 class JsonFormatter(logging.Formatter):
@@ -107,8 +194,9 @@ class JsonFormatter(logging.Formatter):
         for name in self.FIELDS:
             if hasattr(record, name):
                 data[name] = getattr(record, name)
-        if record.exc_info:
-            data["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        if record.exc_info or record.exc_text:
+            text = record.exc_text or self.formatException(record.exc_info)  # exc_text: redacted by RedactFilter
+            data["error"] = (text.splitlines() or [""])[-1]
         return json.dumps(data, ensure_ascii=False)
 
 

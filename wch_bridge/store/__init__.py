@@ -1,8 +1,8 @@
 """The only package that speaks SQL. ``open_store(dsn, prefix)`` is the entry point."""
 
-from wch_bridge.store.actions import ActionStore
 from sqlalchemy.engine import Engine
 
+from wch_bridge.store.actions import ActionStore
 from wch_bridge.store.engine import DbInfo, make_engine, mask_dsn, validate_prefix
 
 __all__ = ["ActionStore", "Engine", "DbInfo", "make_engine", "mask_dsn", "validate_prefix"]

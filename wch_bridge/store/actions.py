@@ -456,7 +456,8 @@ class ActionStore:
         now = now or self.now()
         a = self.t.actions
         with self.engine.begin() as conn:
-            sel = select(a.c.action_id).where(a.c.action_id.in_(ids), a.c.status == Status.PENDING.value)
+            sel = (select(a.c.action_id).where(a.c.action_id.in_(ids), a.c.status == Status.PENDING.value)
+                   .order_by(a.c.action_id))
             if self.info.dialect == "mysql":
                 sel = sel.with_for_update()
             got = [int(r[0]) for r in conn.execute(sel)]

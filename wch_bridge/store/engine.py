@@ -44,6 +44,30 @@ def _wp_sql_mode(current: str) -> str:
     return ",".join(modes)
 
 
+class _QuietPoolReset(logging.Filter):
+    """Drop SQLAlchemy's ``Exception during reset or similar`` ERROR + traceback when the connection being returned
+    to the pool was simply lost (server gone, network cut): the worker already logs the outage once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Exception during reset") or not record.exc_info:
+            return True
+        exc = record.exc_info[1]
+        if isinstance(exc, OSError):
+            return False
+        args = getattr(exc, "args", ())
+        errno = args[0] if args and isinstance(args[0], int) else None
+        return not (errno in TRANSIENT_MYSQL_ERRORS or (errno == 0 and type(exc).__name__ == "InterfaceError"))
+
+
+_QUIET_POOL_RESET = _QuietPoolReset()
+
+
+def _quiet_pool_reset(engine: Engine) -> None:
+    pool_logger = logging.getLogger(f"{type(engine.pool).__module__}.{type(engine.pool).__name__}")
+    if _QUIET_POOL_RESET not in pool_logger.filters:
+        pool_logger.addFilter(_QUIET_POOL_RESET)
+
+
 def make_engine(dsn: str, *, pool_size: int = 10) -> Engine:
     """An Engine for a SQLAlchemy URL (``mysql+pymysql://...`` or ``sqlite:///path``) set up like WordPress."""
     try:
@@ -92,6 +116,7 @@ def make_engine(dsn: str, *, pool_size: int = 10) -> Engine:
             cur.execute("SET NAMES utf8mb4")
             cur.close()
 
+        _quiet_pool_reset(engine)
         return engine
     raise ConfigError(f"unsupported database {backend!r} in DSN {mask_dsn(dsn)}: use mysql+pymysql:// or sqlite:///")
 
@@ -105,6 +130,11 @@ class DbInfo:
 
     @classmethod
     def probe(cls, engine: Engine) -> DbInfo:
+        """Dialect facts; a database that cannot be reached raises StoreError/TransientStoreError."""
+        return translate_errors(cls._probe)(engine)
+
+    @classmethod
+    def _probe(cls, engine: Engine) -> DbInfo:
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 version = conn.exec_driver_sql("select sqlite_version()").scalar_one()
