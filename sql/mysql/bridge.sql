@@ -2,6 +2,14 @@
 -- Recommended index for the bridge's pick-up query: the full claim order of Action Scheduler, so the due
 -- scan reads in index order (no filesort). `wch-bridge schema check` reports it; `schema install` adds it.
 -- @index {prefix}actionscheduler_actions wch_bridge_claim_order (claim_id, status, priority, attempts, scheduled_date_gmt, action_id)
+-- Indexes the status report (`wch-bridge report`, docs/report.md) relies on to stay fast on millions of rows:
+-- hooks x statuses, past-due by hook and the pickup-lag sample read this one only (covering):
+-- @index {prefix}actionscheduler_actions wch_bridge_report_queue (status, group_id, hook, scheduled_date_gmt)
+-- throughput per interval, failures in the window and the latest failures (covering range on the window):
+-- @index {prefix}actionscheduler_actions wch_bridge_report_finished (status, last_attempt_gmt, group_id, hook)
+-- the ledger's window aggregates (messages by kind/status, campaigns, error codes) and the auth-pause check:
+-- @index {prefix}wch_bridge_messages wch_bridge_msg_report (created_at, campaign_id, kind, status, error_code)
+-- @index {prefix}wch_bridge_messages wch_bridge_msg_error_code (error_code, updated_at)
 
 CREATE TABLE IF NOT EXISTS {prefix}wch_bridge_messages (
         id bigint(20) unsigned NOT NULL auto_increment,

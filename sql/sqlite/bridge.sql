@@ -1,5 +1,10 @@
 -- Tables owned by wch-bridge, SQLite form of ../mysql/bridge.sql.
 -- @index {prefix}actionscheduler_actions wch_bridge_claim_order (claim_id, status, priority, attempts, scheduled_date_gmt, action_id)
+-- Status report indexes (see ../mysql/bridge.sql); SQLite index names are per database, hence the prefix.
+-- @index {prefix}actionscheduler_actions {prefix}wbr_report_queue (status, group_id, hook, scheduled_date_gmt)
+-- @index {prefix}actionscheduler_actions {prefix}wbr_report_finished (status, last_attempt_gmt, group_id, hook)
+-- @index {prefix}wch_bridge_messages {prefix}wbm_report (created_at, campaign_id, kind, status, error_code)
+-- @index {prefix}wch_bridge_messages {prefix}wbm_error_code (error_code, updated_at)
 
 CREATE TABLE IF NOT EXISTS {prefix}wch_bridge_messages (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

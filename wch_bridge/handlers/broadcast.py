@@ -1,0 +1,219 @@
+"""``wch_send_broadcast_batch`` ``{batch: [phones], batch_num, campaign_id, message}`` (wch-plugin.md 2.2).
+
+``message`` is a text, or ``{template_name, template_data, variables}`` (the admin producer's shape): template
+language from ``template_data.language`` (else the ``template_language`` setting), body parameters from
+``variables`` (values in order), extra components from ``template_data.components``.
+
+Every recipient goes through the ledger under ``broadcast:{campaign_id}:{E.164 phone}``: a re-run of the batch
+sends nothing that was sent. Sends run on a small thread pool (bounded by the messages-per-second limit, which the
+shared ``ApiGate`` enforces along with 130429 back-off); the worker's stop request is checked between recipients.
+A retryable failure gets a ``wch_retry_failed_message`` action ``{message_id: <ledger id>}``; a permanent one is
+recorded with its error code. The batch result ``wch_broadcast_result_{cid}_{n}`` and the campaign summary
+``wch_broadcast_summary_{cid}`` (both 1 h) are written as the plugin writes them; the summary is updated
+atomically and keeps ``batch_results`` per batch number, so a re-run or two batches at once never lose a batch;
+its totals are counted from the ledger (``total_sent``, ``total_failed``, plus ``total_retrying``)."""
+
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from wch_bridge import whatsapp as wa
+from wch_bridge.errors import ApiError, PermanentError, ShutdownRequested
+from wch_bridge.handlers.base import Job, Services
+from wch_bridge.handlers.common import (
+    SendOutcome,
+    keyed_args,
+    masked,
+    message_body,
+    need,
+    release_on_db_outage,
+    send_once,
+    setting,
+    template_content,
+)
+from wch_bridge.models import NewAction, Outcome
+from wch_bridge.retry import message_retry_delay
+from wch_bridge.timeutil import fmt
+
+HOOK = "wch_send_broadcast_batch"
+RETRY_HOOK = "wch_retry_failed_message"
+TTL = 3600
+MAX_THREADS = 16
+
+
+def build_message(message: Any, language: str) -> tuple[str, dict[str, Any]]:
+    """``(kind, content)`` for the Cloud API from the plugin's ``message`` value."""
+    if isinstance(message, str) and message.strip():
+        return "text", {"preview_url": False, "body": message}
+    if isinstance(message, dict):
+        name = message.get("template_name")
+        if isinstance(name, str) and name.strip():
+            data = message.get("template_data") if isinstance(message.get("template_data"), dict) else {}
+            lang = str(data.get("language") or data.get("language_code") or language)
+            variables = message.get("variables")
+            params = list(variables.values()) if isinstance(variables, dict) else list(variables or [])
+            comps = [c for c in data.get("components") or [] if isinstance(c, dict)]
+            return "template", template_content(name.strip(), lang, [str(p) for p in params], comps)
+        text = message.get("text") or message.get("body")
+        if isinstance(text, str) and text.strip():
+            return "text", {"preview_url": False, "body": text}
+    raise PermanentError("Invalid broadcast batch parameters: message must be a text or {template_name, ...}")
+
+
+def summary_updater(services: Services, campaign_id: str, batch_num: int, batch: dict[str, int] | None) -> Any:
+    """The pure-ish update function for ``wch_broadcast_summary_{cid}`` (totals re-counted from the ledger)."""
+    ledger = need(services, "ledger")
+    now_local = fmt(services.site.local(services.clock.now()))
+
+    def update(current: Any, conn: Any) -> dict[str, Any]:
+        summary = dict(current) if isinstance(current, dict) else {
+            "campaign_id": campaign_id, "total_sent": 0, "total_failed": 0, "batches": 0, "started_at": now_local,
+        }
+        raw = summary.get("batch_results")
+        items = enumerate(raw) if isinstance(raw, list) else (raw.items() if isinstance(raw, dict) else ())
+        results = {int(k): v for k, v in items if str(k).lstrip("-").isdigit()}
+        if batch is not None:
+            results[batch_num] = dict(batch)
+        counts = ledger.campaign_counts(campaign_id, conn)  # inside the summary's lock: never a stale count
+        summary.update({
+            "total_sent": counts.get("sent", 0),
+            "total_failed": counts.get("failed", 0) + counts.get("unknown", 0),
+            "total_retrying": counts.get("retry", 0),
+            "batches": len(results),
+            "batch_results": {k: results[k] for k in sorted(results)},
+            "last_updated": now_local,
+        })
+        return summary
+
+    return update
+
+
+def refresh_summary(services: Services, campaign_id: str, batch_num: int = 0,
+                    batch: dict[str, int] | None = None) -> dict[str, Any]:
+    wp = need(services, "wp")
+    return wp.update_transient(f"wch_broadcast_summary_{campaign_id}",
+                               summary_updater(services, campaign_id, batch_num, batch), TTL, pass_conn=True)
+
+
+@release_on_db_outage
+def handle(job: Job) -> Outcome:
+    args = keyed_args(job, HOOK)
+    services = job.services
+    batch = args.get("batch")
+    campaign_id = args.get("campaign_id")
+    message = args.get("message")
+    try:
+        batch_num = int(str(args.get("batch_num") or 0))
+    except ValueError:
+        raise PermanentError("Invalid broadcast batch parameters: batch_num must be an integer") from None
+    if not isinstance(batch, list) or not batch:
+        raise PermanentError("Invalid broadcast batch parameters: batch must be a non-empty list of phone numbers")
+    if campaign_id in (None, "", 0, False):
+        raise PermanentError("Invalid broadcast batch parameters: campaign_id is missing")
+    if not message:
+        raise PermanentError("Invalid broadcast batch parameters: message is empty")
+    cid = str(campaign_id)
+    kind, content = build_message(message, str(setting(services, "template_language", "en_US")))
+    client = need(services, "whatsapp")
+    need(services, "wp")
+    need(services, "ledger")
+
+    stop = threading.Event()  # a halt or the worker's stop request: no new recipients
+    outcomes: list[tuple[str, SendOutcome | None, str]] = [("", None, "")] * len(batch)
+
+    def one(index: int, raw: Any) -> None:
+        phone = str(raw if raw is not None else "").strip()
+        if stop.is_set():
+            outcomes[index] = ("not_attempted", None, phone)
+            return
+        try:
+            job.check_stop()
+        except ShutdownRequested:
+            stop.set()
+            outcomes[index] = ("stopped", None, phone)
+            return
+        try:
+            to = wa.normalize_phone(phone)
+        except ApiError:
+            to = phone
+        body = message_body(to, kind, content)
+
+        def deliver() -> tuple[Any, str, dict[str, Any]]:
+            return client.send_message(body), kind, body
+
+        try:
+            out = send_once(services, f"broadcast:{cid}:{to or '(empty)'}", recipient=to or "(empty)", kind=kind,
+                            payload=body, deliver=deliver, job=job, campaign_id=cid)
+        except ShutdownRequested:  # the gate closed under us: the ledger row went back to where it was
+            stop.set()
+            outcomes[index] = ("stopped", None, phone)
+            return
+        if out.status == "halted":
+            stop.set()
+        outcomes[index] = (out.status, out, to)
+
+    mps = float(setting(services, "messages_per_second", 80.0))
+    workers = max(1, min(len(batch), MAX_THREADS, math.ceil(mps)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wch-broadcast") as pool:
+        for fut in [pool.submit(one, i, raw) for i, raw in enumerate(batch)]:
+            fut.result()
+
+    statuses = [o[0] for o in outcomes]
+    if "stopped" in statuses:
+        raise ShutdownRequested(
+            f"worker is stopping: broadcast {cid} batch {batch_num} paused after "
+            f"{sum(s in ('sent', 'already_sent') for s in statuses)} of {len(batch)} recipients; the re-run "
+            "skips those already sent")
+    return _finish(job, cid, batch_num, outcomes)
+
+
+def _finish(job: Job, cid: str, batch_num: int, outcomes: list[tuple[str, SendOutcome | None, str]]) -> Outcome:
+    services = job.services
+    wp = need(services, "wp")
+    sent = failed = retrying = already = 0
+    errors: list[dict[str, Any]] = []
+    follow_ups: list[NewAction] = []
+    halted: ApiError | None = None
+    for status, out, phone in outcomes:
+        if status in ("sent", "already_sent"):
+            sent += 1
+            already += status == "already_sent"
+            continue
+        if status == "halted" and out is not None:
+            halted = halted or out.error
+        if status == "not_attempted" or status == "halted":
+            continue
+        failed += 1
+        text = str(out.error) if out is not None and out.error is not None else (
+            out.entry.error_text if out is not None and out.entry.error_text else status)
+        if status == "retry" and out is not None:
+            retrying += 1
+            delay = message_retry_delay(out.entry.attempts) or 60
+            if out.error is not None and out.error.retry_after:
+                delay = max(delay, int(math.ceil(out.error.retry_after)))
+            follow_ups.append(NewAction(RETRY_HOOK, {"message_id": out.entry.id}, delay_seconds=delay,
+                                        purpose=f"retry of message #{out.entry.id} to {masked(phone)}"))
+            text += "; retry scheduled"
+        elif status == "in_flight":
+            text = "being sent by another run"
+        code = None
+        if out is not None:
+            code = out.error.code if out.error is not None else out.entry.error_code
+        errors.append({"recipient": phone, "error": text, "code": code})
+    results = {"sent": sent, "failed": failed, "errors": errors}
+    ts = wp.local_timestamp()
+    wp.set_transient(f"wch_broadcast_result_{cid}_{batch_num}",
+                     {"campaign_id": cid, "batch_num": batch_num, "results": results, "timestamp": ts}, TTL)
+    refresh_summary(services, cid, batch_num, {"sent": sent, "failed": failed})
+    line = (f"broadcast {cid} batch {batch_num}: {sent} sent ({already} already sent earlier), {failed} failed"
+            + (f", {retrying} to retry" if retrying else ""))
+    services.log.info("%s", line)
+    if halted is not None:
+        not_sent = len(outcomes) - sent - failed
+        raise PermanentError(f"{halted}; broadcast {cid} batch {batch_num}: {sent} sent, {not_sent} not attempted "
+                             "(they stay queued in the ledger: run the action again once fixed)")
+    return Outcome(message=line, log_lines=(line,), follow_ups=tuple(follow_ups),
+                   data={"sent": sent, "failed": failed, "retrying": retrying, "already_sent": already})

@@ -1,0 +1,105 @@
+"""``wch_retry_failed_message`` ``{message_id}``: re-send a ledger row recorded as failed-retryable (``retry``).
+
+Backoff between attempts is ``retry.message_retry_delay`` (60, 300, 900, 3600 s) up to
+``retry.MESSAGE_MAX_ATTEMPTS`` sends in all; a retryable failure schedules the next ``wch_retry_failed_message``
+and this run ends ``complete``; attempts used up or a permanent error records the row ``failed`` for good and
+the action ends ``failed`` with the reason. A row that is no longer waiting for a retry (sent, failed, being sent)
+is left alone. After a send gets through: a broadcast row refreshes its campaign summary, an abandoned-cart row
+sets the cart's ``reminder_sent_at``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from wch_bridge import whatsapp as wa
+from wch_bridge.errors import ApiError, PermanentError, ShutdownRequested
+from wch_bridge.handlers.base import Job
+from wch_bridge.handlers.broadcast import refresh_summary
+from wch_bridge.handlers.carts import parse_cart_key
+from wch_bridge.handlers.common import (
+    RETRYABLE_CATEGORIES,
+    int_arg,
+    keyed_args,
+    masked,
+    need,
+    release_on_db_outage,
+)
+from wch_bridge.models import NewAction, Outcome
+from wch_bridge.retry import MESSAGE_MAX_ATTEMPTS, message_retry_delay
+
+HOOK = "wch_retry_failed_message"
+
+
+def _after_sent(job: Job, entry: Any) -> None:
+    services = job.services
+    if entry.campaign_id:
+        refresh_summary(services, str(entry.campaign_id))
+    cart = parse_cart_key(entry.key)
+    if cart is not None:
+        wp = need(services, "wp")
+        wp.mark_reminder_sent(cart[0], services.site.local(services.clock.now()), cart[1])
+
+
+def _done(line: str, **data: Any) -> Outcome:
+    return Outcome(message=line, log_lines=(line,), data=data)
+
+
+@release_on_db_outage
+def handle(job: Job) -> Outcome:
+    args = keyed_args(job, HOOK)
+    services = job.services
+    ledger = need(services, "ledger")
+    message_id = int_arg(args, "message_id", "Invalid message ID")
+    entry = ledger.get_by_id(message_id)
+    if entry is None:
+        raise PermanentError(f"message #{message_id} is not in the message ledger")
+    who = masked(entry.recipient)
+    if entry.status == "sent":
+        return _done(f"message #{message_id} to {who} was already sent ({entry.wa_message_id}); nothing to do",
+                     sent=True)
+    if entry.status != "retry":
+        return _done(f"message #{message_id} to {who} is '{entry.status}', not waiting for a retry; left alone",
+                     sent=False)
+    if entry.attempts >= MESSAGE_MAX_ATTEMPTS:
+        reason = f"message #{message_id} to {who} failed for good after {entry.attempts} attempts"
+        ledger.give_up(entry.key, f"{reason}: {entry.error_text or ''}".strip())
+        raise PermanentError(f"{reason}: {entry.error_text}")
+    client = need(services, "whatsapp")
+    if not isinstance(entry.payload, dict) or not entry.payload.get("to"):
+        ledger.begin_send(entry.key, action_id=job.action.action_id)
+        ledger.mark_failed(entry.key, None, "stored payload is not a message body", retryable=False)
+        raise PermanentError(f"message #{message_id}: the stored payload is not a WhatsApp message body")
+    started = ledger.begin_send(entry.key, action_id=job.action.action_id)
+    if started is None:
+        return _done(f"message #{message_id} to {who} was taken by another run; left alone", sent=False)
+    try:
+        result = client.send_message(entry.payload)
+    except ShutdownRequested:
+        ledger.release(entry.key, "worker stopping before the send", to_status="retry")
+        raise
+    except ApiError as err:
+        if err.category == wa.HALT:
+            ledger.release(entry.key, str(err), to_status="retry")
+            raise PermanentError(f"{err}; message #{message_id} stays waiting for a retry: run this action again "
+                                 "once fixed") from None
+        retryable = err.category in RETRYABLE_CATEGORIES
+        ledger.mark_failed(entry.key, err.code, str(err), retryable)
+        delay = message_retry_delay(started.attempts) if retryable else None
+        if delay is None:
+            if retryable:
+                ledger.give_up(entry.key, f"gave up after {started.attempts} attempts: {err}")
+            if entry.campaign_id:
+                refresh_summary(services, str(entry.campaign_id))
+            raise PermanentError(f"message #{message_id} to {who} failed for good after {started.attempts} "
+                                 f"attempt(s): {err}") from None
+        if err.retry_after:
+            delay = max(delay, int(math.ceil(err.retry_after)))
+        line = f"message #{message_id} to {who}: attempt {started.attempts} failed: {err}"
+        return Outcome(message=line, log_lines=(line,), follow_ups=(
+            NewAction(HOOK, {"message_id": message_id}, delay_seconds=delay,
+                      purpose=f"retry {started.attempts + 1}/{MESSAGE_MAX_ATTEMPTS}"),), data={"sent": False})
+    ledger.mark_sent(entry.key, result.message_id)
+    _after_sent(job, entry)
+    return _done(f"message #{message_id} to {who} sent on attempt {started.attempts} ({result.message_id})",
+                 sent=True)

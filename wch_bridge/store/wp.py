@@ -1,0 +1,27 @@
+"""``WordPressData``: everything the hooks read from (and the little they write to) a WordPress + WooCommerce site.
+
+Handlers never import this module: ``app.build_services`` puts an instance in ``Services.wp``. The verbs, by part:
+
+* options and transients (``wp_base``): ``get_option``/``get_option_raw``/``update_option``/``delete_option``,
+  ``get_transient``/``set_transient``/``update_transient`` (atomic read-modify-write), ``wch_settings()``,
+  ``price_format()``/``store_currency()``, ``site``/``local_timestamp()``, ``hpos_enabled()``,
+  ``get_post_meta``/``update_post_meta``;
+* products (``wp_products``): ``get_product(id)`` -> ``wcdata.Product`` with variations, prices, stock, image,
+  permalink;
+* orders (``wp_orders``): ``get_order(id)`` -> ``wcdata.Order`` from HPOS or legacy posts;
+* carts (``wp_carts``): ``get_cart``, ``list_idle_carts``, ``count_idle_carts``, ``expire_idle_carts``,
+  ``cart_status_values``/``carts_support_expired``, ``mark_reminder_sent``.
+
+Every statement is SQLAlchemy Core with bound parameters; table names come from ``WpTables`` (validated prefix)."""
+
+from __future__ import annotations
+
+from wch_bridge.store.wp_carts import CartsMixin
+from wch_bridge.store.wp_orders import OrdersMixin
+from wch_bridge.store.wp_products import ProductsMixin
+
+__all__ = ["WordPressData"]
+
+
+class WordPressData(ProductsMixin, OrdersMixin, CartsMixin):
+    """WordPress / WooCommerce / WCH plugin data under one table prefix (see the module docstring)."""

@@ -1,0 +1,142 @@
+"""The plugin's ``{prefix}wch_carts`` (reference 3.2/3.5). Times in this table are site-local, as the plugin writes
+them with ``current_time('mysql')``; callers pass site-local cut-offs.
+
+The cleanup marks idle carts ``expired`` when the ``status`` column allows that value (DB_VERSION 2.5.0+ ENUM
+``active/abandoned/converted/expired``, or a plain VARCHAR), and deletes them on the older M00-06 ENUM
+``active/completed/abandoned``, as the plugin's E1 cleanup did. The column type is inspected on each call."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, inspect, select, update
+
+from wch_bridge.store.engine import retry_transient, translate_errors
+from wch_bridge.store.wp_base import WpBase
+from wch_bridge.store.wptables import to_decimal
+from wch_bridge.wcdata import Cart, CartItem, CleanupResult
+
+_IN_LIST = re.compile(r"\bstatus\b\s+IN\s*\(([^)]*)\)", re.I)
+
+
+def _decode_items(raw: Any) -> tuple[tuple[CartItem, ...], Any]:
+    try:
+        value = json.loads(raw) if isinstance(raw, str | bytes) and raw else raw
+    except ValueError:
+        return (), raw
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not isinstance(value, list):
+        return (), value
+    items = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            continue
+        name = entry.get("product_name") or entry.get("name") or "Product"
+        qty = to_decimal(entry.get("quantity"))
+        price = to_decimal(entry.get("price_at_add", entry.get("price")))
+        pid = to_decimal(entry.get("product_id"))
+        items.append(
+            CartItem(name=str(name), quantity=int(qty) if qty is not None and qty > 0 else 1, price=price,
+                     product_id=int(pid) if pid else None)
+        )
+    return tuple(items), value
+
+
+class CartsMixin(WpBase):
+    @translate_errors
+    def carts_table_exists(self) -> bool:
+        return self.t.carts.name in inspect(self.engine).get_table_names()
+
+    @translate_errors
+    def cart_status_values(self) -> frozenset[str] | None:
+        """The values ``wch_carts.status`` accepts (its ENUM / CHECK list), or None when unrestricted."""
+        insp = inspect(self.engine)
+        name = self.t.carts.name
+        for col in insp.get_columns(name):
+            if col["name"] == "status":
+                enums = getattr(col["type"], "enums", None)
+                if enums:
+                    return frozenset(str(e) for e in enums)
+        if self.dialect == "sqlite":
+            for check in insp.get_check_constraints(name):
+                m = _IN_LIST.search(str(check.get("sqltext") or ""))
+                if m:
+                    return frozenset(v.strip().strip("'\"") for v in m.group(1).split(","))
+        return None
+
+    def carts_support_expired(self) -> bool:
+        allowed = self.cart_status_values()
+        return allowed is None or "expired" in allowed
+
+    @translate_errors
+    def get_cart(self, cart_id: int) -> Cart | None:
+        c = self.t.carts
+        with self.engine.connect() as conn:
+            row = conn.execute(select(c).where(c.c.id == int(cart_id))).first()
+        if row is None:
+            return None
+        items, raw = _decode_items(row.items)
+        return Cart(
+            id=int(row.id),
+            customer_phone=str(row.customer_phone or ""),
+            status=str(row.status or ""),
+            total=row.total if row.total is not None else to_decimal("0"),  # type: ignore[arg-type]
+            items=items,
+            updated_at=row.updated_at,
+            created_at=row.created_at,
+            reminder_sent_at=row.reminder_sent_at,
+            expires_at=row.expires_at,
+            raw_items=raw,
+        )
+
+    def _idle(self, cutoff_local: datetime) -> Any:
+        c = self.t.carts
+        return (c.c.status == "active") & (c.c.updated_at < cutoff_local)
+
+    @translate_errors
+    def list_idle_carts(self, cutoff_local: datetime, limit: int = 1000) -> list[int]:
+        """Ids of active carts last updated before ``cutoff_local`` (site-local), oldest first."""
+        c = self.t.carts
+        with self.engine.connect() as conn:
+            return [
+                int(r[0])
+                for r in conn.execute(
+                    select(c.c.id).where(self._idle(cutoff_local)).order_by(c.c.updated_at, c.c.id).limit(limit)
+                )
+            ]
+
+    @translate_errors
+    def count_idle_carts(self, cutoff_local: datetime) -> int:
+        c = self.t.carts
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(c).where(self._idle(cutoff_local))).scalar_one())
+
+    @retry_transient
+    @translate_errors
+    def expire_idle_carts(self, cutoff_local: datetime) -> CleanupResult:
+        """Mark (or, on the M00-06 schema, delete) every active cart idle since before ``cutoff_local``."""
+        if not self.carts_table_exists():
+            return CleanupResult(mode="none", count=0, cutoff=cutoff_local, table_found=False)
+        c = self.t.carts
+        mark = self.carts_support_expired()
+        with self.engine.begin() as conn:
+            if mark:
+                res = conn.execute(update(c).where(self._idle(cutoff_local)).values(status="expired"))
+            else:
+                res = conn.execute(delete(c).where(self._idle(cutoff_local)))
+        return CleanupResult(mode="expired" if mark else "deleted", count=int(res.rowcount), cutoff=cutoff_local)
+
+    @retry_transient
+    @translate_errors
+    def mark_reminder_sent(self, cart_id: int, when_local: datetime, updated_at: datetime | None) -> bool:
+        """Set ``reminder_sent_at`` unless the cart changed (``updated_at``) since it was read."""
+        c = self.t.carts
+        cond = c.c.id == int(cart_id)
+        cond = cond & (c.c.updated_at == updated_at if updated_at is not None else c.c.updated_at.is_(None))
+        with self.engine.begin() as conn:
+            res = conn.execute(update(c).where(cond).values(reminder_sent_at=when_local))
+        return res.rowcount == 1

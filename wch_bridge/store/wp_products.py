@@ -1,0 +1,135 @@
+"""WooCommerce products as stored in posts + postmeta (reference D.1): simple products, variable parents and their
+variations, prices, stock, image (attachment ``guid``) and permalink."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from sqlalchemy import select
+
+from wch_bridge.store.engine import translate_errors
+from wch_bridge.store.wp_base import WpBase
+from wch_bridge.store.wptables import to_decimal
+from wch_bridge.wcdata import Product
+
+PRODUCT_TYPES = ("product", "product_variation")
+
+
+def _first(meta: dict[str, list[str]], key: str) -> str:
+    values = meta.get(key) or []
+    return values[0] if values else ""
+
+
+def _int(text: str) -> int | None:
+    d = to_decimal(text)
+    return int(d) if d is not None else None
+
+
+class ProductsMixin(WpBase):
+    """Product reads (and the plugin's sync post meta, via ``update_post_meta``)."""
+
+    def _product_base_url(self) -> tuple[str, bool]:
+        home = (self.get_option_raw("home") or self.get_option_raw("siteurl") or "").rstrip("/")
+        pretty = bool((self.get_option_raw("permalink_structure") or "").strip())
+        permalinks = self.get_option("woocommerce_permalinks")
+        base = "product"
+        if isinstance(permalinks, dict) and str(permalinks.get("product_base") or "").strip("/"):
+            base = str(permalinks["product_base"]).strip("/")
+        return (f"{home}/{base}" if pretty else home), pretty
+
+    def _permalink(self, slug: str, post_id: int) -> str:
+        base, pretty = self._product_base_url()
+        if pretty and slug:
+            return f"{base}/{quote(slug)}/"
+        return f"{base}/?" + (urlencode({"product": slug}) if slug else urlencode({"p": post_id}))
+
+    @translate_errors
+    def _attachment_urls(self, ids: list[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        p = self.t.posts
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(p.c.ID, p.c.guid).where(p.c.ID.in_(ids), p.c.post_type == "attachment")
+            ).all()
+        return {int(i): str(g) for i, g in rows if g}
+
+    @translate_errors
+    def _product_rows(self, product_id: int) -> tuple[Any, list[Any]]:
+        p = self.t.posts
+        cols = [p.c.ID, p.c.post_type, p.c.post_status, p.c.post_title, p.c.post_excerpt, p.c.post_content,
+                p.c.post_name, p.c.post_parent, p.c.menu_order]
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*cols).where(p.c.ID == product_id, p.c.post_type.in_(PRODUCT_TYPES))).first()
+            if row is None or row.post_type != "product":
+                return row, []
+            children = conn.execute(
+                select(*cols)
+                .where(p.c.post_parent == product_id, p.c.post_type == "product_variation",
+                       p.c.post_status.notin_(["trash", "auto-draft"]))
+                .order_by(p.c.menu_order, p.c.ID)
+            ).all()
+        return row, list(children)
+
+    def get_product(self, product_id: int) -> Product | None:
+        """The product (with its variations) or the single variation; None when no such product post exists."""
+        row, children = self._product_rows(int(product_id))
+        if row is None:
+            return None
+        parent_row = None
+        if row.post_type == "product_variation" and row.post_parent:
+            parent_row, _ = self._product_rows(int(row.post_parent))
+        ids = [int(row.ID)] + [int(c.ID) for c in children] + ([int(parent_row.ID)] if parent_row else [])
+        meta = self.post_meta_map(ids)
+        thumbs = {i: _int(_first(m, "_thumbnail_id")) for i, m in meta.items()}
+        images = self._attachment_urls([t for t in thumbs.values() if t])
+
+        def build(r: Any, parent: Any | None) -> Product:
+            m = meta.get(int(r.ID), {})
+            parent_id = int(parent.ID) if parent is not None else 0
+            thumb = thumbs.get(int(r.ID)) or (thumbs.get(parent_id) if parent_id else None)
+            attributes = {k[len("attribute_"):]: v[0] for k, v in m.items() if k.startswith("attribute_") and v}
+            slug = str(parent.post_name if parent is not None else r.post_name or "")
+            link = self._permalink(slug, parent_id or int(r.ID))
+            if parent is not None and attributes:
+                link += ("&" if "?" in link else "?") + urlencode({f"attribute_{k}": v for k, v in attributes.items()})
+            description = _first(m, "_variation_description") if parent is not None else ""
+            if not description:
+                src = parent if parent is not None else r
+                description = str(src.post_excerpt or "") or str(src.post_content or "")
+            title = str(r.post_title or "") or (str(parent.post_title or "") if parent is not None else "")
+            stock = to_decimal(_first(m, "_stock"))
+            return Product(
+                id=int(r.ID),
+                post_type=str(r.post_type),
+                status=str(r.post_status or ""),
+                title=title,
+                description=description,
+                slug=str(r.post_name or ""),
+                parent_id=parent_id,
+                sku=_first(m, "_sku").strip(),
+                regular_price=to_decimal(_first(m, "_regular_price")),
+                sale_price=to_decimal(_first(m, "_sale_price")),
+                sale_from=_int(_first(m, "_sale_price_dates_from")),
+                sale_to=_int(_first(m, "_sale_price_dates_to")),
+                price=to_decimal(_first(m, "_price")),
+                manage_stock=_first(m, "_manage_stock") == "yes",
+                stock_quantity=int(stock) if stock is not None else None,
+                stock_status=_first(m, "_stock_status") or "instock",
+                image_url=images.get(thumb) if thumb else None,
+                permalink=link,
+                attributes=attributes,
+                catalog_id=_first(m, "_wch_catalog_id") or None,
+            )
+
+        if row.post_type == "product_variation":
+            return build(row, parent_row)
+        product = build(row, None)
+        variations = tuple(build(c, row) for c in children)
+        return Product(**{**product.__dict__, "variations": variations})
+
+    def product_price(self, product: Product) -> Decimal | None:
+        """The list price the catalog shows: ``_regular_price``, else ``_price``."""
+        return product.regular_price if product.regular_price is not None else product.price

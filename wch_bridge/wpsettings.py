@@ -1,0 +1,304 @@
+"""The plugin's ``wch_settings`` option and the site's ``wp-config.php``, decoded for the bridge. Pure: no I/O.
+
+* :func:`plugin_settings` turns the unserialized ``wch_settings`` array (``{section: {key: value}}``, reference
+  wch-plugin.md 4.1/4.2) into :class:`PluginSettings`: the values the bridge needs, ``None`` where unset.
+* :func:`decrypt_secret` decrypts ``api.access_token`` in both on-disk formats the plugin wrote, with the key
+  material ``wp_salt('auth')`` = ``AUTH_KEY . AUTH_SALT``:
+
+  - current (``WCH_Encryption`` from ``0a22263``, PSR-4 ``Encryption``): ``base64(HMAC-SHA256[32] || IV[16] ||
+    AES-256-CBC ciphertext)``, HMAC key ``sha256(salt . 'hmac_authentication')`` over ``IV || ciphertext``;
+  - legacy (E1, ``a62c50b``): ``base64(IV[16] || base64(AES-256-CBC ciphertext))`` (``openssl_encrypt`` with
+    options 0 returns base64).
+
+  The AES key is ``sha256(salt)`` (raw bytes). The HMAC format is tried first, then the legacy one (the plugin's
+  own length-based guess misreads long legacy values). Errors never contain the value or the salts.
+* :func:`parse_wp_config` reads ``AUTH_KEY``, ``AUTH_SALT`` and ``$table_prefix`` from ``wp-config.php`` text,
+  ignoring commented-out code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from wch_bridge.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_ABANDONED_CART_DELAY_HOURS",
+    "PluginSettings",
+    "WpConfig",
+    "decrypt_secret",
+    "encrypt_secret",
+    "encrypt_secret_legacy",
+    "parse_wp_config",
+    "plugin_settings",
+    "setting",
+]
+
+DEFAULT_ABANDONED_CART_DELAY_HOURS = 24.0
+_IV = 16
+_MAC = 32
+#: WordPress's placeholder in wp-config-sample.php: wp_salt() ignores a constant with this value.
+WP_PLACEHOLDER = "put your unique phrase here"
+
+
+# ---------------------------------------------------------------------------------------------- wch_settings
+
+
+def setting(values: Any, dotted: str, default: Any = None) -> Any:
+    """``WCH_Settings::get('section.key', default)`` over the unserialized option (missing -> default)."""
+    node = values
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return default
+    return default if node is None else node
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value is False:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = str(value).strip()
+    return text or None
+
+
+def _hours(value: Any, default: float) -> float:
+    try:
+        hours = float(value)
+    except (TypeError, ValueError):
+        return default
+    return hours if hours >= 0 else default
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    """What the bridge reads from ``wch_settings``; ``None`` means "not set in the plugin"."""
+
+    phone_number_id: str | None = None
+    api_version: str | None = None
+    catalog_id: str | None = None
+    business_account_id: str | None = None
+    encrypted_token: str | None = field(default=None, repr=False)
+    abandoned_cart_delay_hours: float = DEFAULT_ABANDONED_CART_DELAY_HOURS
+    abandoned_cart_template: str | None = None
+    template_language: str | None = None
+
+
+def plugin_settings(values: Any) -> PluginSettings:
+    """Decode the unserialized ``wch_settings`` value (anything else, e.g. ``False`` for a missing option, gives
+    the defaults).
+
+    The abandoned-cart template is ``notifications.abandoned_cart_template`` when set, else the first recovery
+    template ``recovery.template_sequence_1`` (E1). The language is ``notifications.template_language`` or
+    ``general.language`` when one of them looks like a locale (``en_US``)."""
+    if not isinstance(values, dict):
+        values = {}
+    version = _text(setting(values, "api.api_version"))
+    if version and not re.fullmatch(r"v\d+\.\d+", version):
+        version = None
+    language = None
+    for key in ("notifications.template_language", "general.language"):
+        candidate = _text(setting(values, key))
+        if candidate and re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", candidate):
+            language = candidate
+            break
+    return PluginSettings(
+        phone_number_id=_text(setting(values, "api.whatsapp_phone_number_id")),
+        api_version=version,
+        catalog_id=_text(setting(values, "catalog.catalog_id")),
+        business_account_id=_text(setting(values, "api.whatsapp_business_account_id")),
+        encrypted_token=_text(setting(values, "api.access_token")),
+        abandoned_cart_delay_hours=_hours(
+            setting(values, "notifications.abandoned_cart_delay_hours"), DEFAULT_ABANDONED_CART_DELAY_HOURS
+        ),
+        abandoned_cart_template=_text(setting(values, "notifications.abandoned_cart_template"))
+        or _text(setting(values, "recovery.template_sequence_1")),
+        template_language=language,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- encryption
+
+
+def _salt(auth_key: str, auth_salt: str) -> bytes:
+    if not auth_key or not auth_salt:
+        raise ConfigError("AUTH_KEY and AUTH_SALT are both needed to decrypt wch_settings secrets")
+    return (auth_key + auth_salt).encode("utf-8")
+
+
+def _aes_key(salt: bytes) -> bytes:
+    return hashlib.sha256(salt).digest()
+
+
+def _hmac_key(salt: bytes) -> bytes:
+    return hashlib.sha256(salt + b"hmac_authentication").digest()
+
+
+def _cbc_decrypt(key: bytes, iv: bytes, ciphertext: bytes) -> bytes | None:
+    if not ciphertext or len(ciphertext) % 16:
+        return None
+    dec = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    padded = dec.update(ciphertext) + dec.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    try:
+        return unpadder.update(padded) + unpadder.finalize()
+    except ValueError:
+        return None
+
+
+def _cbc_encrypt(key: bytes, iv: bytes, plaintext: bytes) -> bytes:
+    padder = padding.PKCS7(128).padder()
+    data = padder.update(plaintext) + padder.finalize()
+    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return enc.update(data) + enc.finalize()
+
+
+def _b64(value: str | bytes) -> bytes | None:
+    raw = value.encode("ascii", "ignore") if isinstance(value, str) else value
+    try:
+        return base64.b64decode(raw.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _utf8(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what}: decrypted value is not UTF-8 text (wrong AUTH_KEY/AUTH_SALT?)") from None
+
+
+def decrypt_secret(value: str, auth_key: str, auth_salt: str, *, what: str = "api.access_token") -> str:
+    """Decrypt a ``wch_settings`` secret written by the plugin (HMAC format first, then legacy E1).
+
+    Raises ``ConfigError`` naming ``what`` (never the value) when neither format fits."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{what} in wch_settings is empty")
+    salt = _salt(auth_key, auth_salt)
+    decoded = _b64(value)
+    if decoded is None:
+        raise ConfigError(f"{what} in wch_settings is not base64: not a value the plugin encrypted")
+    key = _aes_key(salt)
+    if len(decoded) >= _MAC + _IV + 16:
+        mac, iv, ciphertext = decoded[:_MAC], decoded[_MAC : _MAC + _IV], decoded[_MAC + _IV :]
+        expected = hmac.new(_hmac_key(salt), iv + ciphertext, hashlib.sha256).digest()
+        if hmac.compare_digest(mac, expected):
+            plain = _cbc_decrypt(key, iv, ciphertext)
+            if plain is None:
+                raise ConfigError(f"{what}: HMAC matched but the AES-256-CBC padding is invalid")
+            return _utf8(plain, what)
+    if len(decoded) > _IV:
+        inner = _b64(decoded[_IV:])
+        if inner is not None:
+            plain = _cbc_decrypt(key, decoded[:_IV], inner)
+            if plain is not None:
+                return _utf8(plain, what)
+    raise ConfigError(
+        f"{what} in wch_settings could not be decrypted with the given AUTH_KEY/AUTH_SALT "
+        "(HMAC check failed and it is not a legacy-format value): check the salts match the site's wp-config.php"
+    )
+
+
+def encrypt_secret(plaintext: str, auth_key: str, auth_salt: str, *, iv: bytes | None = None) -> str:
+    """The plugin's current format (``base64(HMAC || IV || ciphertext)``); for seeding development sites."""
+    salt = _salt(auth_key, auth_salt)
+    iv = iv if iv is not None else os.urandom(_IV)
+    ciphertext = _cbc_encrypt(_aes_key(salt), iv, plaintext.encode("utf-8"))
+    mac = hmac.new(_hmac_key(salt), iv + ciphertext, hashlib.sha256).digest()
+    return base64.b64encode(mac + iv + ciphertext).decode("ascii")
+
+
+def encrypt_secret_legacy(plaintext: str, auth_key: str, auth_salt: str, *, iv: bytes | None = None) -> str:
+    """The E1 format (``base64(IV || base64(ciphertext))``); for seeding development sites."""
+    salt = _salt(auth_key, auth_salt)
+    iv = iv if iv is not None else os.urandom(_IV)
+    ciphertext = _cbc_encrypt(_aes_key(salt), iv, plaintext.encode("utf-8"))
+    return base64.b64encode(iv + base64.b64encode(ciphertext)).decode("ascii")
+
+
+# ---------------------------------------------------------------------------------------------- wp-config.php
+
+
+@dataclass(frozen=True)
+class WpConfig:
+    auth_key: str | None = field(default=None, repr=False)
+    auth_salt: str | None = field(default=None, repr=False)
+    table_prefix: str | None = None
+
+    @property
+    def has_salts(self) -> bool:
+        return bool(self.auth_key and self.auth_salt)
+
+
+_STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.S)
+_DQ_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "f": "\f", "e": "\x1b", "\\": "\\", "$": "$", '"': '"'}
+
+
+def _strip_comments(php: str) -> str:
+    """Drop ``//``, ``#`` and ``/* */`` comments outside string literals (strings are kept verbatim)."""
+    out: list[str] = []
+    i, n = 0, len(php)
+    while i < n:
+        ch = php[i]
+        if ch in "'\"":
+            m = _STRING.match(php, i)
+            if m is None:
+                out.append(php[i:])
+                break
+            out.append(m.group(0))
+            i = m.end()
+        elif php.startswith("/*", i):
+            end = php.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+            out.append(" ")
+        elif ch == "#" or php.startswith("//", i):
+            end = php.find("\n", i)
+            i = n if end < 0 else end
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _php_string(literal: str) -> str:
+    body = literal[1:-1]
+    if literal[0] == "'":
+        return re.sub(r"\\([\\'])", r"\1", body)
+    return re.sub(r"\\(.)", lambda m: _DQ_ESCAPES.get(m.group(1), "\\" + m.group(1)), body, flags=re.S)
+
+
+def _define(php: str, name: str) -> str | None:
+    pattern = re.compile(
+        r"\bdefine\s*\(\s*(['\"])" + re.escape(name) + r"\1\s*,\s*(" + _STRING.pattern + r")\s*\)", re.S
+    )
+    found = None
+    for m in pattern.finditer(php):
+        found = _php_string(m.group(2))  # like PHP, a later define() of the same name does not win; keep first
+        break
+    if found is None or found == WP_PLACEHOLDER:
+        return None
+    return found
+
+
+def parse_wp_config(text: str) -> WpConfig:
+    """``AUTH_KEY``, ``AUTH_SALT`` (None when missing or still the sample placeholder) and ``$table_prefix``."""
+    php = _strip_comments(text)
+    prefix = None
+    m = re.search(r"\$table_prefix\s*=\s*(" + _STRING.pattern + r")\s*;", php, re.S)
+    if m:
+        prefix = _php_string(m.group(1))
+    return WpConfig(auth_key=_define(php, "AUTH_KEY"), auth_salt=_define(php, "AUTH_SALT"), table_prefix=prefix)
