@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
-
-from wch_bridge import phpser, schedules, wpsettings
+from wch_bridge import config, phpser, schedules, wpsettings
 from wch_bridge.errors import ConfigError
 from wch_bridge.handlers import WHATSAPP_HOOKS, Handler, Services, default_registry
+from wch_bridge.metrics import ActionObserver, chain_ticks
 from wch_bridge.report import ReportTicker, build_report_data
 from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_password
 from wch_bridge.store import ActionStore, Engine, make_engine, reporting
@@ -38,31 +39,39 @@ def ensure_bridge_tables(store: ActionStore) -> None:
     schema_mod.install(store.engine, store.prefix, parts=("bridge",))
 
 
-def resolve_whatsapp(settings: Settings, wp: WordPressData) -> Settings:
-    """WhatsApp settings by precedence: CLI option > ``WCH_BRIDGE_*`` env var (both already in ``settings``) >
-    the plugin's ``wch_settings`` > default. The token is ``WCH_BRIDGE_WHATSAPP_TOKEN`` (or ``_TOKEN_FILE``), else
-    ``api.access_token`` decrypted with AUTH_KEY/AUTH_SALT (env vars, or read from ``--wp-config``)."""
+def plugin_layers(settings: Settings, wp: WordPressData) -> dict[str, dict[str, object]]:
+    """The two lowest configuration layers (``wch_bridge.config``): the plugin's ``wch_settings`` (with the access
+    token ``api.access_token`` decrypted when AUTH_KEY/AUTH_SALT are known and no token was given) and the
+    AUTH_KEY/AUTH_SALT read from ``--wp-config``."""
     plugin = wpsettings.plugin_settings(wp.wch_settings())
     auth_key, auth_salt = settings.auth_key, settings.auth_salt
+    from_wp_config: dict[str, object] = {}
     if settings.wp_config and not (auth_key and auth_salt):
         try:
             text = Path(settings.wp_config).read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise ConfigError(f"wp_config: cannot read {settings.wp_config}: {exc.strerror or exc}") from None
         cfg = wpsettings.parse_wp_config(text)
+        from_wp_config = {k: v for k, v in (("auth_key", cfg.auth_key), ("auth_salt", cfg.auth_salt)) if v}
         auth_key, auth_salt = auth_key or cfg.auth_key, auth_salt or cfg.auth_salt
         if cfg.table_prefix and cfg.table_prefix != settings.prefix:
             log.warning("wp-config.php sets $table_prefix = %r but the bridge uses prefix %r",
                         cfg.table_prefix, settings.prefix)
-    token = settings.whatsapp_token
-    if not token and plugin.encrypted_token and auth_key and auth_salt:
+    token = None
+    if not settings.whatsapp_token and plugin.encrypted_token and auth_key and auth_salt:
         token = wpsettings.decrypt_secret(plugin.encrypted_token, auth_key, auth_salt)
-    return settings.with_(
-        whatsapp_api_version=settings.whatsapp_api_version or plugin.api_version or DEFAULT_API_VERSION,
-        whatsapp_phone_number_id=settings.whatsapp_phone_number_id or plugin.phone_number_id,
-        whatsapp_catalog_id=settings.whatsapp_catalog_id or plugin.catalog_id,
-        whatsapp_token=token, auth_key=auth_key, auth_salt=auth_salt,
-    )
+    return {"wch_settings": config.plugin_layer(plugin, token), "wp_config": from_wp_config}
+
+
+def resolve_whatsapp(settings: Settings, wp: WordPressData) -> Settings:
+    """WhatsApp settings by the precedence of ``wch_bridge.config``: CLI option > ``WCH_BRIDGE_*`` env var >
+    config file (all already in ``settings``) > the plugin's ``wch_settings`` > default. Only fields still unset
+    (None) take the plugin's value. The token is ``WCH_BRIDGE_WHATSAPP_TOKEN`` (or ``_TOKEN_FILE``), else
+    ``api.access_token`` decrypted with AUTH_KEY/AUTH_SALT (env vars, or read from ``--wp-config``)."""
+    resolved = config.fill_unset(settings, plugin_layers(settings, wp))
+    if resolved.whatsapp_api_version is None:
+        resolved = resolved.with_(whatsapp_api_version=DEFAULT_API_VERSION)
+    return resolved
 
 
 def build_whatsapp_client(settings: Settings) -> WhatsAppClient | None:
@@ -134,7 +143,7 @@ RERUNNABLE_HOOKS = frozenset(
 )
 
 
-def report_data(settings: Settings, store: ActionStore, window: str = "24h") -> dict[str, object]:
+def report_data(settings: Settings, store: ActionStore, window: str = "24h") -> dict[str, Any]:
     """The report's data (``wch_bridge.report``): aggregate queries (``store.reporting``), then health + masking."""
     now = store.now()
     scope = reporting.open_scope(store.engine, store.t, settings.groups, now, window, store.site)
@@ -167,6 +176,22 @@ def build_worker(
     secrets = secrets_of(settings)
     if isinstance(services.settings, Settings):
         secrets += tuple(x for x in secrets_of(services.settings) if x not in secrets)
-    return Worker(store, registry, settings, services,
-                  secrets=secrets, on_tick=build_report_ticker(settings, store),
-                  rerunnable=RERUNNABLE_HOOKS)
+    observer = ActionObserver(clock_speed=store.clock.speed)  # per-action log line + metrics (wch_bridge.metrics)
+    worker = Worker(store, registry, settings, services,
+                    secrets=secrets, on_result=observer.on_result,
+                    on_tick=chain_ticks(observer.on_tick, build_report_ticker(settings, store)),
+                    rerunnable=RERUNNABLE_HOOKS)
+    worker.observer = observer  # type: ignore[attr-defined]
+    return worker
+
+
+def start_metrics(worker: Worker) -> object | None:
+    """``--metrics-port``: serve /metrics, /healthz and /readyz for ``worker`` (built by :func:`build_worker`)."""
+    s = worker.settings
+    observer = getattr(worker, "observer", None)
+    if s.metrics_port is None or observer is None:
+        return None
+    from wch_bridge.metrics import serve
+
+    client = getattr(worker.services, "whatsapp", None)
+    return serve(worker, observer, host=s.metrics_host, port=s.metrics_port, gate=getattr(client, "gate", None))

@@ -271,14 +271,16 @@ def interval_first(when_ts: int, interval: int | str) -> IntervalSchedule:
 def next_instance(schedule: Schedule, now_ts: int) -> Schedule:
     """The schedule of the instance ``ActionFactory::repeat()`` creates after a run that finished at ``now_ts``.
 
-    Due (now later than the scheduled time): interval -> now + interval; cron -> next match strictly after now
-    (UTC). Otherwise the same scheduled time. Class, recurrence and ``first_timestamp`` are kept."""
+    Due (now at or after the scheduled time): interval -> now + interval; cron -> next match strictly after now
+    (UTC). Otherwise (run early) the same scheduled time. Class, recurrence and ``first_timestamp`` are kept.
+    PHP compares DateTimes with microseconds, so a run that finishes within its scheduled second is already
+    "later"; with whole seconds that is ``>=`` (else the next instance would be due at once, again and again)."""
     if isinstance(schedule, IntervalSchedule):
-        if now_ts > schedule.scheduled_timestamp:
+        if now_ts >= schedule.scheduled_timestamp:
             return replace(schedule, scheduled_timestamp=now_ts + schedule.interval_seconds)
         return schedule
     if isinstance(schedule, CronSchedule):
-        if now_ts > schedule.scheduled_timestamp:
+        if now_ts >= schedule.scheduled_timestamp:
             return replace(schedule, scheduled_timestamp=cron_next_run(schedule.expression, now_ts))
         return schedule
     raise ValueError(f"{type(schedule).__name__} is not recurring; it has no next instance")

@@ -57,7 +57,7 @@ class Settings:
     messages_per_second: float = 80.0
     abandoned_cart_delay_hours: float | None = None
     abandoned_cart_template: str | None = None
-    template_language: str = "en_US"
+    template_language: str | None = None  # None: the plugin's language (wch_settings), else en_US
     auth_key: str | None = field(default=None, repr=False)
     auth_salt: str | None = field(default=None, repr=False)
     wp_config: str | None = None  # path of wp-config.php: AUTH_KEY/AUTH_SALT to decrypt the plugin's token
@@ -65,6 +65,7 @@ class Settings:
     report_out: str | None = None
     report_every: float = 60.0
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape it
     log_format: str = "text"
     log_level: str = "INFO"
 
@@ -96,6 +97,10 @@ class Settings:
             raise ConfigError(f"log_format: must be 'text' or 'json', got {self.log_format!r}")
         if self.metrics_port is not None and not (0 <= self.metrics_port <= 65535):
             raise ConfigError(f"metrics_port: must be 0-65535, got {self.metrics_port!r}")
+        if not (self.metrics_host or "").strip():
+            raise ConfigError("metrics_host: must be an address to listen on, like 127.0.0.1 or 0.0.0.0")
+        if str(self.log_level).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"log_level: must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {self.log_level!r}")
         if self.whatsapp_api_version is not None and not re.match(r"^v\d+\.\d+$", self.whatsapp_api_version):
             raise ConfigError(f"whatsapp_api_version: expected like v21.0, got {self.whatsapp_api_version!r}")
         if not re.match(r"^https?://", self.whatsapp_api_base or ""):

@@ -20,6 +20,7 @@ from typing import Any
 
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.errors import ActionDataError, ShutdownRequested, TransientStoreError, WchBridgeError
+from wch_bridge.handlers import WHATSAPP_HOOKS
 from wch_bridge.handlers.base import Handler, Job, Services
 from wch_bridge.models import CONTEXT, Action, NewAction, Outcome
 from wch_bridge.settings import Settings
@@ -29,6 +30,8 @@ from wch_bridge.store.workers import WorkerRegistry
 log = logging.getLogger("wch_bridge.worker")
 
 MAX_MESSAGE = 1000
+#: A rerunnable action whose handler lost the database goes back to pending until it has started this many times.
+MAX_TRANSIENT_RERUNS = 10
 
 
 def no_callback_message(hook: str) -> str:
@@ -101,6 +104,7 @@ class Worker:
         self._last_beat = 0.0
         self._last_orphan_check = 0.0
         self._heartbeats_on = False
+        self._halt_noted = False
 
     # ------------------------------------------------------------------ control
     @property
@@ -118,6 +122,9 @@ class Worker:
             self._grace_deadline = time.monotonic() + self.settings.grace_period
         self._stopping = True
         self.stop_event.set()
+        gate = getattr(getattr(self.services, "whatsapp", None), "gate", None)
+        if gate is not None and hasattr(gate, "close"):
+            gate.close()  # a handler waiting in an API back-off stops now (its action goes back to pending)
         if hard:
             self._hard_stop = True
 
@@ -217,7 +224,23 @@ class Worker:
                     return []
                 time.sleep(min(5.0, self.settings.poll_interval))
 
+    def _sendable(self, hooks: list[str]) -> list[str]:
+        """``hooks`` minus those that call WhatsApp once the shared ApiGate is halted (auth error 190 and the like):
+        they stay pending instead of each failing at once; the worker keeps serving the other hooks."""
+        gate = getattr(getattr(self.services, "whatsapp", None), "gate", None)
+        if gate is None or not getattr(gate, "halted", False):
+            return hooks
+        if not self._halt_noted:
+            self._halt_noted = True
+            log.error("WhatsApp sends are halted (%s): not taking %s any more; they stay pending until the worker "
+                      "is restarted with a working access token", self._clean(str(gate.halt_reason or "")),
+                      ", ".join(h for h in hooks if h in WHATSAPP_HOOKS) or "nothing")
+        return [h for h in hooks if h not in WHATSAPP_HOOKS]
+
     def _take_batch(self, hooks: list[str], group_ids: list[int], limit: int) -> tuple[list[Action], int]:
+        hooks = self._sendable(hooks)
+        if not hooks:
+            return [], 0
         now = self.clock.now()
         due = self.store.fetch_due(hooks, group_ids, now, limit)
         if not due:
@@ -229,6 +252,9 @@ class Worker:
     def _idle_wait(self, hooks: list[str], group_ids: list[int]) -> float:
         """Seconds (real time) to wait: the poll interval, or less when the next action is due sooner."""
         wait = self.settings.poll_interval
+        hooks = self._sendable(hooks)
+        if not hooks:
+            return wait
         try:
             nxt = self.store.next_due_at(hooks, group_ids)
         except TransientStoreError as exc:
@@ -342,6 +368,15 @@ class Worker:
                 res.kind, res.message = "release", self._clean(str(exc))
             else:  # only a stopping worker puts work back; anything else would loop
                 res.message = self._clean(f"handler stopped without a shutdown: {exc}")
+            return res
+        except TransientStoreError as exc:
+            # The database went away while the handler ran. A hook that is safe to run again (ledger / upsert) goes
+            # back to pending once the database is back; anything else, or one that keeps hitting it, fails.
+            if action.hook in self.rerunnable and action.attempts < MAX_TRANSIENT_RERUNS:
+                res.kind = "release"
+                res.message = self._clean(f"database unavailable while it ran ({exc}); it will run again")
+            else:
+                res.message = self._clean(str(exc) or type(exc).__name__)
             return res
         except WchBridgeError as exc:
             res.message = self._clean(str(exc) or type(exc).__name__)

@@ -94,10 +94,10 @@ def test_bridge_local_dates_match_php(php_store: ActionStore) -> None:
 
 def test_bridge_runs_php_written_pending_rows(php_store: ActionStore) -> None:
     """A pending PHP row due now is taken, run and finished next to PHP's own history."""
+    import time
+
     from wch_bridge.settings import Settings
     from wch_bridge.worker import Worker
-
-    import time
 
     php_store.clock = Clock(offset_seconds=1795917485 - time.time())  # the dump's "now": 2026-11-29 01:58:05 UTC
     ran: list[dict[str, object]] = []

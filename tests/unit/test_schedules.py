@@ -172,12 +172,18 @@ def test_string_interval_is_kept() -> None:
     assert isinstance(nxt.recurrence, str)
 
 
-@pytest.mark.parametrize("now", [999, 1000])
+@pytest.mark.parametrize("now", [998, 999])
 def test_not_yet_due_keeps_the_scheduled_time(now: int) -> None:
     interval = IntervalSchedule(1000, 10, 60)
     cron = CronSchedule(1020, 960, "* * * * *")
     assert next_instance(interval, now) == interval
-    assert next_instance(cron, min(now, 1020)) == cron
+    assert next_instance(cron, min(now, 1019)) == cron
+
+
+def test_finishing_within_the_scheduled_second_moves_on() -> None:
+    """PHP's DateTime has microseconds: a run that ends in its scheduled second is already later than it."""
+    assert next_instance(IntervalSchedule(1000, 10, 60), 1000).scheduled_timestamp == 1060
+    assert next_instance(CronSchedule(1020, 960, "* * * * *"), 1020).scheduled_timestamp == 1080
 
 
 @pytest.mark.parametrize(
@@ -248,7 +254,7 @@ def test_interval_next_property(scheduled: int, first: int, interval: int, now: 
     s = IntervalSchedule(scheduled, first, interval)
     nxt = next_instance(s, now)
     assert nxt.first_timestamp == first and nxt.recurrence == interval
-    assert nxt.scheduled_timestamp == (now + interval if now > scheduled else scheduled)
+    assert nxt.scheduled_timestamp == (now + interval if now >= scheduled else scheduled)
 
 
 @given(

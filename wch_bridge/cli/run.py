@@ -7,13 +7,76 @@ import os
 import re
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import click
 
 from wch_bridge import argscodec, phpser, schedules
-from wch_bridge.app import build_worker, open_store
-from wch_bridge.cli.common import EXIT_USAGE, db_options, fail, handle_errors, main, make_settings, setup_logging, split_csv
+from wch_bridge.app import build_worker, open_store, secrets_of, start_metrics
+from wch_bridge.cli.common import (
+    EXIT_USAGE,
+    db_options,
+    fail,
+    handle_errors,
+    main,
+    make_settings,
+    setup_logging,
+    split_csv,
+)
+from wch_bridge.cli.config import settings_options
 from wch_bridge.store.actions import NewRow
+
+
+def whatsapp_options(fn: Any) -> Any:
+    """WhatsApp options of ``run`` (each with its env var). Secrets are env-only: WCH_BRIDGE_WHATSAPP_TOKEN (or
+    WCH_BRIDGE_WHATSAPP_TOKEN_FILE), WCH_BRIDGE_AUTH_KEY, WCH_BRIDGE_AUTH_SALT; never an option, never echoed."""
+    options = [
+        click.option("--whatsapp-api-base", envvar="WCH_BRIDGE_WHATSAPP_API_BASE", default=None, metavar="URL",
+                     help="Graph API base URL (default https://graph.facebook.com; the sandbox for tests). "
+                          "[env WCH_BRIDGE_WHATSAPP_API_BASE]"),
+        click.option("--whatsapp-phone-number-id", envvar="WCH_BRIDGE_WHATSAPP_PHONE_NUMBER_ID", default=None,
+                     help="Business phone number id (default: the plugin's api.whatsapp_phone_number_id). "
+                          "[env WCH_BRIDGE_WHATSAPP_PHONE_NUMBER_ID]"),
+        click.option("--whatsapp-catalog-id", envvar="WCH_BRIDGE_WHATSAPP_CATALOG_ID", default=None,
+                     help="Catalog id (default: the plugin's catalog.catalog_id). [env WCH_BRIDGE_WHATSAPP_CATALOG_ID]"),
+        click.option("--whatsapp-api-version", envvar="WCH_BRIDGE_WHATSAPP_API_VERSION", default=None,
+                     help="Graph API version like v21.0 (default: the plugin's api.api_version, else v21.0). "
+                          "[env WCH_BRIDGE_WHATSAPP_API_VERSION]"),
+        click.option("--messages-per-second", type=float, default=None, envvar="WCH_BRIDGE_MESSAGES_PER_SECOND",
+                     help="Send rate limit shared by all threads (default 80). [env WCH_BRIDGE_MESSAGES_PER_SECOND]"),
+        click.option("--abandoned-cart-template", envvar="WCH_BRIDGE_ABANDONED_CART_TEMPLATE", default=None,
+                     help="Approved template sent when a cart reminder is outside the 24-hour window (default: the "
+                          "plugin's setting). [env WCH_BRIDGE_ABANDONED_CART_TEMPLATE]"),
+        click.option("--abandoned-cart-delay-hours", type=float, default=None,
+                     envvar="WCH_BRIDGE_ABANDONED_CART_DELAY_HOURS",
+                     help="Idle hours before a cart reminder (default: the plugin's setting, else 24). "
+                          "[env WCH_BRIDGE_ABANDONED_CART_DELAY_HOURS]"),
+        click.option("--wp-config", envvar="WCH_BRIDGE_WP_CONFIG", default=None, metavar="PATH",
+                     help="wp-config.php to read AUTH_KEY/AUTH_SALT from, to decrypt the plugin's access token. "
+                          "[env WCH_BRIDGE_WP_CONFIG]"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def whatsapp_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """The WhatsApp options plus the env-only secrets, as Settings fields (unset ones left out)."""
+    out = dict(values)
+    token = os.environ.get("WCH_BRIDGE_WHATSAPP_TOKEN", "").strip() or None
+    token_file = os.environ.get("WCH_BRIDGE_WHATSAPP_TOKEN_FILE", "").strip()
+    if not token and token_file:
+        try:
+            with open(token_file, encoding="utf-8") as fh:
+                token = fh.read().strip() or None
+        except OSError as exc:
+            fail(f"WCH_BRIDGE_WHATSAPP_TOKEN_FILE: cannot read {token_file}: {exc.strerror or exc}", EXIT_USAGE)
+        if not token:
+            fail(f"WCH_BRIDGE_WHATSAPP_TOKEN_FILE: {token_file} is empty", EXIT_USAGE)
+    out["whatsapp_token"] = token
+    out["auth_key"] = os.environ.get("WCH_BRIDGE_AUTH_KEY") or None
+    out["auth_salt"] = os.environ.get("WCH_BRIDGE_AUTH_SALT") or None
+    return out
 
 
 @main.command("run")
@@ -37,19 +100,29 @@ from wch_bridge.store.actions import NewRow
 @click.option("--log-level", default="INFO", show_default=True, envvar="WCH_BRIDGE_LOG_LEVEL", help="[env WCH_BRIDGE_LOG_LEVEL]")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               envvar="WCH_BRIDGE_LOG_FORMAT", help="text, or one JSON object per line. [env WCH_BRIDGE_LOG_FORMAT]")
+@click.option("--report-out", default=None, envvar="WCH_BRIDGE_REPORT_OUT", metavar="PATH",
+              help="Regenerate the HTML status report at PATH while running (atomic replace). [env WCH_BRIDGE_REPORT_OUT]")
+@click.option("--report-every", type=float, default=60.0, show_default=True, envvar="WCH_BRIDGE_REPORT_EVERY",
+              metavar="SECONDS", help="Regenerate --report-out at most this often. [env WCH_BRIDGE_REPORT_EVERY]")
+@whatsapp_options
+@settings_options
 @handle_errors
 def run_cmd(dsn: str, prefix: str, groups: str, poll_interval: float, batch_size: int, concurrency: int,
             hooks: str | None, once: bool, max_actions: int | None, grace_period: float, touch_interval: float,
-            log_level: str, log_format: str) -> None:
+            log_level: str, log_format: str, report_out: str | None = None,
+            report_every: float = 60.0, **whatsapp: Any) -> None:
     """Run the worker: take due actions of the served hooks and run them."""
     settings = make_settings(
         dsn=dsn, prefix=prefix, groups=groups, poll_interval=poll_interval, batch_size=batch_size,
         concurrency=concurrency, hooks=split_csv(hooks) or None, once=once, max_actions=max_actions,
         grace_period=grace_period, touch_interval=touch_interval, log_level=log_level, log_format=log_format,
-    )
-    setup_logging(settings.log_level, settings.log_format)
+        report_out=report_out, report_every=report_every, **whatsapp,
+    )  # + env vars (and *_FILE), --config file, defaults: wch_bridge.config; wch_settings in build_worker
+    redact = setup_logging(settings.log_level, settings.log_format, secrets_of(settings))
     worker = build_worker(settings)
+    redact.add(*worker.secrets)  # e.g. the token decrypted from wch_settings
     worker.install_signal_handlers()
+    start_metrics(worker)
     code = worker.run()
     sys.stdout.flush()
     sys.stderr.flush()

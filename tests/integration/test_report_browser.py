@@ -1,0 +1,129 @@
+"""The report in a real browser: headless Debian chromium, network disabled, loads the file, the DOM has the
+health banner and the charts' points/bars, and the screenshot (tests/artifacts/report.png) shows the banner's
+colour at the top of the page. In CI (CI=true) a missing chromium fails the test instead of skipping it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI, REPO
+from tests.helpers import report_seed as rs
+from wch_bridge import report as report_mod
+from wch_bridge.store import ActionStore, make_engine, reporting
+from wch_bridge.store import schema as schema_mod
+from wch_bridge.timeutil import Clock
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = REPO / "tests" / "artifacts"
+#: Border colours of the banner per status (templates/report.html.j2 --ok / --warn / --crit).
+BANNER_RGB = {"ok": (0x1A, 0x7F, 0x37), "warning": (0x9A, 0x67, 0x00), "critical": (0xB4, 0x23, 0x18)}
+
+
+def chromium() -> str:
+    for name in ("/usr/bin/chromium", "chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    msg = "chromium not installed (apt-get install -y chromium)"
+    if IN_CI:
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", "--hide-scrollbars", f"--user-data-dir={profile}",
+           "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>", *args]
+    env = {**os.environ, "HOME": str(profile)}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
+
+
+def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
+    """Decode an 8-bit RGB/RGBA non-interlaced PNG (what chromium writes) into rows of RGB(A) bytes."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width = 8, b"", 0
+    height = depth = ctype = 0
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, ctype = struct.unpack(">IIBB", body[:10])
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    assert depth == 8 and ctype in (2, 6), (depth, ctype)
+    bpp = 3 if ctype == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    rows: list[bytes] = []
+    prev = bytearray(stride)
+    for y in range(height):
+        f = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
+            if f == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif f == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        rows.append(bytes(line))
+        prev = line
+    return width, bpp, rows
+
+
+def test_report_renders_offline_in_chromium(tmp_path: Path) -> None:
+    binary = chromium()
+    eng = make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    schema_mod.install(eng, "wp_", with_wordpress=True)
+    store = ActionStore(eng, "wp_", clock=Clock())
+    now = store.now()
+    rs.seed(store, now)
+    scope = reporting.open_scope(eng, store.t, ("wch",), now, "24h", store.site)
+    data = report_mod.build_report_data(reporting.collect(scope), window="24h", now=now,
+                                        dsn="mysql+pymysql://wp:secret@db.example:3306/shop", prefix="wp_")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = ARTIFACTS / "report.html"
+    report_mod.write_atomic(page, report_mod.render_html(data))
+    url = page.resolve().as_uri()
+
+    dom = run_chromium(binary, tmp_path / "p1", "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert 'id="health"' in html and f'data-status="{data["health"]["status"]}"' in html
+    throughput = html[html.index('id="chart-throughput"'):]
+    throughput = throughput[:throughput.index("</svg>")]
+    assert throughput.count("<circle") >= 48 and "<polyline" in throughput
+    lag = html[html.index('id="chart-lag"'):]
+    lag = lag[:lag.index("</svg>")]
+    assert lag.count('class="bar ') == 3 * len(data["queue"]["pickup_lag"]["hooks"]) > 0
+    assert "<script" not in html.replace("&lt;script", "")
+
+    shot = ARTIFACTS / "report.png"
+    shot.unlink(missing_ok=True)
+    res = run_chromium(binary, tmp_path / "p2", f"--screenshot={shot}", "--window-size=1280,2000", url)
+    assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
+    width, bpp, rows = png_pixels(shot)
+    want = BANNER_RGB[data["health"]["status"]]
+
+    def close(px: bytes) -> bool:
+        return all(abs(px[i] - want[i]) <= 12 for i in range(3))
+
+    hits = sum(close(row[x * bpp:x * bpp + 3]) for row in rows[:400] for x in range(0, width, 2))
+    assert hits > 200, f"banner colour {want} not visible at the top of the screenshot ({hits} pixels)"

@@ -1,0 +1,96 @@
+"""SQL statements per action on MariaDB: batched transitions, counted (never timed).
+
+Action Scheduler's PHP runner sends 7 statements per action (get_status, log_execution, the started log, the
+hook, mark_complete, the complete log, the claim re-read) plus its claim statements per batch. The bridge takes a
+batch with one locked SELECT + one guarded UPDATE + one multi-row log INSERT and finishes a batch the same way, so
+its statements per action fall with the batch size. Counts come from the store's ``before_cursor_execute``
+listener (``wch_bridge.store.instrument``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from wch_bridge.handlers.base import Job
+from wch_bridge.models import CONTEXT, Outcome
+from wch_bridge.settings import Settings
+from wch_bridge.store import ActionStore, bulk
+from wch_bridge.store.instrument import StatementCounter
+from wch_bridge.worker import Worker
+
+pytestmark = pytest.mark.mysql
+
+HOOK = "wch_bridge_statement_count_test"
+#: AS's PHP runner: statements per action (issue 7; reference section 2.3/2.4).
+PHP_RUNNER_STATEMENTS_PER_ACTION = 7
+
+
+@pytest.fixture
+def store(mysql_store: ActionStore) -> Iterator[ActionStore]:
+    yield mysql_store
+
+
+def _seed(store: ActionStore, n: int) -> bulk.Seeded:
+    due = store.now() - timedelta(seconds=1)
+    if bulk.has_sequence_engine(store):
+        return bulk.seed_due_sequence(store, n, HOOK, scheduled_gmt=due)
+    from wch_bridge import phpser, schedules
+    from wch_bridge.store.actions import NewRow
+
+    sched = phpser.serialize_schedule(schedules.NullSchedule())
+    return bulk.insert_actions(
+        store, (NewRow(hook=HOOK, scheduled_date_gmt=due, schedule=sched, args=f"[{i}]") for i in range(n))
+    )
+
+
+def noop(job: Job) -> Outcome | None:
+    return None
+
+
+def test_take_and_finish_cost_a_fixed_number_of_statements_whatever_the_batch_size(store: ActionStore) -> None:
+    """take(): locked SELECT + guarded UPDATE + multi-row INSERT; finish(): the same. Not one more per action."""
+    seeded = _seed(store, 110)
+    ids = list(range(seeded.first_id, seeded.last_id + 1))
+    for batch in (ids[:10], ids[10:110]):
+        with StatementCounter(store.engine) as counter:
+            got = store.take(batch, CONTEXT)
+            took = counter.counts()
+        assert sorted(got) == batch
+        assert took.statements <= 3, took.as_dict()
+        assert took.commits == 1, took.as_dict()
+        with StatementCounter(store.engine) as counter:
+            not_recorded = store.finish([(i, True, "") for i in batch], CONTEXT)
+            fin = counter.counts()
+        assert not any(v is not None for v in not_recorded.values())
+        assert fin.statements <= 3, fin.as_dict()
+        assert fin.commits == 1, fin.as_dict()
+    assert store.count_by_status([HOOK]) == {"complete": 110}
+
+
+def test_worker_drain_statements_per_action_stay_far_below_the_php_runner(store: ActionStore) -> None:
+    """Drain 2,000 no-op actions through the real Worker and count.
+
+    Bound: the fixed per-batch cost is 7 statements (fetch_due 1 + take 3 + finish 3), so statements/action =
+    7 / (average batch) + a constant amount for the whole run (group lookup, heartbeat, orphan check, the final
+    empty poll). With ``concurrency`` 32 the worker takes up to 32 actions a batch; an average batch of only 7
+    still gives 1.0 statement per action, 7x fewer than the PHP runner. A regression to per-action statements
+    (>= 3 per action: a start UPDATE, a finish UPDATE and a log INSERT each) fails this by a wide margin."""
+    n = 2000
+    _seed(store, n)
+    settings = Settings(dsn="mysql://unused", prefix=store.prefix, once=True, concurrency=32, batch_size=100,
+                        poll_interval=0.05)
+    worker = Worker(store, {HOOK: noop}, settings)
+    with StatementCounter(store.engine) as counter:
+        assert worker.run() == 0
+        counts = counter.counts()
+    assert worker.stats.completed == n
+    assert store.count_by_status([HOOK]) == {"complete": n}
+    per_action = counts.statements / n
+    print(f'statements/action {per_action:.3f}', counts.as_dict())
+    assert per_action <= 1.0, counts.as_dict()
+    # the two transitions are batched: far fewer UPDATEs and log INSERTs than actions
+    assert counts.by_verb.get("UPDATE", 0) <= n / 5, counts.as_dict()
+    assert counts.by_verb.get("INSERT", 0) <= n / 5, counts.as_dict()
+    assert bulk.start_log_anomalies(store) == {"started_twice": 0, "finished_twice": 0, "finished_never_started": 0}

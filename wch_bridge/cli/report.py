@@ -1,0 +1,43 @@
+"""``wch-bridge report``: the static HTML status report (and its figures as JSON)."""
+
+from __future__ import annotations
+
+import click
+
+from wch_bridge.app import open_store, report_data
+from wch_bridge.cli.common import EXIT_USAGE, db_options, fail, handle_errors, main, make_settings
+from wch_bridge.report import render_html, render_json, write_atomic
+from wch_bridge.store.reporting import WINDOWS
+
+
+@main.command("report")
+@db_options
+@click.option("--out", "out", envvar="WCH_BRIDGE_REPORT_OUT", default=None, metavar="PATH",
+              help="Write the HTML report here (atomically: temp file + rename). [env WCH_BRIDGE_REPORT_OUT]")
+@click.option("--json", "json_out", default=None, metavar="PATH",
+              help="Also write the report's figures as JSON here ('-' for stdout).")
+@click.option("--window", type=click.Choice(list(WINDOWS)), default="24h", show_default=True,
+              envvar="WCH_BRIDGE_REPORT_WINDOW", help="Throughput, failures and lag over this window. "
+              "[env WCH_BRIDGE_REPORT_WINDOW]")
+@handle_errors
+def report_cmd(dsn: str, prefix: str, groups: str, out: str | None, json_out: str | None, window: str) -> None:
+    """Write the status report: health banner, queue, failures, carts, campaigns, catalog sync, workers.
+
+    Read-only: nothing in the database is changed. Exit code 0 whatever the health says (see the banner or
+    `.health.status` in the JSON); 2 when the database cannot be read."""
+    if not out and not json_out:
+        fail("give --out PATH (HTML) and/or --json PATH", EXIT_USAGE)
+    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
+    store = open_store(settings)
+    data = report_data(settings, store, window)
+    if out:
+        write_atomic(out, render_html(data))
+    if json_out == "-":
+        click.echo(render_json(data), nl=False)
+    elif json_out:
+        write_atomic(json_out, render_json(data))
+    health = data["health"]
+    if out or json_out != "-":
+        written = " and ".join(p for p in (out, json_out) if p)
+        click.echo(f"report written to {written}: {str(health['status']).upper()}"
+                   + (f" ({len(health['reasons'])} problem(s))" if health["reasons"] else ""), err=json_out == "-")
