@@ -39,7 +39,10 @@ RETRY = "retry"
 HALT = "halt"
 FIX = "fix"
 MALFORMED = "malformed"
-CATEGORIES = (THROTTLE, PAIR, TEMPLATE, RECIPIENT, RETRY, HALT, FIX, MALFORMED)
+#: The request reached WhatsApp but no answer came back (read timeout on a send): it may have been accepted.
+#: Never retried (a retry could deliver the message twice); the ledger records the outcome as unknown.
+UNKNOWN = "unknown"
+CATEGORIES = (THROTTLE, PAIR, TEMPLATE, RECIPIENT, RETRY, HALT, FIX, MALFORMED, UNKNOWN)
 
 _CODES: dict[str, frozenset[int]] = {
     THROTTLE: frozenset({130429, 4, 80007, 80014, 132015}),
@@ -605,10 +608,20 @@ class WhatsAppClient:
             resp = self._http().request(
                 method, url, json=body, params=params, headers=headers, timeout=self.timeout
             )
-        except requests.Timeout as exc:
+        except requests.ConnectTimeout as exc:  # never reached the server: safe to retry
             return ApiError(
-                f"WhatsApp API {what} timed out after {self.timeout:g} s",
+                f"WhatsApp API {what} timed out connecting after {self.timeout:g} s",
                 category=RETRY,
+                details=self._scrub(exc),
+            )
+        except requests.Timeout as exc:
+            # The request was sent; WhatsApp may have accepted it. Re-sending a message could deliver it twice.
+            sends_message = method == "POST" and url.rstrip("/").endswith("/messages")
+            return ApiError(
+                f"WhatsApp API {what} timed out after {self.timeout:g} s"
+                + (" waiting for the answer; the message may have been delivered, so it is not re-sent"
+                   if sends_message else ""),
+                category=UNKNOWN if sends_message else RETRY,
                 details=self._scrub(exc),
             )
         except requests.RequestException as exc:

@@ -176,3 +176,19 @@ def test_broadcast_and_retry_on_sqlite(sqlite_url: str, prefix: str, sandbox: Sa
     assert summary["total_sent"] == 4 and summary["total_retrying"] == 0
     assert all(len(site.sandbox.messages_to(p)) == 1 for p in (A, B, C, D))
     engine.dispose()
+
+
+def test_a_send_with_no_answer_is_recorded_unknown_and_never_sent_again(mysql_store: ActionStore,
+                                                                         sandbox: Sandbox) -> None:
+    """WhatsApp may have delivered a message whose answer timed out: the ledger says unknown; reruns skip it."""
+    site = make_site(mysql_store, sandbox, whatsapp_timeout=0.5)
+    site.sandbox.add_fault(latency_ms=2000, recipients=[B], times=1)
+    args = batch_args([A, B], cid="slow")
+    first = site.enqueue(HOOK, args)
+    site.run()
+    assert site.status(first) == "complete"
+    assert site.ledger.get(f"broadcast:slow:{B}").status == "unknown"
+    site.enqueue(HOOK, args)
+    site.run()
+    assert len(sends_to(site, A)) == 1
+    assert len(sends_to(site, B)) == 1  # the one request that timed out; never re-sent

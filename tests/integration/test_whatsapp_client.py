@@ -314,14 +314,25 @@ def test_non_json_gateway_error_is_retried(client: WhatsAppClient, sbx: Sandbox)
     assert client.send_text(PHONE, "hi").message_id.startswith("wamid.")
 
 
-def test_timeout_is_a_retry_error(sbx: Sandbox, gate: ApiGate) -> None:
-    client = make_client(sbx, gate, timeout=0.3, max_attempts=2)
+def test_send_timeout_is_unknown_and_never_resent(sbx: Sandbox, gate: ApiGate) -> None:
+    """A message request that got no answer may have been delivered: retrying could send it twice."""
+    client = make_client(sbx, gate, timeout=0.3, max_attempts=3)
     sbx.add_fault(latency_ms=1500)
     with pytest.raises(ApiError) as info:
         client.send_text(PHONE, "hi")
+    assert info.value.category == "unknown"
+    assert "timed out" in str(info.value) and "not re-sent" in str(info.value)
+    assert len(sbx.requests()) == 1
+
+
+def test_catalog_timeout_is_retried(sbx: Sandbox, gate: ApiGate) -> None:
+    """Catalog batches are upserts: a timed-out one is safe to send again."""
+    client = make_client(sbx, gate, timeout=0.3, max_attempts=2)
+    sbx.add_fault(latency_ms=1500, paths=["items_batch"])
+    with pytest.raises(ApiError) as info:
+        client.catalog_items_batch([{"method": "UPDATE", "data": {"id": "SKU-1", "availability": "in stock"}}])
     assert info.value.category == "retry"
-    assert "timed out" in str(info.value)
-    assert len(sbx.requests()) == 2
+    assert len(sbx.requests(path_contains="items_batch")) == 2
 
 
 def test_connection_refused_is_a_retry_error(gate: ApiGate, clock: FakeClock) -> None:
@@ -365,7 +376,7 @@ def test_token_never_leaks(sbx: Sandbox, gate: ApiGate, caplog: pytest.LogCaptur
         timeout_client.send_text(PHONE, "hi")
     errors.append(timed_out.value)
 
-    assert [e.category for e in errors] == ["retry", "malformed", "template", "halt", "halt", "retry"]
+    assert [e.category for e in errors] == ["retry", "malformed", "template", "halt", "halt", "unknown"]
     for err in errors:
         for text in (str(err), repr(err), err.details or "", str(err.args)):
             assert TOKEN not in text

@@ -183,6 +183,9 @@ def send_once(
         if err.category == wa.HALT:
             ledger.release(key, str(err), to_status=release_to)
             return SendOutcome("halted", ledger.get(key) or started, error=err)
+        if err.category == wa.UNKNOWN:  # sent, no answer: recorded as unknown, never re-sent automatically
+            ledger.mark_unknown(key, str(err))
+            return SendOutcome("failed", ledger.get(key) or started, error=err)
         retryable = err.category in RETRYABLE_CATEGORIES
         ledger.mark_failed(key, err.code, str(err), retryable)
         return SendOutcome("retry" if retryable else "failed", ledger.get(key) or started, error=err)

@@ -225,6 +225,12 @@ class MessageLedger:
 
     @retry_transient
     @translate_errors
+    def mark_unknown(self, key: str, text: str) -> bool:
+        """``sending`` -> ``unknown``: the request went out but no answer came back; never re-sent automatically."""
+        return self._guarded(key, (SENDING,), status=UNKNOWN, error_text=(text or "")[:TEXT_MAX])
+
+    @retry_transient
+    @translate_errors
     def release(self, key: str, text: str = "", *, to_status: str = PENDING) -> bool:
         """``sending`` -> ``pending`` (or back to ``retry``): the message never left (sends halted, worker
         stopping); the attempt is not counted."""
