@@ -48,12 +48,18 @@ def schema_install(dsn: str, prefix: str, groups: str, with_wordpress: bool, yes
 @schema_group.command("check")
 @db_options
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("--apply-indexes", is_flag=True,
+              help="Create the recommended indexes that are missing (ALTER TABLE on a live table: pick a quiet hour).")
 @handle_errors
-def schema_check(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
+def schema_check(dsn: str, prefix: str, groups: str, as_json: bool, apply_indexes: bool) -> None:
     """Inspect a live database: server, SKIP LOCKED, AS schema version, priority column, indexes, the group row."""
     settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
     engine = open_engine(settings)
     rep = schema_mod.check(engine, settings.prefix, tuple(split_csv(groups)))
+    if apply_indexes and rep.missing_indexes:
+        for spec in schema_mod.ensure_indexes(engine, rep.missing_indexes):
+            click.echo(f"created index {spec.name} on {spec.table}")
+        rep = schema_mod.check(engine, settings.prefix, tuple(split_csv(groups)))
     if as_json:
         echo_json({"database": mask_dsn(settings.dsn), **rep.as_dict()})
     else:

@@ -1,0 +1,108 @@
+"""`wch-bridge schema install|check` and `enqueue` as a user runs them (the installed console script)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, inspect, text
+
+from wch_bridge import phpser, schedules
+from wch_bridge.app import ensure_bridge_tables
+from wch_bridge.store import ActionStore, make_engine
+from wch_bridge.store import schema as schema_mod
+
+CLI = str(Path(sys.executable).parent / "wch-bridge")
+
+
+def cli(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, input=input, timeout=120)
+
+
+@pytest.fixture
+def db(mysql_url: str, prefix: str) -> Iterator[tuple[str, str]]:
+    yield mysql_url, prefix
+    eng = make_engine(mysql_url)
+    schema_mod.drop_prefix(eng, prefix)
+    eng.dispose()
+
+
+def test_install_then_check(db: tuple[str, str]) -> None:
+    dsn, prefix = db
+    out = cli("schema", "install", "--dsn", dsn, "--prefix", prefix)
+    assert out.returncode == 0, out.stderr
+    for t in ("actionscheduler_actions", "actionscheduler_claims", "actionscheduler_groups", "actionscheduler_logs",
+              "wch_carts", "wch_bridge_messages", "wch_bridge_workers"):
+        assert f"{prefix}{t}" in out.stdout
+    chk = cli("schema", "check", "--dsn", dsn, "--prefix", prefix, "--json")
+    assert chk.returncode == 0, chk.stderr
+    data = json.loads(chk.stdout)
+    assert data["ok"] is True and data["found"]["SKIP LOCKED"] == "supported"
+    assert data["found"]["priority column"] == "present"
+    assert data["missing_indexes"] == []
+
+
+def test_check_fails_without_tables_and_names_them(db: tuple[str, str]) -> None:
+    dsn, prefix = db
+    chk = cli("schema", "check", "--dsn", dsn, "--prefix", prefix)
+    assert chk.returncode == 2
+    assert f"table {prefix}actionscheduler_actions is missing" in chk.stderr
+    assert "not ok" in chk.stdout
+
+
+def test_install_refuses_a_live_site_without_yes(db: tuple[str, str]) -> None:
+    dsn, prefix = db
+    eng = make_engine(dsn)
+    schema_mod.install(eng, prefix, with_wordpress=True)
+    with eng.begin() as conn:
+        conn.execute(insert(ActionStore(eng, prefix).t.options).values(
+            option_name="siteurl", option_value="https://shop.example", autoload="yes"))
+    refused = cli("schema", "install", "--dsn", dsn, "--prefix", prefix)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert cli("schema", "install", "--dsn", dsn, "--prefix", prefix, "--yes").returncode == 0
+
+
+def test_run_never_alters_the_sites_tables_check_recommends_and_applies(db: tuple[str, str]) -> None:
+    dsn, prefix = db
+    eng = make_engine(dsn)
+    schema_mod.install(eng, prefix)
+    actions = f"{prefix}actionscheduler_actions"
+    with eng.begin() as conn:
+        conn.execute(text(f"ALTER TABLE {actions} DROP INDEX wch_bridge_claim_order"))
+    ensure_bridge_tables(ActionStore(eng, prefix))  # what `wch-bridge run` does at start
+    assert "wch_bridge_claim_order" not in {ix["name"] for ix in inspect(eng).get_indexes(actions)}
+    chk = cli("schema", "check", "--dsn", dsn, "--prefix", prefix)
+    assert chk.returncode == 0
+    assert (f"ALTER TABLE {actions} ADD INDEX wch_bridge_claim_order (claim_id, status, priority, attempts, "
+            "scheduled_date_gmt, action_id)") in chk.stdout
+    applied = cli("schema", "check", "--dsn", dsn, "--prefix", prefix, "--apply-indexes")
+    assert applied.returncode == 0 and "created index wch_bridge_claim_order" in applied.stdout
+    assert "wch_bridge_claim_order" in {ix["name"] for ix in inspect(eng.connect().engine).get_indexes(actions)}
+
+
+def test_enqueue_writes_what_as_schedule_single_action_writes(db: tuple[str, str]) -> None:
+    dsn, prefix = db
+    eng = make_engine(dsn)
+    schema_mod.install(eng, prefix)
+    args = json.dumps({"order_id": 123, "note": "a/b é"})
+    out = cli("enqueue", "wch_process_sync_job", "--args", args, "--at", "1795917481", "--priority", "5",
+              "--dsn", dsn, "--prefix", prefix)
+    assert out.returncode == 0, out.stderr
+    new_id = int(out.stdout.split("#")[1].split(":")[0])
+    store = ActionStore(eng, prefix)
+    a = store.get_action(new_id)
+    assert a is not None
+    assert a.args == '{"order_id":123,"note":"a\\/b \\u00e9"}' and a.priority == 5 and a.group == "wch"
+    assert a.schedule == phpser.serialize_schedule(schedules.SimpleSchedule(1795917481))
+    assert str(a.scheduled_date_gmt) == "2026-11-29 01:58:01"
+    assert [e.message for e in store.get_logs(new_id)] == ["action created"]
+    dup = cli("enqueue", "wch_process_sync_job", "--unique", "--dsn", dsn, "--prefix", prefix)
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+    bad = cli("enqueue", "wch_x", "--args", "{nope", "--dsn", dsn, "--prefix", prefix)
+    assert bad.returncode == 1 and "not valid JSON" in bad.stderr and "Traceback" not in bad.stderr
+    badp = cli("enqueue", "wch_x", "--dsn", dsn, "--prefix", "x;drop")
+    assert badp.returncode == 1 and "invalid table prefix" in badp.stderr.lower()
