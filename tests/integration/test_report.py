@@ -375,3 +375,21 @@ def test_run_regenerates_the_report(tmp_path: Path) -> None:
     doc = Doc(out.read_text(encoding="utf-8"))
     assert doc.by_id("health")["attrs"]["data-status"] in ("ok", "warning", "critical")
     assert Settings(report_out=str(out)).report_every == 60.0
+
+
+def test_health_rules_in_words() -> None:
+    ok = {"available": True, "past_due": 2, "oldest_past_due_age": 20, "oldest_past_due_gmt": datetime(2026, 1, 1),
+          "failed_in_window": 0, "completed_in_window": 7, "cleanup_scheduled": True,
+          "api": {"available": True, "paused": False},
+          "heartbeat": {"available": True, "ever": 1, "last_heartbeat_age": 3, "last_heartbeat_gmt": None}}
+    sections = {"health": ok, "workers": {"available": True, "live": 1, "stale_seconds": 30}}
+    h = report_mod.decide_health(sections, "24h")
+    assert h["status"] == "ok" and not h["reasons"] and any("past due" in f for f in h["facts"])
+    stale = {**ok, "heartbeat": {**ok["heartbeat"], "last_heartbeat_age": 600,
+                                 "last_heartbeat_gmt": datetime(2026, 1, 1)}, "oldest_past_due_age": 400}
+    h = report_mod.decide_health({**sections, "health": stale}, "24h")
+    assert h["status"] == "critical" and [r["level"] for r in h["reasons"]] == ["critical", "warning"]
+    assert "No live wch-bridge worker: the last heartbeat was 10 min ago" in h["reasons"][0]["text"]
+    many = {**ok, "failed_in_window": 30, "completed_in_window": 10, "past_due": 1000}
+    h = report_mod.decide_health({**sections, "health": many}, "7d")
+    assert [r["level"] for r in h["reasons"]] == ["critical", "critical"]
