@@ -4,9 +4,8 @@ as the kill -9 scenario (every action complete with its log line, nobody message
 worker ever exits during the cuts, each worker logs "database unavailable" at most once per cut (not per poll) and
 at least one worker noticed each cut, and each worker says "database reachable again" after it.
 
-No message should be left ambiguous here (nothing was killed, so every ledger row should end ``sent``); today a cut
-that lands between the ledger's "begin send" and "mark sent" can leave a row ``sending`` (see the xfail at the end:
-a gap of the ledger's short in-call retry, reported to its owner)."""
+No message may be left ambiguous here: nothing was killed, so every ledger row ends ``sent`` (the ledger waits for
+the database to record an outcome, and recognises its own ``begin send`` after a connection lost at commit)."""
 
 from __future__ import annotations
 
@@ -98,8 +97,4 @@ def test_two_10s_database_cuts_mid_drain(site: Site, mysql_url: str, tmp_path: P
         noticed += lost
     assert noticed >= CUTS, "no worker noticed the cuts"
     assert report.by_status == {"complete": BATCHES + SYNCS}
-    if report.ambiguous:
-        # Known gap (ledger / send_once, not the worker): a cut between "begin send" and "mark sent" leaves the row
-        # 'sending' after retry_transient's ~0.75 s of retries; the re-run then skips it as in flight, so that
-        # recipient gets no message (or one the ledger does not know about). Everything above still holds.
-        pytest.xfail(f"ledger rows left 'sending' by a database cut (cid:phone:status:delivered): {report.ambiguous}")
+    assert not report.ambiguous, f"ledger rows left ambiguous by a database cut: {report.ambiguous}"
