@@ -72,6 +72,9 @@ def assess(snap: queries.StatusSnapshot, group_slugs: tuple[str, ...], prefix: s
     if snap.cleanup_pending is None and not snap.cleanup_running:
         h.add(WARNING, f"the recurring {queries.CLEANUP_HOOK} is not scheduled (the plugin schedules it again on "
               "the next WordPress request; check WP-Cron)")
+    if snap.api_pause and snap.api_pause.get("paused"):
+        h.add(CRITICAL, f"WhatsApp sending is paused by an authentication error (code {snap.api_pause.get('error_code')}) "
+              f"since {snap.api_pause.get('last_auth_error_gmt')} UTC: renew the access token and restart the worker")
     if snap.workers is None:
         h.add(WARNING, f"no worker heartbeat table ({prefix}wch_bridge_workers): `wch-bridge run` creates it")
     else:

@@ -180,8 +180,8 @@ def send_once(
         ledger.release(key, "worker stopping before the send", to_status=release_to)
         raise
     except ApiError as err:
-        if err.category == wa.HALT:
-            ledger.release(key, str(err), to_status=release_to)
+        if err.category == wa.HALT:  # the code stays on the row: `status` and the report show sends as paused
+            ledger.release(key, str(err), to_status=release_to, error_code=err.code)
             return SendOutcome("halted", ledger.get(key) or started, error=err)
         if err.category == wa.UNKNOWN:  # sent, no answer: recorded as unknown, never re-sent automatically
             ledger.mark_unknown(key, str(err))

@@ -18,12 +18,20 @@ than ``stale_after`` (default 300 s, longer than one send with its in-call retri
 ``unknown`` with an explanatory ``error_text``; until then it counts as in flight elsewhere. Either way callers skip
 it. An operator can look such rows up (``status='unknown'``) and re-queue them deliberately.
 
+Database outages around a send: ``begin_send`` writes a per-attempt marker into ``error_text``; if the connection
+drops while it commits, the ledger waits for the database and reads the row back, and the attempt goes on only if
+the row carries its own marker. After the HTTP call, ``mark_sent`` / ``mark_failed`` / ``mark_unknown`` keep trying
+(with back-off, up to ``durable_wait`` seconds) until the outcome is written, so a message that left is recorded.
+
 Times in this bridge-owned table are UTC. ``payload`` is the Cloud API message body (JSON) as sent last."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +40,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
+from wch_bridge.errors import TransientStoreError
 from wch_bridge.store.engine import retry_transient, translate_errors
 from wch_bridge.store.tables import Tables
 from wch_bridge.timeutil import Clock
@@ -82,11 +91,13 @@ class LedgerEntry:
 
 
 class MessageLedger:
-    def __init__(self, engine: Engine, prefix: str, *, clock: Clock | None = None, stale_after: float = 300.0):
+    def __init__(self, engine: Engine, prefix: str, *, clock: Clock | None = None, stale_after: float = 300.0,
+                 durable_wait: float = 300.0):
         self.engine = engine
         self.clock = clock or Clock()
         self.m = Tables(prefix).messages
         self.stale_after = stale_after
+        self.durable_wait = durable_wait
 
     # ------------------------------------------------------------------ reading
     def _entry(self, row: Row[Any]) -> LedgerEntry:
@@ -169,6 +180,19 @@ class MessageLedger:
                 entry = self.get(key) or entry
         return entry
 
+    def _durably(self, what: str, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` until the database answers (back-off 0.5 s .. 10 s, up to ``durable_wait`` seconds)."""
+        deadline = time.monotonic() + self.durable_wait
+        delay = 0.5
+        while True:
+            try:
+                return fn()
+            except TransientStoreError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(10.0, delay * 2)
+
     def _guarded(self, key: str, from_status: tuple[str, ...], **values: Any) -> bool:
         m = self.m
         values.setdefault("updated_at", self.clock.now())
@@ -191,22 +215,44 @@ class MessageLedger:
         return res.rowcount == 1
 
     # ------------------------------------------------------------------ transitions
-    @retry_transient
-    @translate_errors
     def begin_send(self, key: str, *, action_id: int | None = None, payload: Any = None) -> LedgerEntry | None:
-        """``pending``/``retry`` -> ``sending`` (attempts+1). None when another run has it or it is finished."""
-        values: dict[str, Any] = {"status": SENDING, "attempts": self.m.c.attempts + 1}
+        """``pending``/``retry`` -> ``sending`` (attempts+1). None when another run has it or it is finished.
+
+        A per-attempt marker in ``error_text`` tells, after a connection lost at commit, whether this attempt's
+        write went in (then the send goes on) or not (then it is tried again)."""
+        marker = f"sending:{uuid.uuid4().hex}"
+        values: dict[str, Any] = {"status": SENDING, "attempts": self.m.c.attempts + 1, "error_text": marker}
         if action_id:
             values["action_id"] = int(action_id)
         if payload is not None:
             values["payload"] = json.dumps(payload, ensure_ascii=False)
-        if not self._guarded(key, SENDABLE, **values):
-            return None
-        return self.get(key)
+
+        def attempt() -> LedgerEntry | None:
+            try:
+                won = self._begin(key, values)
+            except TransientStoreError:
+                row = self._durably("read back", lambda: self.get(key))
+                if row is not None and row.status == SENDING and row.error_text == marker:
+                    return row  # our write went in before the connection dropped
+                if row is not None and row.status in SENDABLE:
+                    raise  # it did not: _durably tries the whole attempt again
+                return None
+            return self.get(key) if won else None
+
+        return self._durably("begin send", attempt)
 
     @retry_transient
     @translate_errors
+    def _begin(self, key: str, values: dict[str, Any]) -> bool:
+        return self._guarded(key, SENDABLE, **values)
+
     def mark_sent(self, key: str, wa_message_id: str, *, kind: str | None = None, payload: Any = None) -> bool:
+        """``sending`` -> ``sent``; waits for the database if it is away (the message has left)."""
+        return bool(self._durably("mark sent", lambda: self._mark_sent(key, wa_message_id, kind=kind, payload=payload)))
+
+    @retry_transient
+    @translate_errors
+    def _mark_sent(self, key: str, wa_message_id: str, *, kind: str | None = None, payload: Any = None) -> bool:
         now = self.clock.now()
         values: dict[str, Any] = {"status": SENT, "wa_message_id": wa_message_id[:128], "sent_at": now,
                                   "error_code": None, "error_text": None, "updated_at": now}
@@ -216,31 +262,60 @@ class MessageLedger:
             values["payload"] = json.dumps(payload, ensure_ascii=False)
         return self._guarded(key, (SENDING,), **values)
 
-    @retry_transient
-    @translate_errors
     def mark_failed(self, key: str, code: int | None, text: str, retryable: bool) -> bool:
         """``sending`` -> ``retry`` (a retry action will re-send it) or ``failed`` (for good)."""
-        return self._guarded(key, (SENDING,), status=RETRY if retryable else FAILED, error_code=code,
-                             error_text=(text or "")[:TEXT_MAX])
+        return bool(self._durably("mark failed", lambda: self._guarded_t(
+            key, (SENDING,), status=RETRY if retryable else FAILED, error_code=code,
+            error_text=(text or "")[:TEXT_MAX])))
 
     @retry_transient
     @translate_errors
+    def _guarded_t(self, key: str, from_status: tuple[str, ...], **values: Any) -> bool:
+        return self._guarded(key, from_status, **values)
+
     def mark_unknown(self, key: str, text: str) -> bool:
         """``sending`` -> ``unknown``: the request went out but no answer came back; never re-sent automatically."""
-        return self._guarded(key, (SENDING,), status=UNKNOWN, error_text=(text or "")[:TEXT_MAX])
+        return bool(self._durably("mark unknown", lambda: self._guarded_t(
+            key, (SENDING,), status=UNKNOWN, error_text=(text or "")[:TEXT_MAX])))
 
     @retry_transient
     @translate_errors
-    def release(self, key: str, text: str = "", *, to_status: str = PENDING) -> bool:
+    def release(self, key: str, text: str = "", *, to_status: str = PENDING, error_code: int | None = None) -> bool:
         """``sending`` -> ``pending`` (or back to ``retry``): the message never left (sends halted, worker
         stopping); the attempt is not counted."""
         if to_status not in SENDABLE:
             raise ValueError(f"release: {to_status!r} is not a sendable status")
         return self._guarded(key, (SENDING,), status=to_status, attempts=self.m.c.attempts - 1,
-                             error_text=(text or None) and text[:TEXT_MAX])
+                             error_text=(text or None) and text[:TEXT_MAX], error_code=error_code)
 
     @retry_transient
     @translate_errors
     def give_up(self, key: str, text: str) -> bool:
         """``retry`` -> ``failed`` (attempts used up)."""
         return self._guarded(key, (RETRY,), status=FAILED, error_text=(text or "")[:TEXT_MAX])
+
+
+#: Ledger error codes that mean the access token / app is not authorized (Graph 190, auth 0).
+AUTH_ERROR_CODES = (0, 190)
+SENT_STATUSES = (SENT, "delivered", "read")
+HALT_STATUSES = ("halted", "paused")
+
+
+def auth_pause(conn: Connection, m: Any, since: datetime | None = None) -> dict[str, Any]:
+    """Are sends paused by an auth error? True when the latest ledger row that was held back by an auth error
+    (0/190, not sent) is newer than the latest sent message. Read by ``status`` and the report."""
+    bad = and_(m.c.error_code.in_(AUTH_ERROR_CODES), m.c.status.notin_(SENT_STATUSES)) | m.c.status.in_(HALT_STATUSES)
+    last_bad = conn.execute(select(func.max(m.c.updated_at)).where(bad)).scalar()
+    last_sent = conn.execute(select(func.max(m.c.updated_at)).where(m.c.status.in_(SENT_STATUSES))).scalar()
+    detail = None
+    if last_bad is not None:
+        detail = conn.execute(select(m.c.error_code, m.c.error_text).where(bad, m.c.updated_at == last_bad).limit(1)).first()
+    in_window = 0
+    if since is not None:
+        in_window = int(conn.execute(select(func.count()).where(bad, m.c.updated_at >= since)).scalar_one())
+    return {
+        "paused": last_bad is not None and (last_sent is None or last_bad >= last_sent),
+        "last_auth_error_gmt": last_bad, "last_sent_gmt": last_sent, "auth_errors_in_window": in_window,
+        "error_code": None if detail is None or detail[0] is None else int(detail[0]),
+        "error_text": None if detail is None else (detail[1] or "")[:300],
+    }

@@ -20,6 +20,7 @@ from wch_bridge.errors import SchemaError, StoreError
 from wch_bridge.models import CLI_CONTEXT, Action, Status
 from wch_bridge.store.actions import ActionStore, NewRow
 from wch_bridge.store.engine import retry_transient, translate_errors
+from wch_bridge.store.ledger import auth_pause
 from wch_bridge.store.workers import WorkerRegistry, WorkerRow
 
 ZERO_DATE = "0000-00-00 00:00:00"
@@ -111,6 +112,7 @@ class StatusSnapshot:
     cleanup_pending_group: str | None = None
     cleanup_running: bool = False
     workers: list[WorkerRow] | None = None  # None: the workers table does not exist
+    api_pause: dict[str, Any] | None = None  # ledger.auth_pause(); None: no ledger table
 
 
 @translate_errors
@@ -156,6 +158,9 @@ def status_snapshot(store: ActionStore, group_slugs: Sequence[str], now: datetim
             select(a.c.action_id).where(a.c.hook == CLEANUP_HOOK, a.c.status == Status.RUNNING.value).limit(1)
         ).first() is not None
     snap.workers = workers(store)
+    if store.t.messages.name in inspect(store.engine).get_table_names():
+        with store.engine.connect() as conn:
+            snap.api_pause = auth_pause(conn, store.t.messages)
     return snap
 
 

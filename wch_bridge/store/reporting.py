@@ -39,6 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from wch_bridge import argscodec
 from wch_bridge.errors import ActionDataError, WchBridgeError
 from wch_bridge.models import Status
+from wch_bridge.store.ledger import auth_pause
 from wch_bridge.store.tables import Tables
 from wch_bridge.timeutil import SiteTime
 
@@ -52,12 +53,6 @@ JSON_SCAN_LIMIT = 1000  # rows per status whose args JSON is read (campaign ids,
 ERROR_SAMPLE = 2000  # failures grouped by message: the latest this many failed actions of the window
 MAX_CAMPAIGNS = 50
 MAX_WORKERS_LISTED = 20
-#: Ledger error codes that mean the API token/app is not authorized (Graph "OAuthException" 190, "0" auth).
-AUTH_ERROR_CODES = (0, 190)
-#: Ledger statuses reserved for "sends halted" markers (the report treats such a row as a pause).
-HALT_STATUSES = ("halted", "paused")
-#: Ledger statuses (store/ledger.py): pending, sending, sent, retry (failed, will be re-sent), failed, unknown.
-SENT_STATUSES = ("sent", "delivered", "read")
 FAILED_STATUSES = ("failed",)
 RETRY_STATUSES = ("retry",)
 CLEANUP_HOOK = "wch_cleanup_expired_carts"
@@ -253,24 +248,8 @@ def _api_pause(scope: ReportScope) -> Section:
     m = scope.t.messages
     if not scope.has(m):
         return not_available(f"table {m.name} not found")
-    bad = or_(and_(m.c.error_code.in_(AUTH_ERROR_CODES), m.c.status.notin_(SENT_STATUSES)),
-              m.c.status.in_(HALT_STATUSES))
     with scope.engine.connect() as conn:
-        last_bad = conn.execute(select(func.max(m.c.updated_at)).where(bad)).scalar()
-        last_sent = conn.execute(select(func.max(m.c.updated_at)).where(m.c.status.in_(SENT_STATUSES))).scalar()
-        in_window = conn.execute(select(func.count()).where(bad, m.c.updated_at >= scope.since)).scalar_one()
-        detail = None
-        if last_bad is not None:
-            detail = conn.execute(
-                select(m.c.error_code, m.c.error_text).where(bad, m.c.updated_at == last_bad).limit(1)
-            ).first()
-    paused = last_bad is not None and (last_sent is None or last_bad >= last_sent)
-    return {
-        "available": True, "paused": paused, "last_auth_error_gmt": last_bad, "last_sent_gmt": last_sent,
-        "auth_errors_in_window": int(in_window),
-        "error_code": None if detail is None or detail[0] is None else int(detail[0]),
-        "error_text": None if detail is None else (detail[1] or "")[:300],
-    }
+        return {"available": True, **auth_pause(conn, m, scope.since)}
 
 
 def _heartbeat(scope: ReportScope) -> Section:
