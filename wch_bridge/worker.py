@@ -366,17 +366,13 @@ class Worker:
         except ShutdownRequested as exc:
             if self.stop_event.is_set():
                 res.kind, res.message = "release", self._clean(str(exc))
+            elif isinstance(exc.__cause__, TransientStoreError):  # handlers.common.release_on_db_outage
+                self._lost_database(action, res, exc)
             else:  # only a stopping worker puts work back; anything else would loop
                 res.message = self._clean(f"handler stopped without a shutdown: {exc}")
             return res
         except TransientStoreError as exc:
-            # The database went away while the handler ran. A hook that is safe to run again (ledger / upsert) goes
-            # back to pending once the database is back; anything else, or one that keeps hitting it, fails.
-            if action.hook in self.rerunnable and action.attempts < MAX_TRANSIENT_RERUNS:
-                res.kind = "release"
-                res.message = self._clean(f"database unavailable while it ran ({exc}); it will run again")
-            else:
-                res.message = self._clean(str(exc) or type(exc).__name__)
+            self._lost_database(action, res, exc)
             return res
         except WchBridgeError as exc:
             res.message = self._clean(str(exc) or type(exc).__name__)
@@ -387,6 +383,17 @@ class Worker:
             return res
         res.kind, res.outcome, res.message = "complete", outcome, self._clean(outcome.message)
         return res
+
+    def _lost_database(self, action: Action, res: Result, exc: Exception) -> None:
+        """The database went away while the handler ran. A hook that is safe to run again (ledger / upsert) goes
+        back to pending once the database is back; anything else, or one that keeps hitting it, fails."""
+        if action.hook in self.rerunnable and action.attempts < MAX_TRANSIENT_RERUNS:
+            res.kind = "release"
+            text = str(exc) if isinstance(exc, ShutdownRequested) else f"database unavailable while it ran ({exc}); " \
+                                                                        "it will run again"
+            res.message = self._clean(text)
+        else:
+            res.kind, res.message = "failed", self._clean(str(exc) or type(exc).__name__)
 
     def _clean(self, text: str) -> str:
         """One line, bounded, secrets removed: safe for AS's log table and our own logs."""
