@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from wch_bridge import config, phpser, schedules, wpsettings
-from wch_bridge.errors import ConfigError
+from wch_bridge.errors import ConfigError, StoreError
 from wch_bridge.handlers import WHATSAPP_HOOKS, Handler, Services, default_registry
 from wch_bridge.metrics import ActionObserver, chain_ticks
 from wch_bridge.report import ReportTicker, build_report_data
-from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_password
+from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_password, mask_dsn
 from wch_bridge.store import ActionStore, Engine, make_engine, reporting
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.actions import NewRow
@@ -31,7 +31,14 @@ def open_engine(settings: Settings) -> Engine:
 
 
 def open_store(settings: Settings, clock: Clock | None = None) -> ActionStore:
-    return ActionStore(open_engine(settings), settings.prefix, clock=clock or Clock(speed=settings.clock_speed))
+    """The store; an unreachable database is one clear StoreError naming where it looked (password masked)."""
+    try:
+        return ActionStore(open_engine(settings), settings.prefix, clock=clock or Clock(speed=settings.clock_speed))
+    except StoreError as exc:
+        reason = str(exc).removeprefix("database temporarily unavailable: ").removeprefix("database error: ")
+        for secret in secrets_of(settings):
+            reason = reason.replace(secret, "***")
+        raise type(exc)(f"cannot reach the database {mask_dsn(settings.dsn)}: {reason}") from exc
 
 
 def ensure_bridge_tables(store: ActionStore) -> None:

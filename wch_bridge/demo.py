@@ -76,15 +76,19 @@ def _phone(i: int) -> str:
     return f"+1555{2000000 + i:07d}"
 
 
+#: Option written into the demo's tables, so a later demo run knows it may replace them.
+DEMO_MARKER = "wch_bridge_demo"
+
+
 class Demo:
     def __init__(self, out_dir: str | Path = "demo-out", *, actions: int = 60, dsn: str | None = None,
-                 clock_speed: float = CLOCK_SPEED, progress: Progress | None = None) -> None:
+                 clock_speed: float = CLOCK_SPEED, progress: Progress | None = None, prefix: str | None = None) -> None:
         if actions < 20:
             raise ConfigError(f"actions: at least 20 for a meaningful demo, got {actions}")
         self.out = Path(out_dir)
         self.actions = actions
         self.external = dsn is not None
-        self.prefix = MYSQL_PREFIX if self.external else SQLITE_PREFIX
+        self.prefix = prefix or (MYSQL_PREFIX if self.external else SQLITE_PREFIX)
         self.db_path = self.out / "demo.sqlite"
         self.dsn = dsn or f"sqlite:///{self.db_path.resolve()}"
         self.clock_speed = clock_speed
@@ -103,12 +107,19 @@ class Demo:
         settings = Settings(dsn=self.dsn, prefix=self.prefix, clock_speed=self.clock_speed)
         store = open_store(settings)
         if self.external:
-            if schema_mod.looks_live(store.engine, self.prefix):
+            if schema_mod.looks_live(store.engine, self.prefix) and not self._is_demo(store):
                 raise ConfigError(f"dsn: the {self.prefix} tables there hold a site or queued actions; the demo "
                                   f"only replaces its own scratch tables (drop them yourself if they are a demo's)")
             schema_mod.drop_prefix(store.engine, self.prefix)
         schema_mod.install(store.engine, self.prefix, with_wordpress=True)
         return store
+
+    def _is_demo(self, store: ActionStore) -> bool:
+        """Tables a previous demo wrote carry the option ``wch_bridge_demo``: they may be replaced."""
+        try:
+            return store.get_option(DEMO_MARKER) is not None
+        except Exception:  # noqa: BLE001 - no options table: not ours
+            return False
 
     # ------------------------------------------------------------------ seeding
     def enqueue(self, store: ActionStore, hook: str, args: Any, *, delay: float = 0.0, priority: int = 10) -> int:
@@ -125,6 +136,7 @@ class Demo:
     def seed(self, store: ActionStore, sandbox: Sandbox) -> dict[str, Any]:
         wp = WordPressData(store.engine, store.prefix, clock=store.clock)
         seed = SiteSeeder(wp)
+        seed.set_options(**{DEMO_MARKER: "1"})
         seed.set_options(blogname="Acme Outdoor", home="https://shop.example", siteurl="https://shop.example",
                          permalink_structure="/%postname%/", woocommerce_currency="USD", timezone_string="UTC",
                          woocommerce_custom_orders_table_enabled="yes")

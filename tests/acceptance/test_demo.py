@@ -119,10 +119,19 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.mysql
-def test_demo_on_mysql(tmp_path: Path, mysql_url: str) -> None:
-    r = run("demo", "--out", "out", "--dsn", mysql_url, "--actions", "20", cwd=tmp_path)
-    assert r.returncode == 0, r.stdout + r.stderr
-    got = parse(r.stdout)
-    assert got["left"] == 0 and got["ran"] > 20
-    assert "--prefix demo_" in r.stdout and (tmp_path / "out" / "report.html").is_file()
-    assert not (tmp_path / "out" / "demo.sqlite").exists()
+def test_demo_on_mysql(tmp_path: Path, mysql_url: str, prefix: str) -> None:
+    from wch_bridge.store import make_engine
+    from wch_bridge.store import schema as schema_mod
+
+    try:
+        for _ in range(2):  # a second run replaces the first run's tables (they carry the demo marker)
+            r = run("demo", "--out", "out", "--dsn", mysql_url, "--prefix", prefix, "--actions", "20", cwd=tmp_path)
+            assert r.returncode == 0, r.stdout + r.stderr
+            got = parse(r.stdout)
+            assert got["left"] == 0 and got["ran"] > 20
+            assert f"--prefix {prefix}" in r.stdout and (tmp_path / "out" / "report.html").is_file()
+            assert not (tmp_path / "out" / "demo.sqlite").exists()
+    finally:
+        eng = make_engine(mysql_url)
+        schema_mod.drop_prefix(eng, prefix)
+        eng.dispose()

@@ -54,7 +54,32 @@ def php_claimer(dsn: str, prefix: str, stop: threading.Event, gate_samples: list
     host, _, port = host_port.partition(":")
     conn = pymysql.connect(host=host, port=int(port or 3306), user=creds.split(":")[0], password="",
                            database=db.split("?")[0], autocommit=True, client_flag=0)
-    cur = conn.cursor()
+    raw_cur = conn.cursor()
+
+    class Cur:
+        """PHP's runner dies on a deadlock and the next run (or the cleaner, 300 s later) picks the work up; here
+        each statement is simply tried again, so the simulation leaves nothing half-done."""
+
+        lastrowid = 0
+
+        def execute(self, sql: str, params: object = None) -> None:
+            for attempt in range(20):
+                try:
+                    raw_cur.execute(sql, params)
+                    self.lastrowid = raw_cur.lastrowid
+                    return
+                except pymysql.err.OperationalError as exc:
+                    if exc.args[0] not in (1213, 1205) or attempt == 19:
+                        raise
+                    time.sleep(0.01 * (attempt + 1))
+
+        def fetchone(self) -> object:
+            return raw_cur.fetchone()
+
+        def fetchall(self) -> object:
+            return raw_cur.fetchall()
+
+    cur = Cur()
     A, L, C = f"{prefix}actionscheduler_actions", f"{prefix}actionscheduler_logs", f"{prefix}actionscheduler_claims"
     while not stop.is_set():
         now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())

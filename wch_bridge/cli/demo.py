@@ -21,9 +21,11 @@ from wch_bridge.settings import mask_dsn
                    "retries come on top.")
 @click.option("--dsn", default=None, metavar="DSN",
               help="Run the demo on MariaDB/MySQL instead (tables under the demo_ prefix, replaced each run).")
+@click.option("--prefix", default=None, metavar="PREFIX",
+              help="Table prefix for the demo's tables (default demo_ with --dsn, wp_ in the SQLite file).")
 @click.option("--verbose", is_flag=True, help="Show the worker's log lines instead of a progress bar.")
 @handle_errors
-def demo_cmd(out: str, actions: int, dsn: str | None, verbose: bool) -> None:
+def demo_cmd(out: str, actions: int, dsn: str | None, prefix: str | None, verbose: bool) -> None:
     """See the bridge work in one command, with no database server and no WhatsApp account.
 
     Seeds a small WooCommerce shop and the jobs the WhatsApp Commerce Hub plugin would queue, starts the sandbox
@@ -42,7 +44,7 @@ def demo_cmd(out: str, actions: int, dsn: str | None, verbose: bool) -> None:
         bar.length = max(total, 1)
         bar.update(max(0, min(done, bar.length) - bar.pos))
 
-    demo = Demo(out, actions=actions, dsn=dsn, progress=None if verbose else progress)
+    demo = Demo(out, actions=actions, dsn=dsn, progress=None if verbose else progress, prefix=prefix)
     click.echo(f"wch-bridge demo: seeding a shop in {demo.dsn if dsn is None else mask_dsn(demo.dsn)} "
                f"(prefix {demo.prefix}) and starting the sandbox WhatsApp API...")
     if verbose:

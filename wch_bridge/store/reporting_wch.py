@@ -13,6 +13,7 @@ from sqlalchemy import Integer, case, cast, column, func, literal_column, or_, s
 
 from wch_bridge import phpser
 from wch_bridge.models import Status
+from wch_bridge.store.ledger import SENT_STATUSES
 from wch_bridge.store.reporting import (
     BROADCAST_HOOK,
     CART_EXPIRY_HOURS,
@@ -23,7 +24,6 @@ from wch_bridge.store.reporting import (
     MAX_CAMPAIGNS,
     MAX_WORKERS_LISTED,
     RETRY_STATUSES,
-    SENT_STATUSES,
     SYNC_HOOK,
     ReportScope,
     Section,
