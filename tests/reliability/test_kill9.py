@@ -1,5 +1,5 @@
 """kill -9: three real worker processes (``app.build_worker``: real handlers, ledger, WhatsApp client against the
-sandbox) drain 600 actions (400 broadcast batches of 3 recipients over 40 campaigns + 200 product sync jobs)
+sandbox) drain 3,000 actions (2,000 broadcast batches of 3 recipients over 40 campaigns + 1,000 product sync jobs)
 while the test SIGKILLs a random worker at random moments (at least 5 times, always while work is left) and starts a
 new one each time. Heartbeats every 1 s, orphan limit 5 s.
 
@@ -11,10 +11,9 @@ by design; the test bounds them by kills x in-flight sends and requires every ot
 Also: the orphans of every killed worker went back to ``pending`` with the ``action reset via WCH Bridge`` line
 (recovery), and the surviving workers exit 0 on SIGTERM.
 
-Scale: the issue asks for 3,000 actions; on the 2-core shared CI box the full drain runs at ~7-15 actions/s, i.e.
-well over the 3-minute budget of a heavy test, so the default is 600 (every guarantee is still exercised: five
-kills land mid-drain, each with actions in hand). Run the issue's size with
-WCH_REL_KILL9_BATCHES=2000 WCH_REL_KILL9_SYNCS=1000 (and WCH_REL_SEED=<n> to replay a kill schedule)."""
+Scale: the issue's 3,000 actions by default (about 3-6 minutes on the 2-core CI box; the drain deadline grows with
+the size). WCH_REL_KILL9_BATCHES / WCH_REL_KILL9_SYNCS shrink it for a quick local run; WCH_REL_SEED=<n> replays a
+kill schedule."""
 
 from __future__ import annotations
 
@@ -41,8 +40,8 @@ from wch_bridge.sandbox import Sandbox
 
 pytestmark = [pytest.mark.heavy, pytest.mark.mysql]
 
-BATCHES = int(os.environ.get("WCH_REL_KILL9_BATCHES", "400"))
-SYNCS = int(os.environ.get("WCH_REL_KILL9_SYNCS", "200"))
+BATCHES = int(os.environ.get("WCH_REL_KILL9_BATCHES", "2000"))
+SYNCS = int(os.environ.get("WCH_REL_KILL9_SYNCS", "1000"))
 BATCH_SIZE = 3
 KILLS = 5
 CONCURRENCY = 4
@@ -82,7 +81,7 @@ def test_kill9_random_workers_loses_nothing_sends_nothing_twice(site: Site, mysq
                 fresh = start_worker(mysql_url, site.prefix, sandbox.url, logs, *args)
                 workers.append(fresh)
                 all_workers.append(fresh)
-            site.wait_drained(timeout=150, procs=workers)
+            site.wait_drained(timeout=max(150.0, 0.25 * (BATCHES + SYNCS)), procs=workers)
             stop_all(workers)
             for w in workers:
                 assert w.proc.returncode == 0, w.tail()

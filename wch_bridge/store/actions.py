@@ -163,17 +163,25 @@ class ActionStore:
 
     @translate_errors
     def next_due_at(self, hooks: Sequence[str] | None, group_ids: Sequence[int] | None) -> datetime | None:
-        """When the next pending, unclaimed action of these hooks/groups is due (None: nothing pending)."""
+        """When the next pending, unclaimed action of these hooks/groups is due (None: nothing pending).
+
+        One small query per hook, each served by AS's ``hook_status_scheduled_date_gmt`` index: a single query
+        over all hooks makes MariaDB intersect ``status_claim_id`` with ``group_id``, reading every row of the
+        group on each idle poll (about 100 ms at 200,000 rows; benchmarks/ANALYSIS.md)."""
         if (hooks is not None and not hooks) or (group_ids is not None and not group_ids):
             return None
         a = self.t.actions
-        cond = [a.c.status == Status.PENDING.value, a.c.claim_id == 0]
-        if hooks is not None:
-            cond.append(a.c.hook.in_(list(hooks)))
+        base = [a.c.status == Status.PENDING.value, a.c.claim_id == 0]
         if group_ids is not None:
-            cond.append(a.c.group_id.in_(list(group_ids)))
+            base.append(a.c.group_id.in_(list(group_ids)))
+        found: list[datetime] = []
         with self.engine.connect() as conn:
-            return conn.execute(select(func.min(a.c.scheduled_date_gmt)).where(and_(*cond))).scalar()
+            for hook in (list(hooks) if hooks is not None else [None]):
+                cond = base + ([a.c.hook == hook] if hook is not None else [])
+                when = conn.execute(select(func.min(a.c.scheduled_date_gmt)).where(and_(*cond))).scalar()
+                if when is not None:
+                    found.append(when)
+        return min(found) if found else None
 
     @translate_errors
     def get_action(self, action_id: int) -> Action | None:
