@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
 
 from tests.conftest import FIXTURES
+from tests.helpers.report_seed import load_php_dump
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.store import ActionStore, make_engine
 from wch_bridge.store import schema as schema_mod
@@ -17,25 +17,10 @@ from wch_bridge.timeutil import Clock, SiteTime
 DUMP = FIXTURES / "action-scheduler-real.sql"
 
 
-def load_dump(engine: object, prefix: str) -> None:
-    """Execute the mysqldump under ``prefix`` instead of ``wp_`` (statement by statement)."""
-    sql = DUMP.read_text(encoding="utf-8").replace("`wp_", f"`{prefix}")
-    raw = engine.raw_connection()  # type: ignore[attr-defined]
-    try:
-        cur = raw.cursor()
-        for stmt in re.split(r";\n", sql):
-            body = "\n".join(line for line in stmt.splitlines() if not line.startswith("--")).strip()
-            if body:
-                cur.execute(body)
-        raw.commit()
-    finally:
-        raw.close()
-
-
 @pytest.fixture
 def php_store(mysql_url: str, prefix: str) -> Iterator[ActionStore]:
     eng = make_engine(mysql_url)
-    load_dump(eng, prefix)
+    load_php_dump(eng, prefix, DUMP)
     # The dump's site is at +05:30 (see its *_local columns); no options table in the dump.
     yield ActionStore(eng, prefix, clock=Clock(), site=SiteTime.from_options("Asia/Kolkata", ""))
     schema_mod.drop_prefix(eng, prefix)

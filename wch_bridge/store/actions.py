@@ -349,36 +349,27 @@ class ActionStore:
             )
         return int(res.rowcount)
 
-    @retry_transient
-    @translate_errors
     def release(self, action_id: int, reason: str, now: datetime | None = None) -> bool:
         """``in-progress`` -> ``pending`` (a stopped or dead worker's action, to be run again), with a log line.
 
         ``attempts`` keeps the count of starts; the re-run lands after fresh work in AS's claim order."""
-        now = now or self.now()
-        a = self.t.actions
-        with self.engine.begin() as conn:
-            res = conn.execute(
-                update(a)
-                .where(a.c.action_id == action_id, a.c.status == Status.RUNNING.value)
-                .values(status=Status.PENDING.value, claim_id=0)
-            )
-            if res.rowcount != 1:
-                return False
-            self._insert_logs(conn, [(action_id, reason)], now)
-        return True
+        return self._leave_running(action_id, Status.PENDING, reason, now)
+
+    def fail_running(self, action_id: int, message: str, now: datetime | None = None) -> bool:
+        """``in-progress`` -> ``failed`` with a log line (orphan recovery of hooks that are not safe to re-run)."""
+        return self._leave_running(action_id, Status.FAILED, message, now)
 
     @retry_transient
     @translate_errors
-    def fail_running(self, action_id: int, message: str, now: datetime | None = None) -> bool:
-        """``in-progress`` -> ``failed`` with a log line (orphan recovery of hooks that are not safe to re-run)."""
+    def _leave_running(self, action_id: int, to: Status, message: str, now: datetime | None) -> bool:
         now = now or self.now()
         a = self.t.actions
+        values: dict[str, Any] = {"status": to.value}
+        if to is Status.PENDING:
+            values["claim_id"] = 0
         with self.engine.begin() as conn:
             res = conn.execute(
-                update(a)
-                .where(a.c.action_id == action_id, a.c.status == Status.RUNNING.value)
-                .values(status=Status.FAILED.value)
+                update(a).where(a.c.action_id == action_id, a.c.status == Status.RUNNING.value).values(**values)
             )
             if res.rowcount != 1:
                 return False
