@@ -37,11 +37,11 @@ def loadavg() -> float:
         return float("nan")
 
 
-def bench(args: list[str], dsn: str | None, timeout: float = 3600) -> dict[str, Any]:
+def bench(args: list[str], dsn: str | None, timeout: float = 3600, env: dict[str, str] | None = None) -> dict[str, Any]:
     cmd = [CLI, "bench", "--json", *args] + (["--dsn", dsn] if dsn else [])
     load0 = loadavg()
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
     res = json.loads(proc.stdout)
@@ -55,10 +55,11 @@ def med(values: list[float | None]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def repeat(name: str, args: list[str], n: int, dsn: str | None, say: Any) -> list[dict[str, Any]]:
+def repeat(name: str, args: list[str], n: int, dsn: str | None, say: Any,
+           env: dict[str, str] | None = None) -> list[dict[str, Any]]:
     runs = []
     for i in range(n):
-        res = bench(args, dsn)
+        res = bench(args, dsn, env=env)
         say(f"{name} run {i + 1}/{n}: {res['actions_per_s']} actions/s, {res['sql']['statements_per_action']} "
             f"stmts/action, lag p99 {res['pickup_lag_s']['p99']}, load {res['_load']}"
             + (f", {res['broadcast']['msg_per_s_sustained']} msg/s, {res['broadcast']['duplicates']} dup"
@@ -112,7 +113,7 @@ SCENARIOS: dict[str, list[str]] = {
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--only", default="noop,sleep,broadcast,lag,proto,profile,rss,report")
+    ap.add_argument("--only", default="noop,sleep,proto,profile,lag,broadcast,rss,report")
     ap.add_argument("--dsn", default=os.environ.get("WCH_BRIDGE_BENCH_DSN"))
     ap.add_argument("--rss-actions", type=int, default=int(os.environ.get("WCH_BENCH_RSS_ACTIONS", "200000")))
     ap.add_argument("--report-actions", type=int, default=1_000_000)
@@ -141,13 +142,17 @@ def main() -> int:
             if name in SCENARIOS:
                 results[name] = summary(repeat(name, SCENARIOS[name], args.repeats, args.dsn, say))
             elif name == "proto":
-                results["proto_noop"] = summary(repeat("proto noop", SCENARIOS["noop"] + ["--worker-factory", PROTO],
-                                                       args.repeats, args.dsn, say))
-                results["proto_sleep"] = summary(repeat("proto sleep", SCENARIOS["sleep"] + ["--worker-factory", PROTO],
-                                                        args.repeats, args.dsn, say))
-                results["proto_noop_c128"] = summary(repeat(
-                    "proto noop c128", ["--actions", "20000", "--concurrency", "128", "--batch-size", "200",
-                                        "--worker-factory", PROTO], args.repeats, args.dsn, say))
+                fast = {"FAST": "1", "PREPING": "0"}
+                plan = [
+                    ("proto_noop", SCENARIOS["noop"], {}),
+                    ("proto_fast_noop", SCENARIOS["noop"], fast),
+                    ("proto_fast_sleep", SCENARIOS["sleep"], fast),
+                    ("proto_fast_noop_c128", ["--actions", "20000", "--concurrency", "128", "--batch-size", "200"], fast),
+                ]
+                for key, scen, env in plan:
+                    results[key] = summary(repeat(key, scen + ["--worker-factory", PROTO], args.repeats, args.dsn,
+                                                  say, env))
+                    save()
             elif name == "profile":
                 from profile_noop import profile_noop  # benchmarks/profile_noop.py
 
