@@ -125,6 +125,7 @@ def render(res: dict[str, Any]) -> str:
             ("no-op 20,000, concurrency 32, batch 100", "current", n),
             ("no-op 20,000, concurrency 32, batch 100", "P1-P4", pn),
             ("no-op 20,000, concurrency 32, batch 100", "P1-P6", res.get("proto_fast_noop")),
+            ("no-op 20,000, concurrency 128, batch 200", "current", res.get("current_noop_c128")),
             ("no-op 20,000, concurrency 128, batch 200", "P1-P6", res.get("proto_fast_noop_c128")),
             ("20 ms sleep 5,000, concurrency 32", "current", s),
             ("20 ms sleep 5,000, concurrency 32", "P1-P6", res.get("proto_fast_sleep")),
@@ -136,6 +137,25 @@ def render(res: dict[str, Any]) -> str:
                 out.append(f"| {label} | {who} | {_f(r['actions_per_s'])}{_runs(r.get('actions_per_s_all'))} | "
                            f"{r['statements_per_action']:.3f} | {r['round_trips_per_action']:.3f} | "
                            f"{_f(cpu_us)} | {r['load']} |")
+        out.append("")
+
+    ab = res.get("ab")
+    if isinstance(ab, dict) and ab:
+        out += ["### Interleaved A/B: current worker vs prototype P1-P6", "",
+                "Runs alternate (current, prototype, current, ...), so each pair saw the same machine load; the "
+                "ratio is the robust figure on this shared machine.", "",
+                "| scenario | current (median) | P1-P6 (median) | ratio per pair | statements/action | round "
+                "trips/action | load |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for label, v in ab.items():
+            if not isinstance(v, dict) or "current" not in v:
+                continue
+            c, p = v["current"], v["proto"]
+            out.append(f"| {label} | {_f(c['actions_per_s'])}/s{_runs(c.get('actions_per_s_all'))} | "
+                       f"{_f(p['actions_per_s'])}/s{_runs(p.get('actions_per_s_all'))} | "
+                       f"{', '.join(f'{r:.2f}x' for r in v['ratios'])} | "
+                       f"{c['statements_per_action']:.3f} -> {p['statements_per_action']:.3f} | "
+                       f"{c['round_trips_per_action']:.3f} -> {p['round_trips_per_action']:.3f} | "
+                       f"{c['load']} / {p['load']} |")
         out.append("")
 
     prof = res.get("profile")

@@ -143,16 +143,39 @@ def main() -> int:
                 results[name] = summary(repeat(name, SCENARIOS[name], args.repeats, args.dsn, say))
             elif name == "proto":
                 fast = {"FAST": "1", "PREPING": "0"}
-                plan = [
+                c128 = ["--actions", "20000", "--concurrency", "128", "--batch-size", "200"]
+                plan: list[tuple[str, list[str], dict[str, str] | None]] = [
                     ("proto_noop", SCENARIOS["noop"], {}),
                     ("proto_fast_noop", SCENARIOS["noop"], fast),
                     ("proto_fast_sleep", SCENARIOS["sleep"], fast),
-                    ("proto_fast_noop_c128", ["--actions", "20000", "--concurrency", "128", "--batch-size", "200"], fast),
+                    ("current_noop_c128", c128, None),  # the current worker with the same pool, for comparison
+                    ("proto_fast_noop_c128", c128, fast),
                 ]
                 for key, scen, env in plan:
-                    results[key] = summary(repeat(key, scen + ["--worker-factory", PROTO], args.repeats, args.dsn,
-                                                  say, env))
+                    extra = [] if env is None else ["--worker-factory", PROTO]
+                    results[key] = summary(repeat(key, scen + extra, args.repeats, args.dsn, say, env))
                     save()
+            elif name == "ab":
+                # Interleaved A/B (current, prototype P1-P6, current, ...): both see the same machine load, so the
+                # ratio holds even when the absolute figures are depressed by other work on the machine.
+                fast = {"FAST": "1", "PREPING": "0"}
+                pairs = {
+                    "noop c32": SCENARIOS["noop"],
+                    "sleep 20 ms c32": SCENARIOS["sleep"],
+                    "noop c128 b200": ["--actions", "20000", "--concurrency", "128", "--batch-size", "200"],
+                }
+                ab: dict[str, Any] = {}
+                for label, scen in pairs.items():
+                    cur, pro = [], []
+                    for i in range(args.repeats):
+                        cur.append(bench(scen, args.dsn))
+                        pro.append(bench(scen + ["--worker-factory", PROTO], args.dsn, env=fast))
+                        say(f"ab {label} {i + 1}/{args.repeats}: current {cur[-1]['actions_per_s']}/s, "
+                            f"P1-P6 {pro[-1]['actions_per_s']}/s (load {pro[-1]['_load']})")
+                    ab[label] = {"current": summary(cur), "proto": summary(pro),
+                                 "ratios": [round(p["actions_per_s"] / c["actions_per_s"], 2) for c, p in zip(cur, pro,
+                                                                                                  strict=True)]}
+                results["ab"] = ab
             elif name == "profile":
                 from profile_noop import profile_noop  # benchmarks/profile_noop.py
 
