@@ -60,25 +60,6 @@ def whatsapp_options(fn: Any) -> Any:
     return fn
 
 
-def whatsapp_settings(values: dict[str, Any]) -> dict[str, Any]:
-    """The WhatsApp options plus the env-only secrets, as Settings fields (unset ones left out)."""
-    out = dict(values)
-    token = os.environ.get("WCH_BRIDGE_WHATSAPP_TOKEN", "").strip() or None
-    token_file = os.environ.get("WCH_BRIDGE_WHATSAPP_TOKEN_FILE", "").strip()
-    if not token and token_file:
-        try:
-            with open(token_file, encoding="utf-8") as fh:
-                token = fh.read().strip() or None
-        except OSError as exc:
-            fail(f"WCH_BRIDGE_WHATSAPP_TOKEN_FILE: cannot read {token_file}: {exc.strerror or exc}", EXIT_USAGE)
-        if not token:
-            fail(f"WCH_BRIDGE_WHATSAPP_TOKEN_FILE: {token_file} is empty", EXIT_USAGE)
-    out["whatsapp_token"] = token
-    out["auth_key"] = os.environ.get("WCH_BRIDGE_AUTH_KEY") or None
-    out["auth_salt"] = os.environ.get("WCH_BRIDGE_AUTH_SALT") or None
-    return out
-
-
 @main.command("run")
 @db_options
 @click.option("--poll-interval", type=float, default=1.0, show_default=True, envvar="WCH_BRIDGE_POLL_INTERVAL",
