@@ -2,8 +2,8 @@
 # Issue 7's benchmark suite: every scenario through `wch-bridge bench` (the real worker, scratch tables
 # `wchbench_<hex>_` that are dropped afterwards), 3 runs each, medians into benchmarks/RESULTS.md.
 #
-#   benchmarks/run.sh                       # all scenarios (about an hour on 2 cores)
-#   benchmarks/run.sh --only noop,sleep     # some of them: noop sleep broadcast lag proto profile rss report
+#   benchmarks/run.sh                       # all scenarios (about 1.5 h on 2 cores; the RSS drain defaults to 200,000 actions)
+#   benchmarks/run.sh --only noop,sleep     # some: noop sleep proto ab profile lag broadcast broadcast_k2 rss report
 #   WCH_BRIDGE_BENCH_DSN=mysql+pymysql://u:p@host/db benchmarks/run.sh
 #   WCH_BENCH_RSS_ACTIONS=1000000 benchmarks/run.sh --only rss    # the full 1,000,000-action RSS drain
 set -euo pipefail

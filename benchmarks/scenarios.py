@@ -5,10 +5,11 @@ CPU it ran on and the machine's load average while it ran (other work on a share
     .venv/bin/python benchmarks/scenarios.py [--repeats 3] [--only noop,sleep,...] [--out benchmarks/RESULTS.md]
 
 Scenarios: noop (20,000 actions, one process), sleep (5,000 x 20 ms, --concurrency 32), broadcast (10,000
-recipients, sandbox latency 50 ms, 80 msg/s), lag (1 action/s trickle, poll 1 s), report (1,000,000 actions /
-5,000,000 logs, ``report_scale.py``), rss (RSS after N actions vs after 10,000), profile (cProfile of a no-op
-drain: where the time goes), proto (the same no-op and sleep drains with ``proto_batched.py``, the measured
-form of the proposals for worker.py / store/actions.py)."""
+recipients, sandbox latency 50 ms, 80 msg/s; broadcast_k2: the same with 2 worker processes), lag (1 action/s
+trickle, poll 1 s), report (1,000,000 actions / 5,000,000 logs, ``report_scale.py``), rss (RSS after N actions vs
+after 10,000; N from --rss-actions / WCH_BENCH_RSS_ACTIONS), profile (cProfile of a no-op drain: where the time
+goes), proto (the same no-op and sleep drains with ``proto_batched.py``, the measured form of the proposals for
+worker.py / store/actions.py), ab (current worker and prototype interleaved, run by run)."""
 
 from __future__ import annotations
 
@@ -106,6 +107,8 @@ SCENARIOS: dict[str, list[str]] = {
               "--batch-size", "100"],
     "broadcast": ["--actions", "10000", "--handler", "broadcast", "--api-latency-ms", "50",
                   "--messages-per-second", "80", "--concurrency", "8", "--batch-size", "100"],
+    "broadcast_k2": ["--actions", "10000", "--handler", "broadcast", "--api-latency-ms", "50",
+                     "--messages-per-second", "80", "--concurrency", "8", "--batch-size", "100", "--workers", "2"],
     "lag": ["--actions", "60", "--rate", "1", "--poll-interval", "1", "--handler", "noop", "--concurrency", "8"],
 }
 
@@ -113,7 +116,7 @@ SCENARIOS: dict[str, list[str]] = {
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--only", default="noop,sleep,proto,profile,lag,broadcast,rss,report")
+    ap.add_argument("--only", default="noop,sleep,proto,ab,profile,lag,broadcast,broadcast_k2,rss,report")
     ap.add_argument("--dsn", default=os.environ.get("WCH_BRIDGE_BENCH_DSN"))
     ap.add_argument("--rss-actions", type=int, default=int(os.environ.get("WCH_BENCH_RSS_ACTIONS", "200000")))
     ap.add_argument("--report-actions", type=int, default=1_000_000)

@@ -13,7 +13,7 @@ LAYER = {
     "models": 0, "errors": 0, "timeutil": 0, "schedules": 0, "retry": 0, "settings": 0, "resources": 0,
     "masking": 0, "config": 0,
     "store": 1, "phpser": 1, "argscodec": 1, "handlers": 1, "whatsapp": 1, "wpsettings": 1, "wcdata": 1,
-    "worker": 2, "report": 2, "sandbox": 2, "bench": 2, "metrics": 2, "demo": 3,
+    "worker": 2, "report": 2, "sandbox": 2, "bench": 3, "metrics": 2, "demo": 3,
     "app": 3,
     "cli": 4,
 }
