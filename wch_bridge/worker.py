@@ -24,12 +24,16 @@ from wch_bridge.handlers import WHATSAPP_HOOKS
 from wch_bridge.handlers.base import Handler, Job, Services
 from wch_bridge.models import CONTEXT, Action, NewAction, Outcome
 from wch_bridge.settings import Settings
-from wch_bridge.store.actions import ActionStore, NewRow
+from wch_bridge.store.actions import ActionStore, NewRow, Taken, TakeRequest
 from wch_bridge.store.workers import WorkerRegistry
 
 log = logging.getLogger("wch_bridge.worker")
 
 MAX_MESSAGE = 1000
+#: After the first result of a burst, wait this long for the rest before writing (fast actions finish together).
+LINGER_S = 0.002
+#: An outcome waits at most this long to be written while the pool is busy (batching never delays it more).
+MAX_HOLD_S = 0.05
 #: A rerunnable action whose handler lost the database goes back to pending until it has started this many times.
 MAX_TRANSIENT_RERUNS = 10
 
@@ -157,8 +161,7 @@ class Worker:
         taken_total = 0
         with ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="wch-action") as pool:
             while True:
-                self._drain_results(block_for=0)
-                self._flush_unwritten()
+                self._collect(0)
                 self._maintenance(hooks, group_ids)
                 if self.on_tick:
                     self._guard(lambda: self.on_tick(self))  # type: ignore[misc]
@@ -166,44 +169,52 @@ class Worker:
                 if self._hard_stop:
                     break
                 if self._stopping:
+                    self._flush_unwritten()
                     if not self._inflight or (self._grace_deadline and time.monotonic() > self._grace_deadline):
                         break
-                    self._drain_results(block_for=0.2)
+                    self._collect(0.2)
                     continue
-                room = s.concurrency - len(self._inflight)
+                free = self._free()
                 if s.max_actions is not None:
-                    room = min(room, s.max_actions - taken_total)
-                fetched = 0
-                if room > 0:
+                    free = min(free, s.max_actions - taken_total)
+                hold = self._hold_for(free)
+                if hold > 0:  # most of the pool is busy: let results gather, then write them with the next take
+                    self._collect(hold)
+                    continue
+                limit = min(free, s.batch_size)
+                seen = 0
+                if limit > 0:
                     try:
-                        got, fetched = self._take_batch(hooks, group_ids, min(room, s.batch_size))
+                        got, seen = self._take_batch(hooks, group_ids, limit)
                         self._outage_over()
                     except TransientStoreError as exc:
                         self._outage(exc)
-                        self._drain_results(block_for=min(5.0, s.poll_interval))
+                        self._collect(min(5.0, s.poll_interval))
                         continue
                     for action in got:
                         taken_total += 1
                         self._inflight[action.action_id] = (action, time.monotonic())
                         pool.submit(self._run_one, action)
-                    if got and len(got) == fetched and fetched == min(room, s.batch_size):
+                    if got and seen == limit:
                         continue  # more may be due: keep draining
-                    if fetched and not got:
-                        self._drain_results(block_for=0.05)  # others took them; try again shortly
+                    if seen and not got:
+                        self._collect(0.05)  # others took them; try again shortly
                         continue
+                self._flush_unwritten()
                 if s.max_actions is not None and taken_total >= s.max_actions and not self._inflight:
                     break
-                if s.once and not self._inflight and fetched == 0:
+                if s.once and not self._inflight and seen == 0:
                     break
-                if room <= 0:
+                if limit <= 0:
                     wait = s.poll_interval  # at capacity: a finishing action wakes us
-                elif fetched < min(room, s.batch_size):
+                elif seen < limit:
                     wait = self._idle_wait(hooks, group_ids)  # nothing more due now
                 else:
                     wait = 0.0
-                self._drain_results(block_for=wait)
+                self._collect(wait)
             # leaving: whatever still runs goes back to pending (hard stop, or the grace period ran out)
-            self._drain_results(block_for=0)
+            self._collect(0)
+            self._flush_unwritten()
             self.abandoned_threads = bool(self._inflight)
             self._release_inflight()
             self._flush_unwritten(final=True)
@@ -238,16 +249,37 @@ class Worker:
         return [h for h in hooks if h not in WHATSAPP_HOOKS]
 
     def _take_batch(self, hooks: list[str], group_ids: list[int], limit: int) -> tuple[list[Action], int]:
+        """Take up to ``limit`` due actions; outcomes waiting to be written go in the same transaction (one COMMIT
+        for both). Returns the actions taken and the number of candidates read."""
         hooks = self._sendable(hooks)
-        if not hooks:
+        req = TakeRequest(hooks, group_ids, limit) if hooks else None
+        if self._unwritten:
+            taken = self._record(self._unwritten, take=req)
+        elif req is not None:
+            taken = self.store.take_due(req, CONTEXT, self.clock.now())
+        else:
             return [], 0
-        now = self.clock.now()
-        due = self.store.fetch_due(hooks, group_ids, now, limit)
-        if not due:
-            return [], 0
-        taken = set(self.store.take([a.action_id for a in due], CONTEXT, now))
-        self.stats.taken += len(taken)
-        return [a for a in due if a.action_id in taken], len(due)
+        self.stats.taken += len(taken.actions)
+        return taken.actions, taken.seen
+
+    def _free(self) -> int:
+        """Pool threads not running an action (finished ones count as free even before they are written)."""
+        return self.settings.concurrency - (len(self._inflight) - len(self._unwritten))
+
+    def _low_water(self) -> int:
+        return max(1, min(self.settings.batch_size, self.settings.concurrency) // 2)
+
+    def _hold_for(self, free: int) -> float:
+        """Seconds to keep collecting results before the next write+take (0: go now). While actions run and fewer
+        than half the pool's threads are free, taking now would start a handful of actions for the fixed cost of
+        a whole batch; but no outcome waits longer than ``MAX_HOLD_S`` to be written."""
+        busy = len(self._inflight) - len(self._unwritten)
+        if busy <= 0 or free >= self._low_water():
+            return 0.0
+        if not self._unwritten:
+            return self.settings.poll_interval  # a finishing action wakes us
+        left = MAX_HOLD_S - (time.monotonic() - self._unwritten[0].finished)
+        return max(0.0, left)
 
     def _idle_wait(self, hooks: list[str], group_ids: list[int]) -> float:
         """Seconds (real time) to wait: the poll interval, or less when the next action is due sooner."""
@@ -403,18 +435,23 @@ class Worker:
         return text[:MAX_MESSAGE]
 
     # ------------------------------------------------------------------ recording outcomes (main thread)
-    def _drain_results(self, block_for: float) -> None:
-        batch: list[Result] = []
+    def _collect(self, block_for: float) -> None:
+        """Move finished results to ``_unwritten`` (written by the next take, or ``_flush_unwritten``). Waits up to
+        ``block_for`` for the first one, then lingers up to ``LINGER_S`` for the rest of a burst while fewer than
+        half the pool's threads are free."""
         try:
             if block_for > 0:
-                batch.append(self._results.get(timeout=block_for))
+                self._unwritten.append(self._results.get(timeout=block_for))
+                deadline = time.monotonic() + LINGER_S
+                while self._free() < self._low_water():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._unwritten.append(self._results.get(timeout=left))
             while True:
-                batch.append(self._results.get_nowait())
+                self._unwritten.append(self._results.get_nowait())
         except queue.Empty:
             pass
-        if batch:
-            self._unwritten.extend(batch)
-            self._flush_unwritten()
 
     def _flush_unwritten(self, final: bool = False) -> None:
         attempts = 0
@@ -430,9 +467,10 @@ class Worker:
                     return
                 time.sleep(min(5.0, 0.25 * attempts))
 
-    def _record(self, results: list[Result]) -> None:
-        """Write outcomes. Follow-ups (retries) and their log lines go first, so a crash between the two steps
-        leaves the action in-progress (recovered later) rather than complete without its retry."""
+    def _record(self, results: list[Result], take: TakeRequest | None = None) -> Taken:
+        """Write outcomes (and, with ``take``, start the next batch in the same transaction as the finishes).
+        Follow-ups (retries) and their log lines go first, so a crash between the two steps leaves the action
+        in-progress (recovered later) rather than complete without its retry."""
         now = self.clock.now()
         for r in results:
             if r.kind == "complete" and not r.follow_ups_done and r.outcome is not None:
@@ -443,9 +481,9 @@ class Worker:
             if self.store.release(r.action.action_id, f"action released via {CONTEXT}: {r.message}", now):
                 self.stats.released += 1
         finishing = [r for r in results if r.kind != "release"]
-        not_recorded = self.store.finish(
-            [(r.action.action_id, r.kind == "complete", r.message) for r in finishing], CONTEXT, now
-        ) if finishing else {}
+        not_recorded, taken = self.store.finish_and_take(
+            [(r.action.action_id, r.kind == "complete", r.message) for r in finishing], CONTEXT, now, take
+        )
         for r in finishing:
             status_found = not_recorded.get(r.action.action_id)
             if status_found is not None:
@@ -470,6 +508,7 @@ class Worker:
                     self.on_result(r)
                 except Exception:  # noqa: BLE001
                     log.exception("on_result callback failed")
+        return taken
 
     def _write_follow_ups(self, r: Result, now: datetime) -> None:
         assert r.outcome is not None
@@ -529,7 +568,10 @@ class Worker:
             self._guard(lambda: self.store.touch(ids))
 
     def _release_inflight(self) -> None:
+        finished = {r.action.action_id for r in self._unwritten}  # ran to the end: written by the final flush
         for aid in list(self._inflight):
+            if aid in finished:
+                continue
             try:
                 if self.store.release(aid, f"action released via {CONTEXT}: worker stopped before it finished; it will run again"):
                     self.stats.released += 1

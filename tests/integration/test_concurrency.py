@@ -20,14 +20,18 @@ N = 2000
 HOOK = "wch_conc_test"
 
 
-@pytest.fixture
-def conc_store(mysql_url: str, prefix: str) -> Iterator[ActionStore]:
+@pytest.fixture(params=["claim-index", "as-indexes-only"])
+def conc_store(request: pytest.FixtureRequest, mysql_url: str, prefix: str) -> Iterator[ActionStore]:
+    """With the recommended claim-order index the workers take with one locking claim read (FOR UPDATE SKIP
+    LOCKED); with AS's own indexes only, they read candidates plainly and lock them by primary key."""
     eng = make_engine(mysql_url)
-    schema_mod.install(eng, prefix)
+    schema_mod.install(eng, prefix, foreign_indexes=request.param == "claim-index")
     with eng.begin() as conn:
         conn.execute(text(f"CREATE TABLE {prefix}test_runs (id BIGINT AUTO_INCREMENT PRIMARY KEY, "  # noqa: S608
                           "action_id BIGINT NOT NULL, runner VARCHAR(64) NOT NULL)"))
-    yield ActionStore(eng, prefix)
+    store = ActionStore(eng, prefix)
+    assert store.claim_read_locks() == (request.param == "claim-index" and store.info.skip_locked)
+    yield store
     schema_mod.drop_prefix(eng, prefix)
     eng.dispose()
 

@@ -3,8 +3,8 @@ and ``wch-bridge schema check`` prints the exact ALTER TABLE when the recommende
 
 The table holds 200,000 actions (seeded inside the server from MariaDB's SEQUENCE engine, then ANALYZEd): a
 site's history (90 % complete, 4 % failed, 1 % canceled, 4 % pending, 1 % in-progress over 7 days), enough for the
-optimizer to show the plan it uses on a real table. The SQL checked is the one ``ActionStore.fetch_due`` sends,
-captured with the store's statement listener, not a copy of it."""
+optimizer to show the plan it uses on a real table. The SQL checked is the claim read ``ActionStore.take_due`` (the
+worker's take) sends, captured with the store's statement listener, not a copy of it."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from wch_bridge.cli import main
+from wch_bridge.models import CONTEXT
 from wch_bridge.store import ActionStore, bulk, make_engine
 from wch_bridge.store import schema as schema_mod
+from wch_bridge.store.actions import TakeRequest
 from wch_bridge.store.instrument import StatementCounter, explain
 from wch_bridge.timeutil import Clock
 
@@ -47,15 +49,22 @@ def big_store(mysql_url: str) -> Iterator[ActionStore]:
         eng.dispose()
 
 
-def _due_sql(store: ActionStore) -> tuple[str, Any]:
+def _due_sql(store: ActionStore, *, locking: bool = True) -> tuple[str, Any]:
+    """The claim read of one ``take_due`` (the one that returned the rows: after a fallback, the last one)."""
     gid = store.group_ids(["wch"])["wch"]
     with StatementCounter(store.engine, capture=True) as counter:
-        due = store.fetch_due(HOOKS, [gid], store.now(), 50)
-    assert due, "the seeded history has due pending actions"
+        taken = store.take_due(TakeRequest(HOOKS, [gid], 50), CONTEXT)
+    assert taken.actions, "the seeded history has due pending actions"
     selects = [c for c in counter.captured if c.statement.lstrip().upper().startswith("SELECT")
-               and store.t.actions.name in c.statement]
-    assert len(selects) == 1, [c.statement for c in counter.captured]
-    return selects[0].statement, selects[0].parameters
+               and "ORDER BY priority" in c.statement and store.t.actions.name in c.statement]
+    assert selects, [c.statement for c in counter.captured]
+    last = selects[-1]
+    if locking:
+        assert len(selects) == 1, [c.statement for c in counter.captured]
+        assert "FOR UPDATE SKIP LOCKED" in last.statement, "the claim read locks the rows it returns"
+    else:
+        assert "FOR UPDATE" not in last.statement, "without the index the claim read must not lock"
+    return last.statement, last.parameters
 
 
 def _actions_row(store: ActionStore, plan: list[dict[str, Any]]) -> dict[str, Any]:
@@ -97,9 +106,11 @@ def test_schema_check_prints_the_exact_alter_table_when_the_index_is_missing(
         assert "wch_bridge_claim_order" not in _index_names(big_store)
         # Without the index the same query is sorted (AS's own indexes do not cover attempts): the index is what
         # removes the filesort, so this test would notice a plan change.
-        stmt, params = _due_sql(big_store)
+        # A running store notices the index is gone (its cached plan said otherwise) and takes the plain way.
+        stmt, params = _due_sql(big_store, locking=False)
         plan = explain(big_store.engine, stmt, params)
         assert _actions_row(big_store, plan)["key"] != "wch_bridge_claim_order"
+        assert big_store.claim_read_locks() is False
     finally:
         schema_mod.ensure_indexes(big_store.engine, schema_mod.recommended_indexes(big_store.prefix))
     assert "wch_bridge_claim_order" in _index_names(big_store)

@@ -1,8 +1,11 @@
 """Action Scheduler verbs on ``{prefix}actionscheduler_*``, writing every row exactly as AS does.
 
 Taking work never uses a claim (so PHP's concurrency gate, ``get_claim_count``, never counts the bridge): due rows
-are selected in AS's claim order, then taken by primary key with a guarded UPDATE that only succeeds on
-``status='pending' AND claim_id=0`` (reference sections 9.3 strategy B and 10.1)."""
+are selected in AS's claim order and started with a guarded UPDATE that only succeeds on ``status='pending' AND
+claim_id=0`` (reference sections 9.3 strategy B and 10.1), in one transaction per batch (``take_due``). With the
+claim-order index and SKIP LOCKED the claim read itself locks the rows it returns; otherwise candidates are read
+plainly and locked by primary key. The worker finishes one batch and takes the next in one transaction
+(``finish_and_take``). The hot statements are fixed SQL text (``store.hotpath``)."""
 
 from __future__ import annotations
 
@@ -14,14 +17,35 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import DBAPIError
 
 from wch_bridge.errors import StoreError
 from wch_bridge.models import Action, LogEntry, Status
-from wch_bridge.store.engine import DbInfo, retry_transient, translate_errors
+from wch_bridge.store.engine import DbInfo, mysql_errno, retry_transient, translate_errors
+from wch_bridge.store.hotpath import CLAIM_INDEX, TransitionSql
 from wch_bridge.store.tables import Tables
-from wch_bridge.timeutil import Clock, SiteTime
+from wch_bridge.timeutil import Clock, SiteTime, fmt, parse_db_date
 
 log = logging.getLogger("wch_bridge.store")
+
+ER_KEY_DOES_NOT_EXIST = 1176  # FORCE INDEX naming an index the table does not have
+
+
+@dataclass(frozen=True)
+class TakeRequest:
+    """Take up to ``limit`` due actions of these hooks and groups (``ActionStore.take_due``)."""
+
+    hooks: Sequence[str]
+    group_ids: Sequence[int]
+    limit: int
+
+
+@dataclass
+class Taken:
+    """What a take started (``actions``, as read before the start) and how many candidates it read."""
+
+    actions: list[Action]
+    seen: int
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,9 @@ class ActionStore:
         self.t = Tables(prefix, has_priority=self._has_priority(prefix))
         self._site = site
         self._group_cache: dict[str, int] = {}
+        self._slug_by_id: dict[int, str] = {}
+        self.sql = TransitionSql(self.t, self.info.dialect, skip_locked=self.info.skip_locked)
+        self._claim_index: bool | None = None  # see claim_read_locks
 
     # ------------------------------------------------------------------ facts
     @property
@@ -101,6 +128,7 @@ class ActionStore:
                     gid = conn.execute(insert(g).values(slug=slug)).inserted_primary_key[0]
             if gid is not None:
                 self._group_cache[slug] = int(gid)
+                self._slug_by_id.setdefault(int(gid), slug)
                 out[slug] = int(gid)
         return out
 
@@ -129,37 +157,21 @@ class ActionStore:
             extended_args=m["extended_args"],
         )
 
-    def _claim_order(self) -> list[Any]:
-        a = self.t.actions
-        order = [a.c.priority.asc()] if self.t.has_priority else []
-        return order + [a.c.attempts.asc(), a.c.scheduled_date_gmt.asc(), a.c.action_id.asc()]
-
-    def _due_filter(self, hooks: Sequence[str] | None, group_ids: Sequence[int] | None, now: datetime) -> Any:
-        a = self.t.actions
-        cond = [a.c.status == Status.PENDING.value, a.c.claim_id == 0, a.c.scheduled_date_gmt <= now]
-        if hooks is not None:
-            cond.append(a.c.hook.in_(list(hooks)))
-        if group_ids is not None:
-            cond.append(a.c.group_id.in_(list(group_ids)))
-        return and_(*cond)
-
     @translate_errors
     def fetch_due(
         self, hooks: Sequence[str] | None, group_ids: Sequence[int] | None, now: datetime, limit: int
     ) -> list[Action]:
-        """Due, unclaimed pending actions in AS's claim order (a plain, non-locking read)."""
+        """Due, unclaimed pending actions in AS's claim order (a plain, non-locking read of the claim query that
+        ``take_due`` sends)."""
         if (hooks is not None and not hooks) or (group_ids is not None and not group_ids) or limit <= 0:
             return []
-        a, g = self.t.actions, self.t.groups
-        q = (
-            select(*self._action_cols())
-            .select_from(a.outerjoin(g, a.c.group_id == g.c.group_id))
-            .where(self._due_filter(hooks, group_ids, now))
-            .order_by(*self._claim_order())
-            .limit(limit)
-        )
+        hk = list(hooks) if hooks is not None else []
+        gids = [int(g) for g in group_ids] if group_ids is not None else []
+        sql = self.sql.due(len(hk) if hooks is not None else None, len(gids) if group_ids is not None else None,
+                           False)
         with self.engine.connect() as conn:
-            return [self._row_to_action(r) for r in conn.execute(q)]
+            rows = conn.exec_driver_sql(sql, (fmt(now), *hk, *gids, int(limit))).all()
+            return self._actions_from_rows(conn, rows)
 
     @translate_errors
     def next_due_at(self, hooks: Sequence[str] | None, group_ids: Sequence[int] | None) -> datetime | None:
@@ -211,42 +223,83 @@ class ActionStore:
             ]
 
     # ------------------------------------------------------------------ logging
-    def _log_rows(self, items: Iterable[tuple[int, str]], now: datetime) -> list[dict[str, Any]]:
-        local = self.site.as_local(now)
-        return [
-            {"action_id": aid, "message": msg, "log_date_gmt": now, "log_date_local": local} for aid, msg in items
-        ]
-
     def _insert_logs(self, conn: Connection, items: Iterable[tuple[int, str]], now: datetime) -> None:
-        rows = self._log_rows(items, now)
+        """AS log rows (``ActionScheduler_DBLogger::log``), one multi-row INSERT."""
+        g, local = fmt(now), fmt(self.site.as_local(now))
+        rows = [(aid, msg, g, local) for aid, msg in items]
         if rows:
-            conn.execute(insert(self.t.logs), rows)
+            conn.exec_driver_sql(self.sql.log_insert, rows)
 
     @retry_transient
     @translate_errors
     def log(self, action_id: int, message: str, now: datetime | None = None) -> None:
         """One AS log row (``ActionScheduler_DBLogger::log``)."""
+        self.site  # noqa: B018 - resolve the time zone before the transaction (SQLite has one writer)
         with self.engine.begin() as conn:
             self._insert_logs(conn, [(action_id, message)], now or self.now())
 
     @retry_transient
     @translate_errors
     def log_many(self, items: Sequence[tuple[int, str]], now: datetime | None = None) -> None:
+        self.site  # noqa: B018
         with self.engine.begin() as conn:
             self._insert_logs(conn, items, now or self.now())
 
     # ------------------------------------------------------------------ taking work
-    def _start_values(self, now: datetime) -> dict[str, Any]:
-        return {
-            "attempts": self.t.actions.c.attempts + 1,
-            "status": Status.RUNNING.value,
-            "last_attempt_gmt": now,
-            "last_attempt_local": self.site.local(now),
-        }
+    def claim_read_locks(self) -> bool:
+        """Can the claim read itself lock (``SELECT ... FOR UPDATE SKIP LOCKED`` in claim order)? Only on a server
+        with SKIP LOCKED and with the ``wch_bridge_claim_order`` index, which serves the order so the read locks
+        just the rows it returns (reference 8.3, 10.4). Otherwise candidates are read plainly and locked by key."""
+        if self._claim_index is None:
+            self._claim_index = self._probe_claim_index()
+        return self._claim_index
 
-    def _pending_unclaimed(self, ids: Sequence[int]) -> Any:
-        a = self.t.actions
-        return and_(a.c.action_id.in_(list(ids)), a.c.status == Status.PENDING.value, a.c.claim_id == 0)
+    def _probe_claim_index(self) -> bool:
+        if self.info.dialect != "mysql" or not self.info.skip_locked or not self.t.has_priority:
+            return False
+        try:
+            with self.engine.connect() as conn:
+                row = conn.exec_driver_sql(self.sql.index_exists(), (self.t.actions.name, CLAIM_INDEX)).first()
+        except Exception:  # noqa: BLE001 - cannot tell now: use the plain read, ask again next time
+            return False
+        return row is not None
+
+    def _slugs(self, conn: Connection, group_ids: set[int]) -> dict[int, str]:
+        missing = [gid for gid in group_ids if gid not in self._slug_by_id]
+        if missing:
+            q = f"SELECT group_id, slug FROM {self.t.groups.name} WHERE group_id IN ({self.sql.marks(len(missing))})"  # noqa: S608
+            for gid, slug in conn.exec_driver_sql(q, tuple(missing)):
+                self._slug_by_id[int(gid)] = str(slug)
+        return self._slug_by_id
+
+    def _actions_from_rows(self, conn: Connection, rows: Sequence[Any]) -> list[Action]:
+        """Rows of ``hotpath.ACTION_COLUMNS`` -> Actions, as they were before this transaction started them."""
+        slugs = self._slugs(conn, {int(r[8]) for r in rows})
+        return [
+            Action(
+                action_id=int(r[0]), hook=r[1], status=r[2], scheduled_date_gmt=parse_db_date(r[3]),
+                scheduled_date_local=parse_db_date(r[4]), priority=int(r[5]), args=r[6], schedule=r[7],
+                group_id=int(r[8]), group=slugs.get(int(r[8]), ""), attempts=int(r[9]),
+                last_attempt_gmt=parse_db_date(r[10]), last_attempt_local=parse_db_date(r[11]), claim_id=int(r[12]),
+                extended_args=r[13],
+            )
+            for r in rows
+        ]
+
+    def _lock_pending(self, conn: Connection, ids: Sequence[int]) -> list[int]:
+        """Of ``ids``, those still pending with ``claim_id=0``, locked by primary key (MySQL: ``FOR UPDATE SKIP
+        LOCKED`` where the server has it, so a row PHP is claiming right now is skipped, not waited for; SQLite:
+        the transaction already holds the write lock)."""
+        return [int(r[0]) for r in conn.exec_driver_sql(self.sql.lock_ids(len(ids)), tuple(ids))]
+
+    def _start_in(self, conn: Connection, ids: Sequence[int], context: str, now: datetime) -> None:
+        """One guarded UPDATE over rows this transaction locked, one multi-row log INSERT."""
+        res = conn.exec_driver_sql(self.sql.start(len(ids)), (fmt(now), fmt(self.site.local(now)), *ids))
+        if res.rowcount != len(ids):
+            # Cannot happen with the rows locked; on any surprise, undo and let the caller see nothing taken.
+            raise StoreError(f"take: expected to start {len(ids)} actions, the guarded update matched {res.rowcount}")
+        msg = f"action started via {context}"
+        self._insert_logs(conn, [(i, msg) for i in ids], now)
 
     @retry_transient
     @translate_errors
@@ -254,31 +307,93 @@ class ActionStore:
         """Start the given actions exactly once: ``attempts+1``, ``in-progress``, ``last_attempt_*`` and the log
         line ``action started via <context>`` — only for rows still ``pending`` with ``claim_id=0``.
 
-        One transaction: lock the candidates by primary key (``FOR UPDATE SKIP LOCKED`` where the server has it,
-        so a row PHP is claiming right now is skipped, not waited for), one guarded UPDATE over the locked rows,
-        one multi-row log INSERT. Returns the ids this call took; the others were taken by someone else."""
+        One transaction: lock the candidates by primary key, one guarded UPDATE over the locked rows, one
+        multi-row log INSERT. Returns the ids this call took; the others were taken by someone else."""
         ids = sorted({int(i) for i in action_ids})
         if not ids:
             return []
         now = now or self.now()
-        a = self.t.actions
+        self.site  # noqa: B018
         with self.engine.begin() as conn:
-            sel = select(a.c.action_id).where(self._pending_unclaimed(ids))
-            if self.info.dialect == "mysql":
-                sel = sel.with_for_update(skip_locked=self.info.skip_locked)
-            got = [int(r[0]) for r in conn.execute(sel)]
-            if not got:
-                return []
-            res = conn.execute(update(a).where(self._pending_unclaimed(got)).values(**self._start_values(now)))
-            if res.rowcount != len(got):
-                # Cannot happen with the rows locked; on any surprise, undo and let the caller see nothing taken.
-                raise StoreError(f"take: expected to start {len(got)} actions, the guarded update matched {res.rowcount}")
-            self._insert_logs(conn, [(i, f"action started via {context}") for i in got], now)
+            got = self._lock_pending(conn, ids)
+            if got:
+                self._start_in(conn, got, context, now)
         return got
 
-    # ------------------------------------------------------------------ finishing
+    def _take_due_in(self, conn: Connection, req: TakeRequest, context: str, now: datetime, locking: bool) -> Taken:
+        hooks, gids = list(req.hooks), [int(g) for g in req.group_ids]
+        if not hooks or not gids or req.limit <= 0:
+            return Taken([], 0)
+        params = (fmt(now), *hooks, *gids, int(req.limit))
+        try:
+            rows = conn.exec_driver_sql(self.sql.due(len(hooks), len(gids), locking), params).all()
+        except DBAPIError as exc:
+            if not locking or mysql_errno(exc) != ER_KEY_DOES_NOT_EXIST:
+                raise
+            # the claim-order index was dropped under us: take the plain way now (the failed statement does not
+            # end the transaction in MySQL), and look for the index again next time
+            log.warning("index %s is gone from %s: taking with a plain read and a lock by key until it is back "
+                        "(`wch-bridge schema check --apply-indexes`)", CLAIM_INDEX, self.t.actions.name)
+            self._claim_index, locking = None, False
+            rows = conn.exec_driver_sql(self.sql.due(len(hooks), len(gids), False), params).all()
+        if not rows:
+            return Taken([], 0)
+        if locking:  # the claim read locked exactly these rows
+            got = [int(r[0]) for r in rows]
+        else:
+            got = self._lock_pending(conn, sorted(int(r[0]) for r in rows))
+        if got:
+            self._start_in(conn, got, context, now)
+        mine = set(got)
+        return Taken(self._actions_from_rows(conn, [r for r in rows if int(r[0]) in mine]), len(rows))
+
     @retry_transient
     @translate_errors
+    def take_due(self, req: TakeRequest, context: str, now: datetime | None = None) -> Taken:
+        """Take up to ``req.limit`` due actions in AS's claim order, in one transaction: the claim read (locking,
+        see ``claim_read_locks``; else a plain read then a lock by key), the guarded start UPDATE and the log
+        INSERT. ``Taken.seen`` counts the candidates read (more than taken when someone else got some first)."""
+        now = now or self.now()
+        locking = self.claim_read_locks()
+        self.site  # noqa: B018
+        with self.engine.begin() as conn:
+            return self._take_due_in(conn, req, context, now, locking)
+
+    # ------------------------------------------------------------------ finishing
+    def _finish_in(self, conn: Connection, results: Sequence[tuple[int, bool, str]], context: str,
+                   now: datetime) -> dict[int, str | None]:
+        out: dict[int, str | None] = {}
+        ids = sorted({aid for aid, _, _ in results})
+        # Lock the rows that are still ours to finish (in-progress); anything else was changed by someone else.
+        mine = {int(r[0]) for r in conn.exec_driver_sql(self.sql.running(len(ids)), tuple(ids))}
+        if len(mine) != len(ids):
+            found = {int(k): v for k, v in conn.exec_driver_sql(self.sql.statuses(len(ids)), tuple(ids))}
+            for aid in ids:
+                if aid not in mine:
+                    out[aid] = str(found.get(aid, "deleted"))
+        ok_ids = [aid for aid, ok, _ in results if ok and aid in mine]
+        fail_ids = [aid for aid, ok, _ in results if not ok and aid in mine]
+        if ok_ids:
+            res = conn.exec_driver_sql(self.sql.complete(len(ok_ids)), (fmt(now), fmt(self.site.local(now)), *ok_ids))
+            if res.rowcount != len(ok_ids):
+                raise StoreError(f"finish: {res.rowcount} of {len(ok_ids)} locked rows updated")
+        if fail_ids:
+            res = conn.exec_driver_sql(self.sql.fail(len(fail_ids)), tuple(fail_ids))
+            if res.rowcount != len(fail_ids):
+                raise StoreError(f"finish: {res.rowcount} of {len(fail_ids)} locked rows updated")
+        logs: list[tuple[int, str]] = []
+        for aid, ok, msg in results:
+            if aid not in mine:
+                logs.append(
+                    (aid, f"WCH Bridge finished this action ({'complete' if ok else 'failed'}) but did not "
+                          f"record it: its status had been changed to '{out[aid]}' meanwhile")
+                )
+                continue
+            out[aid] = None
+            logs.append((aid, f"action complete via {context}" if ok else f"action failed via {context}: {msg}"))
+        self._insert_logs(conn, logs, now)
+        return out
+
     def finish(
         self, results: Sequence[tuple[int, bool, str]], context: str, now: datetime | None = None
     ) -> dict[int, str | None]:
@@ -287,51 +402,25 @@ class ActionStore:
 
         Each update is guarded on ``status='in-progress'``: a row the PHP cleaner or an admin changed meanwhile is
         not overwritten. Returns ``{action_id: None}`` when recorded, else ``{action_id: <status found>}``."""
-        if not results:
-            return {}
+        return self.finish_and_take(results, context, now)[0]
+
+    @retry_transient
+    @translate_errors
+    def finish_and_take(
+        self, results: Sequence[tuple[int, bool, str]], context: str, now: datetime | None = None,
+        take: TakeRequest | None = None,
+    ) -> tuple[dict[int, str | None], Taken]:
+        """``finish`` and, with ``take``, ``take_due`` in the same transaction: one COMMIT (one redo-log flush)
+        for a batch's outcomes and the next batch's start. On any error neither is written."""
+        if not results and take is None:
+            return {}, Taken([], 0)
         now = now or self.now()
-        a = self.t.actions
-        local = self.site.local(now)
-        out: dict[int, str | None] = {}
-        logs: list[tuple[int, str]] = []
-        ids = [aid for aid, _, _ in results]
-        running = a.c.status == Status.RUNNING.value
+        locking = self.claim_read_locks() if take is not None else False
+        self.site  # noqa: B018
         with self.engine.begin() as conn:
-            # Lock the rows that are still ours to finish (in-progress); anything else was changed by someone else.
-            sel = select(a.c.action_id).where(a.c.action_id.in_(ids), running)
-            if self.info.dialect == "mysql":
-                sel = sel.with_for_update()
-            mine = {int(r[0]) for r in conn.execute(sel)}
-            if len(mine) != len(set(ids)):
-                found = dict(conn.execute(select(a.c.action_id, a.c.status).where(a.c.action_id.in_(ids))).all())
-                for aid in ids:
-                    if aid not in mine:
-                        out[aid] = str(found.get(aid, "deleted"))
-            ok_ids = [aid for aid, ok, _ in results if ok and aid in mine]
-            fail_ids = [aid for aid, ok, _ in results if not ok and aid in mine]
-            if ok_ids:
-                res = conn.execute(
-                    update(a)
-                    .where(a.c.action_id.in_(ok_ids), running)
-                    .values(status=Status.COMPLETE.value, last_attempt_gmt=now, last_attempt_local=local)
-                )
-                if res.rowcount != len(ok_ids):
-                    raise StoreError(f"finish: {res.rowcount} of {len(ok_ids)} locked rows updated")
-            if fail_ids:
-                res = conn.execute(update(a).where(a.c.action_id.in_(fail_ids), running).values(status=Status.FAILED.value))
-                if res.rowcount != len(fail_ids):
-                    raise StoreError(f"finish: {res.rowcount} of {len(fail_ids)} locked rows updated")
-            for aid, ok, msg in results:
-                if aid not in mine:
-                    logs.append(
-                        (aid, f"WCH Bridge finished this action ({'complete' if ok else 'failed'}) but did not "
-                              f"record it: its status had been changed to '{out[aid]}' meanwhile")
-                    )
-                    continue
-                out[aid] = None
-                logs.append((aid, f"action complete via {context}" if ok else f"action failed via {context}: {msg}"))
-            self._insert_logs(conn, logs, now)
-        return out
+            out = self._finish_in(conn, results, context, now) if results else {}
+            taken = self._take_due_in(conn, take, context, now, locking) if take is not None else Taken([], 0)
+        return out, taken
 
     @retry_transient
     @translate_errors

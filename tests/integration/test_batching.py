@@ -1,0 +1,121 @@
+"""Batched transitions on SQLite and MariaDB: a batch's outcomes and the next batch's start share one transaction,
+a finished action is written promptly even while the rest of the pool is busy, and the claim read keeps AS's
+claim order and exactly-once start whichever path (locking claim read or plain read + lock by key) it takes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from tests.integration.test_worker import add, messages, settings_for
+from wch_bridge.handlers.base import Job
+from wch_bridge.models import CONTEXT, Outcome
+from wch_bridge.store import ActionStore
+from wch_bridge.store.actions import TakeRequest
+from wch_bridge.store.instrument import StatementCounter
+from wch_bridge.worker import MAX_HOLD_S, Worker
+
+HOOK = "wch_batch_test"
+
+
+def gid(store: ActionStore) -> int:
+    return store.group_ids(["wch"], create=True)["wch"]
+
+
+def test_take_due_starts_in_claim_order_exactly_once(store: ActionStore) -> None:
+    low = add(store, HOOK, {"n": "low"}, priority=20)
+    first = add(store, HOOK, {"n": "first"}, delay=-30)
+    second = add(store, HOOK, {"n": "second"}, delay=-10)
+    later = add(store, HOOK, {"n": "later"}, delay=3600)
+    other = add(store, "not_ours", {"n": 0})
+    req = TakeRequest([HOOK], [gid(store)], 2)
+    taken = store.take_due(req, CONTEXT)
+    assert [a.action_id for a in taken.actions] == [first, second]
+    assert taken.seen == 2
+    assert taken.actions[0].group == "wch" and taken.actions[0].attempts == 0  # as read, before the start
+    again = store.take_due(TakeRequest([HOOK], [gid(store)], 10), CONTEXT)
+    assert [a.action_id for a in again.actions] == [low], "started rows are never taken again"
+    assert store.take_due(req, CONTEXT).actions == []
+    for aid in (first, second, low):
+        row = store.get_action(aid)
+        assert row is not None and row.status == "in-progress" and row.attempts == 1 and row.claim_id == 0
+        assert messages(store, aid) == ["action created", f"action started via {CONTEXT}"]
+    assert store.get_status(later) == "pending" and store.get_status(other) == "pending"
+
+
+def test_finish_and_take_write_outcomes_and_the_next_start_in_one_commit(store: ActionStore) -> None:
+    ids = [add(store, HOOK, {"n": i}, delay=-100 + i) for i in range(6)]
+    req = TakeRequest([HOOK], [gid(store)], 3)
+    first = store.take_due(req, CONTEXT)
+    assert [a.action_id for a in first.actions] == ids[:3]
+    results = [(ids[0], True, ""), (ids[1], False, "boom"), (ids[2], True, "")]
+    with StatementCounter(store.engine) as counter:
+        out, nxt = store.finish_and_take(results, CONTEXT, take=req)
+        counts = counter.counts()
+    assert out == {ids[0]: None, ids[1]: None, ids[2]: None}
+    assert [a.action_id for a in nxt.actions] == ids[3:]
+    assert counts.commits == 1, counts.as_dict()
+    # lock the running rows, two guarded finishes, their log rows, the claim read, the start, its log rows
+    limit = 7 if store.info.dialect == "mysql" and store.claim_read_locks() else 8
+    assert counts.statements - counts.by_verb.get("BEGIN", 0) <= limit, counts.as_dict()
+    assert [store.get_status(i) for i in ids] == ["complete", "failed", "complete"] + ["in-progress"] * 3
+    assert messages(store, ids[1])[-1] == f"action failed via {CONTEXT}: boom"
+    assert messages(store, ids[4]) == ["action created", f"action started via {CONTEXT}"]
+
+
+def test_a_finished_action_is_recorded_while_the_rest_of_the_pool_is_still_busy(store: ActionStore) -> None:
+    """Batching lets results gather while most of the pool is busy, but never longer than MAX_HOLD_S: a quick
+    action shows ``complete`` in WordPress while seven slow ones still run."""
+    release = threading.Event()
+
+    def handler(job: Job) -> Outcome | None:
+        if job.args["n"] != "quick":
+            release.wait(20)
+        return None
+
+    slow = [add(store, HOOK, {"n": i}, delay=-60) for i in range(7)]
+    quick = add(store, HOOK, {"n": "quick"}, delay=-1)
+    worker = Worker(store, {HOOK: handler}, settings_for(store, concurrency=8, batch_size=8, poll_interval=5.0))
+    done: list[int] = []
+    t = threading.Thread(target=lambda: done.append(worker.run()), daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + 10 + MAX_HOLD_S
+        while time.monotonic() < deadline and store.get_status(quick) != "complete":
+            time.sleep(0.02)
+        assert store.get_status(quick) == "complete", "the quick action's outcome waited for the slow ones"
+        assert all(store.get_status(i) == "in-progress" for i in slow)
+    finally:
+        release.set()
+        t.join(30)
+    assert done == [0]
+    assert store.count_by_status([HOOK]) == {"complete": 8}
+
+
+def test_take_due_with_no_room_or_nothing_to_take(store: ActionStore) -> None:
+    add(store, HOOK, {"n": 1})
+    g = gid(store)
+    assert store.take_due(TakeRequest([HOOK], [g], 0), CONTEXT).actions == []
+    assert store.take_due(TakeRequest([], [g], 5), CONTEXT).actions == []
+    assert store.take_due(TakeRequest([HOOK], [], 5), CONTEXT).actions == []
+    assert store.take_due(TakeRequest([HOOK], [g], 5), CONTEXT, now=store.now() - timedelta(hours=1)).actions == []
+    assert store.count_by_status([HOOK]) == {"pending": 1}
+
+
+@pytest.mark.mysql
+def test_worker_commits_once_per_batch(mysql_store: ActionStore) -> None:
+    """A drain of 600 no-op actions: each batch's finish and the next batch's start share a COMMIT."""
+    n = 600
+    for i in range(n):
+        add(mysql_store, HOOK, {"n": i})
+    worker = Worker(mysql_store, {HOOK: lambda job: None}, settings_for(mysql_store, concurrency=32, batch_size=100))
+    with StatementCounter(mysql_store.engine) as counter:
+        assert worker.run() == 0
+        counts = counter.counts()
+    assert mysql_store.count_by_status([HOOK]) == {"complete": n}
+    print(counts.as_dict())
+    # at least half the pool (16) per batch: <= 38 batches, plus the first take and a few side tasks
+    assert counts.commits <= n / 16 + 8, counts.as_dict()
