@@ -122,3 +122,25 @@ def test_long_keys_are_shortened_but_stay_unique() -> None:
     b = ledger_key("broadcast", "x" * 300, "+2")
     assert len(a) <= 191 and len(b) <= 191 and a != b
     assert ledger_key("cart", 1, "20250101120000") == "cart:1:20250101120000"
+
+
+def test_a_send_costs_three_commits_and_what_it_returns_is_what_is_stored(store: ActionStore) -> None:
+    """claim (INSERT), begin_send (guarded UPDATE + the row, one transaction), mark_sent (guarded UPDATE): three
+    COMMITs and no separate read-backs per message; the entries handed back equal the rows as stored."""
+    from wch_bridge.store.instrument import StatementCounter
+
+    ledger = make(store)
+    key = ledger_key("broadcast", "c9", PHONE)
+    with StatementCounter(store.engine) as claim_count:
+        claimed = ledger.claim(key, recipient=PHONE, kind="text", payload={"type": "text", "text": {"body": "hi"}},
+                               action_id=5, hook="wch_send_broadcast_batch", campaign_id="c9")
+    assert claimed == ledger.get(key)
+    with StatementCounter(store.engine) as send_count:
+        started = ledger.begin_send(key, action_id=5)
+        assert ledger.mark_sent(key, "wamid.XYZ")
+    assert started is not None and started.status == SENDING and started.attempts == 1 and started.id == claimed.id
+    for counts, commits, statements in ((claim_count.counts(), 1, 1), (send_count.counts(), 2, 3)):
+        assert counts.commits == commits, counts.as_dict()
+        assert counts.statements - counts.by_verb.get("BEGIN", 0) == statements, counts.as_dict()
+    stored = ledger.get(key)
+    assert stored is not None and stored.status == SENT and stored.wa_message_id == "wamid.XYZ"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from wch_bridge import whatsapp as wa
@@ -189,8 +189,13 @@ def send_once(
         retryable = err.category in RETRYABLE_CATEGORIES
         ledger.mark_failed(key, err.code, str(err), retryable)
         return SendOutcome("retry" if retryable else "failed", ledger.get(key) or started, error=err)
-    ledger.mark_sent(key, result.message_id, kind=sent_kind, payload=sent_payload)
-    return SendOutcome("sent", ledger.get(key) or started, message_id=result.message_id, kind=sent_kind)
+    if ledger.mark_sent(key, result.message_id, kind=sent_kind, payload=sent_payload):
+        entry = replace(started, status="sent", wa_message_id=result.message_id, kind=sent_kind or started.kind,
+                        payload=sent_payload if sent_payload is not None else started.payload, error_code=None,
+                        error_text=None)  # what mark_sent wrote over the row we held: no read-back
+    else:
+        entry = ledger.get(key) or started
+    return SendOutcome("sent", entry, message_id=result.message_id, kind=sent_kind)
 
 
 def message_body(to: str, kind: str, content: dict[str, Any]) -> dict[str, Any]:

@@ -169,9 +169,16 @@ class MessageLedger:
         }
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(self.m).values(**values))
+                new_id = conn.execute(insert(self.m).values(**values)).inserted_primary_key[0]
         except IntegrityError:
-            pass  # the key exists: fall through and read it
+            new_id = None  # the key exists: fall through and read it
+        if new_id is not None:  # the row is exactly what was written: no read-back
+            return LedgerEntry(
+                id=int(new_id), key=key, status=PENDING, recipient=values["recipient"], kind=values["kind"],
+                payload=payload, attempts=0, action_id=values["action_id"], hook=values["hook"],
+                campaign_id=values["campaign_id"], created_at=now.replace(microsecond=0),
+                updated_at=now.replace(microsecond=0),
+            )
         entry = self.get(key)
         if entry is None:  # pragma: no cover - inserted or existing, it must be there
             raise RuntimeError(f"ledger row {key!r} vanished")
@@ -237,14 +244,29 @@ class MessageLedger:
                 if row is not None and row.status in SENDABLE:
                     raise  # it did not: _durably tries the whole attempt again
                 return None
-            return self.get(key) if won else None
+            return won
 
         return self._durably("begin send", attempt)
 
     @retry_transient
     @translate_errors
-    def _begin(self, key: str, values: dict[str, Any]) -> bool:
-        return self._guarded(key, SENDABLE, **values)
+    def _begin(self, key: str, values: dict[str, Any]) -> LedgerEntry | None:
+        """The guarded ``-> sending`` UPDATE and, when it won, the row as it now is, in one transaction."""
+        m = self.m
+        values = {**values, "updated_at": self.clock.now()}
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(m).where(and_(m.c.idempotency_key == _norm(key), m.c.status.in_(SENDABLE))).values(**values)
+            )
+            row = conn.execute(select(self.m).where(self.m.c.idempotency_key == _norm(key))).first()
+        if row is None:
+            return None
+        if res.rowcount != 1:
+            # lost to another run, unless an earlier try of this same attempt went in before its connection
+            # dropped at COMMIT (retry_transient ran it again): then the row carries this attempt's marker
+            mine = row.status == SENDING and row.error_text == values["error_text"]
+            return self._entry(row) if mine else None
+        return self._entry(row)
 
     def mark_sent(self, key: str, wa_message_id: str, *, kind: str | None = None, payload: Any = None) -> bool:
         """``sending`` -> ``sent``; waits for the database if it is away (the message has left)."""
