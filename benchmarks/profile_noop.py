@@ -71,7 +71,7 @@ def run(cli: str, args: list[str], dsn: str | None) -> dict[str, Any]:
 
 def profile_noop(cli: str, dsn: str | None, say: Any, actions: int = 20_000,
                  extra: list[str] | None = None) -> dict[str, Any]:
-    base = ["--actions", str(actions), "--handler", "noop", "--concurrency", "32", "--batch-size", "100",
+    base = ["--actions", str(actions), "--handler", "noop", "--concurrency", "256", "--batch-size", "500",
             *(extra or [])]
     with tempfile.TemporaryDirectory() as tmp:
         prof = str(Path(tmp) / "noop.prof")

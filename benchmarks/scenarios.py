@@ -4,12 +4,12 @@ CPU it ran on and the machine's load average while it ran (other work on a share
 
     .venv/bin/python benchmarks/scenarios.py [--repeats 3] [--only noop,sleep,...] [--out benchmarks/RESULTS.md]
 
-Scenarios: noop (20,000 actions, one process), sleep (5,000 x 20 ms, --concurrency 32), broadcast (10,000
+Scenarios: noop (20,000 actions, one process, ``--concurrency 256 --batch-size 500``; noop_c32: the same with the
+pool of the other scenarios, 32 threads and batches of 100), sleep (5,000 x 20 ms, --concurrency 32), broadcast (10,000
 recipients, sandbox latency 50 ms, 80 msg/s; broadcast_k2: the same with 2 worker processes), lag (1 action/s
 trickle, poll 1 s), report (1,000,000 actions / 5,000,000 logs, ``report_scale.py``), rss (RSS after N actions vs
 after 10,000; N from --rss-actions / WCH_BENCH_RSS_ACTIONS), profile (cProfile of a no-op drain: where the time
-goes), proto (the same no-op and sleep drains with ``proto_batched.py``, the measured form of the proposals for
-worker.py / store/actions.py), ab (current worker and prototype interleaved, run by run)."""
+goes)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ REPO = HERE.parent
 VENV_BIN = REPO / ".venv" / "bin"
 CLI = str(VENV_BIN / "wch-bridge") if (VENV_BIN / "wch-bridge").exists() else "wch-bridge"
 PY = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
-PROTO = str(HERE / "proto_batched.py") + ":build"
 
 
 def loadavg() -> float:
@@ -102,7 +101,10 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 SCENARIOS: dict[str, list[str]] = {
-    "noop": ["--actions", "20000", "--handler", "noop", "--workers", "1", "--concurrency", "32", "--batch-size", "100"],
+    "noop": ["--actions", "20000", "--handler", "noop", "--workers", "1", "--concurrency", "256", "--batch-size",
+             "500"],
+    "noop_c32": ["--actions", "20000", "--handler", "noop", "--workers", "1", "--concurrency", "32",
+                 "--batch-size", "100"],
     "sleep": ["--actions", "5000", "--handler", "sleep", "--sleep-ms", "20", "--concurrency", "32",
               "--batch-size", "100"],
     "broadcast": ["--actions", "10000", "--handler", "broadcast", "--api-latency-ms", "50",
@@ -116,9 +118,9 @@ SCENARIOS: dict[str, list[str]] = {
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--only", default="noop,sleep,proto,ab,profile,lag,broadcast,broadcast_k2,rss,report")
+    ap.add_argument("--only", default="noop,noop_c32,sleep,profile,lag,broadcast,broadcast_k2,rss,report")
     ap.add_argument("--dsn", default=os.environ.get("WCH_BRIDGE_BENCH_DSN"))
-    ap.add_argument("--rss-actions", type=int, default=int(os.environ.get("WCH_BENCH_RSS_ACTIONS", "200000")))
+    ap.add_argument("--rss-actions", type=int, default=int(os.environ.get("WCH_BENCH_RSS_ACTIONS", "1000000")))
     ap.add_argument("--report-actions", type=int, default=1_000_000)
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     ap.add_argument("--json-out", default=str(HERE / "results.json"))
@@ -144,41 +146,6 @@ def main() -> int:
         try:
             if name in SCENARIOS:
                 results[name] = summary(repeat(name, SCENARIOS[name], args.repeats, args.dsn, say))
-            elif name == "proto":
-                fast = {"FAST": "1", "PREPING": "0"}
-                c128 = ["--actions", "20000", "--concurrency", "128", "--batch-size", "200"]
-                plan: list[tuple[str, list[str], dict[str, str] | None]] = [
-                    ("proto_noop", SCENARIOS["noop"], {}),
-                    ("proto_fast_noop", SCENARIOS["noop"], fast),
-                    ("proto_fast_sleep", SCENARIOS["sleep"], fast),
-                    ("current_noop_c128", c128, None),  # the current worker with the same pool, for comparison
-                    ("proto_fast_noop_c128", c128, fast),
-                ]
-                for key, scen, env in plan:
-                    extra = [] if env is None else ["--worker-factory", PROTO]
-                    results[key] = summary(repeat(key, scen + extra, args.repeats, args.dsn, say, env))
-                    save()
-            elif name == "ab":
-                # Interleaved A/B (current, prototype P1-P6, current, ...): both see the same machine load, so the
-                # ratio holds even when the absolute figures are depressed by other work on the machine.
-                fast = {"FAST": "1", "PREPING": "0"}
-                pairs = {
-                    "noop c32": SCENARIOS["noop"],
-                    "sleep 20 ms c32": SCENARIOS["sleep"],
-                    "noop c128 b200": ["--actions", "20000", "--concurrency", "128", "--batch-size", "200"],
-                }
-                ab: dict[str, Any] = {}
-                for label, scen in pairs.items():
-                    cur, pro = [], []
-                    for i in range(args.repeats):
-                        cur.append(bench(scen, args.dsn))
-                        pro.append(bench(scen + ["--worker-factory", PROTO], args.dsn, env=fast))
-                        say(f"ab {label} {i + 1}/{args.repeats}: current {cur[-1]['actions_per_s']}/s, "
-                            f"P1-P6 {pro[-1]['actions_per_s']}/s (load {pro[-1]['_load']})")
-                    ab[label] = {"current": summary(cur), "proto": summary(pro),
-                                 "ratios": [round(p["actions_per_s"] / c["actions_per_s"], 2) for c, p in zip(cur, pro,
-                                                                                                  strict=True)]}
-                results["ab"] = ab
             elif name == "profile":
                 from profile_noop import profile_noop  # benchmarks/profile_noop.py
 
@@ -186,7 +153,7 @@ def main() -> int:
             elif name == "rss":
                 n = args.rss_actions
                 cps = "10000,100000" + (f",{n}" if n > 100_000 else "")
-                res = bench(["--actions", str(n), "--handler", "noop", "--concurrency", "32", "--batch-size", "100",
+                res = bench(["--actions", str(n), "--handler", "noop", "--concurrency", "256", "--batch-size", "500",
                              "--rss-checkpoints", cps], args.dsn, timeout=6 * 3600)
                 results["rss"] = {"actions": n, "rss_mb": res["rss_mb"], "peak_rss_mb": res["peak_rss_mb"],
                                   "actions_per_s": res["actions_per_s"], "elapsed_s": res["elapsed_s"],
