@@ -211,6 +211,14 @@ class ApiGate:
             }
 
     # -- control --------------------------------------------------------------------------------------------
+    def set_rate(self, messages_per_second: float) -> None:
+        """Change the send limit (this process's share of the site's limit when several workers run); slots
+        already reserved keep their times."""
+        if messages_per_second <= 0:
+            raise ConfigError(f"messages_per_second must be positive, got {messages_per_second!r}")
+        with self._lock:
+            self.messages_per_second = float(messages_per_second)
+
     def pause_for(self, seconds: float, reason: str) -> None:
         """Hold every sender for ``seconds`` from now (an existing longer pause is kept)."""
         seconds = max(0.0, float(seconds))

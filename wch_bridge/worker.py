@@ -314,6 +314,21 @@ class Worker:
             started_at=self._started_at, now=self.clock.now(), in_hand_ids=list(self._inflight), stopped=stopped,
         )
         self._last_beat = time.monotonic()
+        if not stopped:
+            self._share_send_rate()
+
+    def _share_send_rate(self) -> None:
+        """``messages_per_second`` is the site's limit (one WhatsApp phone number), not each process's: with K
+        live workers (heartbeats) each sends at most 1/K of it. Re-checked at every heartbeat."""
+        gate = getattr(getattr(self.services, "whatsapp", None), "gate", None)
+        total = float(self.settings.messages_per_second or 0)
+        if gate is None or not hasattr(gate, "set_rate") or total <= 0:
+            return
+        live = max(1, self.heartbeats.live_count(self.clock.now(), self.settings.orphan_timeout))
+        share = total / live
+        if abs(share - gate.messages_per_second) > 1e-9:
+            gate.set_rate(share)
+            log.info("send limit: %g msg/s shared by %d live worker(s): %g msg/s for this one", total, live, share)
 
     def _guarded_bool(self, fn: Callable[[], bool]) -> bool:
         try:

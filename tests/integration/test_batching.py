@@ -119,3 +119,26 @@ def test_worker_commits_once_per_batch(mysql_store: ActionStore) -> None:
     print(counts.as_dict())
     # at least half the pool (16) per batch: <= 38 batches, plus the first take and a few side tasks
     assert counts.commits <= n / 16 + 8, counts.as_dict()
+
+
+def test_live_workers_share_the_sites_send_limit(store: ActionStore) -> None:
+    """``messages_per_second`` is the limit of the site's one WhatsApp number: two live workers send at most half
+    of it each (re-checked at every heartbeat); when one stops, the other gets the whole limit back."""
+    from wch_bridge.handlers.base import Services
+    from wch_bridge.whatsapp import ApiGate, WhatsAppClient
+
+    def worker() -> Worker:
+        client = WhatsAppClient(base_url="http://127.0.0.1:9", phone_number_id="1", token="t", gate=ApiGate(80))
+        services = Services(clock=store.clock, site=store.site, whatsapp=client)
+        return Worker(store, {HOOK: lambda job: None}, settings_for(store, messages_per_second=80.0), services)
+
+    a, b = worker(), worker()
+    a._beat()
+    assert a.services.whatsapp.gate.messages_per_second == 80.0
+    b._beat()
+    a._beat()
+    assert a.services.whatsapp.gate.messages_per_second == 40.0
+    assert b.services.whatsapp.gate.messages_per_second == 40.0
+    b._beat(stopped=True)
+    a._beat()
+    assert a.services.whatsapp.gate.messages_per_second == 80.0

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, insert, inspect, or_, select, update
+from sqlalchemy import and_, func, insert, inspect, or_, select, update
 from sqlalchemy.engine import Engine
 
 from wch_bridge.models import Status
@@ -73,6 +73,16 @@ class WorkerRegistry:
                       int(r.in_hand))
             for r in rows
         ]
+
+    @translate_errors
+    def live_count(self, now: datetime, limit_seconds: float) -> int:
+        """Workers that sent a heartbeat within ``limit_seconds`` and have not stopped."""
+        w = self.t.workers
+        cutoff = now - timedelta(seconds=limit_seconds)
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(w).where(w.c.stopped_at.is_(None), w.c.heartbeat_at >= cutoff)
+            ).scalar_one())
 
     @translate_errors
     def held_by_live(self, now: datetime, limit_seconds: float) -> set[int]:
