@@ -1,4 +1,3 @@
-# ruff: noqa: S608 - raw AS statements on a validated test prefix, exactly as PHP issues them
 """PHP side by side: while two bridge workers drain the ``wch`` group, a PHP-style runner issues Action Scheduler's
 own claim / execute / release SQL (reference 2.3 and 2.4.3-2.4.8; alternating the 3.8 plain claim and the 3.9.3
 SKIP LOCKED claim, with no hook or group filter, so it also claims the bridge's group) on the same table.
@@ -20,6 +19,7 @@ import pytest
 from sqlalchemy import insert, text
 
 from tests.conftest import REPO
+from tests.helpers.php_runner import PhpRunner, create_runs_table
 from wch_bridge.store import ActionStore, make_engine
 from wch_bridge.store import schema as schema_mod
 
@@ -34,8 +34,7 @@ def sbs_store(mysql_url: str, prefix: str) -> Iterator[ActionStore]:
     eng = make_engine(mysql_url)
     schema_mod.install(eng, prefix)
     with eng.begin() as conn:
-        conn.execute(text(f"CREATE TABLE {prefix}test_runs (id BIGINT AUTO_INCREMENT PRIMARY KEY, "  # noqa: S608
-                          "action_id BIGINT NOT NULL, runner VARCHAR(64) NOT NULL)"))
+        create_runs_table(conn, prefix)
     yield ActionStore(eng, prefix)
     schema_mod.drop_prefix(eng, prefix)
     eng.dispose()
@@ -51,75 +50,6 @@ def seed(store: ActionStore, hook: str, n: int, group: str | None) -> None:
         conn.execute(insert(store.t.actions), rows)
 
 
-def php_runner(dsn: str, prefix: str, stop: threading.Event, gate: list[int], errors: list[str]) -> None:
-    """ActionScheduler_QueueRunner::do_batch with the DBStore's exact statements, all hooks and groups."""
-    import pymysql
-
-    rest = dsn.split("://", 1)[1]
-    creds, hostdb = rest.rsplit("@", 1)
-    host_port, db = hostdb.split("/", 1)
-    host, _, port = host_port.partition(":")
-    user, _, password = creds.partition(":")
-    conn = pymysql.connect(host=host, port=int(port or 3306), user=user, password=password,
-                           database=db.split("?")[0], autocommit=True)
-    cur = conn.cursor()
-    A, L, C = f"{prefix}actionscheduler_actions", f"{prefix}actionscheduler_logs", f"{prefix}actionscheduler_claims"
-    order = "ORDER BY priority ASC, attempts ASC, scheduled_date_gmt ASC, action_id ASC"
-    rounds = 0
-    while not stop.is_set():
-        rounds += 1
-        now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-        try:
-            cur.execute(f"SELECT COUNT(DISTINCT claim_id) FROM {A} WHERE claim_id != 0 AND status IN "
-                        f"( 'pending', 'in-progress') AND claim_id NOT IN (SELECT claim_id FROM {C})")
-            gate.append(int(cur.fetchone()[0]))  # claims that are not PHP's own: must stay 0
-            cur.execute(f"INSERT INTO `{C}` (`date_created_gmt`) VALUES (%s)", (now,))
-            claim_id = cur.lastrowid
-            if rounds % 2:  # 3.0 - 3.9.2
-                cur.execute(f"UPDATE {A} SET claim_id=%s, last_attempt_gmt=%s, last_attempt_local=%s "
-                            f"WHERE claim_id = 0 AND scheduled_date_gmt <= %s AND status=%s {order} LIMIT %s",
-                            (claim_id, now, now, now, "pending", 10))
-            else:  # 3.9.3+
-                cur.execute(f"UPDATE {A} t1 JOIN ( SELECT action_id from {A} WHERE claim_id = 0 AND "
-                            f"scheduled_date_gmt <= %s AND status=%s {order} LIMIT %s FOR UPDATE SKIP LOCKED ) t2 "
-                            f"ON t1.action_id = t2.action_id SET claim_id=%s, last_attempt_gmt=%s, last_attempt_local=%s",
-                            (now, "pending", 10, claim_id, now, now))
-            cur.execute(f"SELECT action_id, scheduled_date_gmt FROM {A} WHERE claim_id = %s {order}", (claim_id,))
-            ids = [r[0] for r in cur.fetchall()]
-            for aid in ids:
-                cur.execute(f"SELECT action_id FROM {A} WHERE claim_id = %s AND action_id = %s", (claim_id, aid))
-                if cur.fetchone() is None:
-                    break  # "bail if we lost the claim"
-                cur.execute(f"SELECT status FROM {A} WHERE action_id=%s", (aid,))
-                if cur.fetchone()[0] != "pending":
-                    cur.execute(f"INSERT INTO `{L}` (`action_id`,`message`,`log_date_gmt`,`log_date_local`) "
-                                f"VALUES (%s,%s,%s,%s)", (aid, "action ignored via Async Request", now, now))
-                    continue
-                cur.execute(f"INSERT INTO `{L}` (`action_id`,`message`,`log_date_gmt`,`log_date_local`) "
-                            f"VALUES (%s,%s,%s,%s)", (aid, "action started via Async Request", now, now))
-                cur.execute(f"UPDATE {A} SET attempts = attempts+1, status='in-progress', last_attempt_gmt = %s, "
-                            f"last_attempt_local = %s WHERE action_id = %s", (now, now, aid))
-                cur.execute(f"INSERT INTO {prefix}test_runs (action_id, runner) VALUES (%s, 'php')", (aid,))
-                cur.execute(f"UPDATE `{A}` SET `status` = 'complete', `last_attempt_gmt` = %s, "
-                            f"`last_attempt_local` = %s WHERE `action_id` = %s", (now, now, aid))
-                cur.execute(f"INSERT INTO `{L}` (`action_id`,`message`,`log_date_gmt`,`log_date_local`) "
-                            f"VALUES (%s,%s,%s,%s)", (aid, "action complete via Async Request", now, now))
-            cur.execute(f"SELECT action_id FROM {A} WHERE claim_id = %s AND status = 'pending'", (claim_id,))
-            left = [r[0] for r in cur.fetchall()]
-            if left:
-                cur.execute(f"UPDATE {A} SET claim_id = 0 WHERE action_id IN ({','.join(str(int(i)) for i in left)})")
-            cur.execute(f"DELETE FROM `{C}` WHERE `claim_id` = %s", (claim_id,))
-            if not ids:
-                time.sleep(0.05)
-            else:
-                time.sleep(0.01)  # leave the bridge room so both sides really interleave
-        except pymysql.err.OperationalError as exc:
-            if exc.args[0] not in (1213, 1205):  # PHP's runner dies on these; the next request retries
-                errors.append(repr(exc))
-                return
-    conn.close()
-
-
 def test_php_runner_and_bridge_side_by_side(sbs_store: ActionStore, mysql_url: str) -> None:
     prefix = sbs_store.prefix
     seed(sbs_store, HOOK, N_WCH, "wch")
@@ -128,10 +58,8 @@ def test_php_runner_and_bridge_side_by_side(sbs_store: ActionStore, mysql_url: s
     seed(sbs_store, HOOK, N_SAME_HOOK_OTHER_GROUP, "other")
     total = N_WCH + N_WOO + N_NOGROUP + N_SAME_HOOK_OTHER_GROUP
     stop = threading.Event()
-    gate: list[int] = []
-    errors: list[str] = []
-    php = threading.Thread(target=php_runner, args=(mysql_url, prefix, stop, gate, errors), daemon=True)
-    php.start()
+    php_side = PhpRunner(mysql_url, prefix, batch=10, claim="alternate", pause=0.01)  # every hook and group
+    php = php_side.thread(stop)
     procs = [subprocess.Popen([sys.executable, "-m", "tests.helpers.run_worker", mysql_url, prefix, HOOK, "--once",
                                "--concurrency", "4", "--sleep-ms", "2"],
                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
@@ -148,7 +76,7 @@ def test_php_runner_and_bridge_side_by_side(sbs_store: ActionStore, mysql_url: s
     finally:
         stop.set()
         php.join(timeout=30)
-    assert not errors, errors
+    assert not php_side.errors, php_side.errors
     with sbs_store.engine.connect() as conn:
         runs = conn.execute(text(  # noqa: S608
             f"SELECT r.action_id, COUNT(*), MIN(r.runner), MAX(r.runner), a.hook, COALESCE(g.slug, '') "
@@ -170,5 +98,5 @@ def test_php_runner_and_bridge_side_by_side(sbs_store: ActionStore, mysql_url: s
     assert by_runner.get("bridge", 0) > 0 and by_runner.get("php", 0) > N_WOO, by_runner
     assert sbs_store.count_by_status() == {"complete": total}
     assert bridge_claimed == 0, "the bridge never writes a claim"
-    assert gate and max(gate) == 0, "PHP's get_claim_count saw a claim that is not PHP's"
+    assert php_side.gate_samples and max(php_side.gate_samples) == 0, "PHP's get_claim_count saw a claim that is not PHP's"
     assert sbs_store.claim_count() == 0

@@ -395,14 +395,8 @@ def cancel_cmd(dsn: str, prefix: str, groups: str, ids: tuple[int, ...], hook: s
         return
     total = queries.count_actions(store, served, statuses=[status], hook=hook)
     what = f"pending {hook} action(s) in group(s) {', '.join(settings.groups)}"
-    if not total:
-        click.echo(f"no {what}")
+    if not _go_ahead(total, what, f"would cancel {total} {what}", f"Cancel {total} {what}?", dry_run, yes):
         return
-    if dry_run:
-        click.echo(f"dry run: would cancel {total} {what}; nothing was changed")
-        return
-    if not confirm(f"Cancel {total} {what}?", yes):
-        refused()
     canceled = vanished = 0
     after = 0
     with progress(total, "canceling") as bar:
@@ -416,6 +410,19 @@ def cancel_cmd(dsn: str, prefix: str, groups: str, ids: tuple[int, ...], hook: s
             bar.update(len(page))
             after = page[-1]
     click.echo(f"canceled {canceled}" + (f"; {vanished} were no longer pending (left as they are)" if vanished else ""))
+
+
+def _go_ahead(total: int, what: str, would: str, question: str, dry_run: bool, yes: bool) -> bool:
+    """The preamble of a bulk change: nothing to do, a dry run (says what it would do), or the confirmation."""
+    if not total:
+        click.echo(f"no {what}")
+        return False
+    if dry_run:
+        click.echo(f"dry run: {would}; nothing was changed")
+        return False
+    if not confirm(question, yes):
+        refused()
+    return True
 
 
 # ---------------------------------------------------------------------------------------------- purge
@@ -444,14 +451,9 @@ def purge_cmd(dsn: str, prefix: str, groups: str, status: str, older_than: str, 
     cutoff: datetime = store.now() - age
     total = queries.count_purgeable(store, served, status, cutoff)
     what = f"{status} action(s) in group(s) {', '.join(settings.groups)} older than {older_than} (before {fmt_dt(cutoff)} UTC)"
-    if not total:
-        click.echo(f"no {what}")
+    if not _go_ahead(total, what, f"would delete {total} {what} and their logs",
+                     f"Delete {total} {what} and their logs?", dry_run, yes):
         return
-    if dry_run:
-        click.echo(f"dry run: would delete {total} {what} and their logs; nothing was changed")
-        return
-    if not confirm(f"Delete {total} {what} and their logs?", yes):
-        refused()
     actions = logs = 0
     after = 0
     with progress(total, "purging") as bar:
