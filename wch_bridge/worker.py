@@ -157,6 +157,10 @@ class Worker:
                         "or start through `wch-bridge run`, which creates it)", self.store.t.workers.name)
         group_ids = self._resolve_groups()
         hooks = self.hooks
+        if self.store.info.dialect == "mysql" and self.store.info.skip_locked and not self.store.claim_read_locks():
+            log.warning("index wch_bridge_claim_order is missing on %s: taking work with a plain read and a lock by "
+                        "key (more statements per batch); `wch-bridge schema check` shows the ALTER TABLE and "
+                        "`--apply-indexes` adds it", self.store.t.actions.name)
         log.info("worker started: hooks=%s groups=%s concurrency=%d", ",".join(hooks), ",".join(s.groups), s.concurrency)
         taken_total = 0
         with ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="wch-action") as pool:

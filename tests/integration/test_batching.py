@@ -142,3 +142,30 @@ def test_live_workers_share_the_sites_send_limit(store: ActionStore) -> None:
     b._beat(stopped=True)
     a._beat()
     assert a.services.whatsapp.gate.messages_per_second == 80.0
+
+
+@pytest.mark.mysql
+def test_worker_says_when_the_claim_order_index_is_missing(mysql_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Without the recommended index the worker still runs everything (plain read + lock by key) and says how to
+    add the index."""
+    import logging
+
+    from tests.conftest import new_prefix
+    from wch_bridge.store import make_engine
+    from wch_bridge.store import schema as schema_mod
+
+    prefix = new_prefix()
+    eng = make_engine(mysql_url)
+    try:
+        schema_mod.install(eng, prefix, foreign_indexes=False)
+        store = ActionStore(eng, prefix)
+        ids = [add(store, HOOK, {"n": i}) for i in range(5)]
+        with caplog.at_level(logging.WARNING, logger="wch_bridge.worker"):
+            assert Worker(store, {HOOK: lambda job: None}, settings_for(store)).run() == 0
+        assert [store.get_status(i) for i in ids] == ["complete"] * 5
+        if store.info.skip_locked:
+            assert any("wch_bridge_claim_order is missing" in r.getMessage() and "--apply-indexes" in r.getMessage()
+                       for r in caplog.records), [r.getMessage() for r in caplog.records]
+    finally:
+        schema_mod.drop_prefix(eng, prefix)
+        eng.dispose()
