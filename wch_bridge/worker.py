@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,6 +64,45 @@ class WorkerStats:
     released: int = 0
     not_recorded: int = 0
     by_hook: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class HandlerPool:
+    """``size`` handler threads, all started up front: the worker's memory stays flat (no thread is created in
+    the middle of a drain) and handing an action over is one queue put. Threads are daemons, so a handler stuck
+    past a hard stop cannot hold the process open."""
+
+    def __init__(self, size: int, run: Callable[[Action], None], name: str) -> None:
+        self._queue: queue.SimpleQueue[Action | None] = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._loop, args=(run,), name=f"{name}-{i}", daemon=True)
+                         for i in range(max(1, size))]
+        for t in self._threads:
+            t.start()
+
+    def _loop(self, run: Callable[[Action], None]) -> None:
+        while (action := self._queue.get()) is not None:
+            run(action)  # _run_one never raises
+
+    def submit(self, action: Action) -> None:
+        self._queue.put(action)
+
+    def cancel_pending(self) -> list[Action]:
+        """Take back the actions no thread has started yet."""
+        out: list[Action] = []
+        try:
+            while True:
+                item = self._queue.get_nowait()
+                if item is not None:
+                    out.append(item)
+        except queue.Empty:
+            return out
+
+    def shutdown(self, wait: bool) -> None:
+        self.cancel_pending()
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for t in self._threads:
+                t.join()
 
 
 class Worker:
@@ -163,7 +201,8 @@ class Worker:
                         "`--apply-indexes` adds it", self.store.t.actions.name)
         log.info("worker started: hooks=%s groups=%s concurrency=%d", ",".join(hooks), ",".join(s.groups), s.concurrency)
         taken_total = 0
-        with ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="wch-action") as pool:
+        pool = HandlerPool(s.concurrency, self._run_one, "wch-action")
+        try:
             while True:
                 self._collect(0)
                 self._maintenance(hooks, group_ids)
@@ -198,7 +237,7 @@ class Worker:
                     for action in got:
                         taken_total += 1
                         self._inflight[action.action_id] = (action, time.monotonic())
-                        pool.submit(self._run_one, action)
+                        pool.submit(action)
                     if got and seen == limit:
                         continue  # more may be due: keep draining
                     if seen and not got:
@@ -216,13 +255,16 @@ class Worker:
                 else:
                     wait = 0.0
                 self._collect(wait)
-            # leaving: whatever still runs goes back to pending (hard stop, or the grace period ran out)
+            # leaving: whatever still runs goes back to pending (hard stop, or the grace period ran out); what
+            # was handed to the pool but not started yet never starts
+            never_started = {a.action_id for a in pool.cancel_pending()}
             self._collect(0)
             self._flush_unwritten()
-            self.abandoned_threads = bool(self._inflight)
+            self.abandoned_threads = any(aid not in never_started for aid in self._inflight)
             self._release_inflight()
             self._flush_unwritten(final=True)
-            pool.shutdown(wait=not self.abandoned_threads, cancel_futures=True)
+        finally:
+            pool.shutdown(wait=not self.abandoned_threads)
         if self._heartbeats_on:
             self._guard(lambda: self._beat(stopped=True))
         log.info("worker stopped: %d taken, %d complete, %d failed, %d released",

@@ -169,3 +169,22 @@ def test_worker_says_when_the_claim_order_index_is_missing(mysql_url: str, caplo
     finally:
         schema_mod.drop_prefix(eng, prefix)
         eng.dispose()
+
+
+def test_handler_threads_are_all_started_up_front(store: ActionStore) -> None:
+    """The pool's ``--concurrency`` threads exist from the first action to the last: none is created in the middle
+    of a drain (which made the worker's RSS creep up over a long drain)."""
+    counts: list[int] = []
+
+    def on_result(_r: object) -> None:
+        counts.append(threading.active_count())
+
+    for i in range(300):
+        add(store, HOOK, {"n": i})
+    before = threading.active_count()
+    worker = Worker(store, {HOOK: lambda job: None}, settings_for(store, concurrency=24, batch_size=50),
+                    on_result=on_result)
+    assert worker.run() == 0
+    assert len(counts) == 300
+    assert min(counts) == max(counts) == before + 24, (before, min(counts), max(counts))
+    assert threading.active_count() == before, "the pool's threads end with the worker"

@@ -39,13 +39,13 @@ class TransitionSql:
         self.columns = ", ".join(cols)
         self.order = ("priority, " if t.has_priority else "") + "attempts, scheduled_date_gmt, action_id"
         # bound per instance, so each store has its own cache
-        self.due = lru_cache(maxsize=256)(self._due)
-        self.lock_ids = lru_cache(maxsize=256)(self._lock_ids)
-        self.start = lru_cache(maxsize=256)(self._start)
-        self.running = lru_cache(maxsize=256)(self._running)
-        self.statuses = lru_cache(maxsize=64)(self._statuses)
-        self.complete = lru_cache(maxsize=256)(self._complete)
-        self.fail = lru_cache(maxsize=64)(self._fail)
+        self.due = lru_cache(maxsize=32)(self._due)
+        self.lock_ids = lru_cache(maxsize=32)(self._lock_ids)
+        self.start = lru_cache(maxsize=32)(self._start)
+        self.running = lru_cache(maxsize=32)(self._running)
+        self.statuses = lru_cache(maxsize=32)(self._statuses)
+        self.complete = lru_cache(maxsize=32)(self._complete)
+        self.fail = lru_cache(maxsize=32)(self._fail)
 
     def marks(self, n: int) -> str:
         return ", ".join([self.ph] * n)
