@@ -192,3 +192,16 @@ def test_a_send_with_no_answer_is_recorded_unknown_and_never_sent_again(mysql_st
     site.run()
     assert len(sends_to(site, A)) == 1
     assert len(sends_to(site, B)) == 1  # the one request that timed out; never re-sent
+
+
+def test_one_batch_sends_to_its_recipients_concurrently_within_the_limit(site: Site) -> None:
+    """With the API answering in 200 ms and a limit of 20 msg/s (a send every 50 ms), one batch of 20 recipients
+    keeps several sends in flight at once (the sandbox counts them): sent one after another, there would be one."""
+    phones = [f"+1555000{i:04d}" for i in range(20)]
+    site.sandbox.configure(latency_ms=200)
+    site.sandbox.reset()
+    aid = site.enqueue(HOOK, batch_args(phones, cid="fast"))
+    site.run(concurrency=1, messages_per_second=20.0)
+    assert site.status(aid) == "complete"
+    assert all(len(site.sandbox.messages_to(p)) == 1 for p in phones)
+    assert site.sandbox.max_in_flight() >= 2, site.sandbox.max_in_flight()

@@ -178,8 +178,15 @@ class _Handler(BaseHTTPRequestHandler):
         recipient = _digits(body.get("to")) if isinstance(body, dict) else ""
         rule = state.take_fault(path, recipient) if authorized else None
         delay = (state.latency_ms + (rule.latency_ms if rule else 0.0)) / 1000.0
-        if delay > 0:
-            state.stop.wait(delay)
+        with state.lock:
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            if delay > 0:
+                state.stop.wait(delay)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
         if not authorized:
             return 401, error_body(190), {}, False
         if rule is not None and (rule.code is not None or rule.body is not None):
@@ -467,6 +474,11 @@ class Sandbox:
         with self._state.lock:
             rows = copy.deepcopy(self._state.requests)
         return [r for r in rows if not path_contains or path_contains in r["path"]]
+
+    def max_in_flight(self) -> int:
+        """The most API requests this sandbox was answering at once (during their latency) since the last reset."""
+        with self._state.lock:
+            return self._state.max_in_flight
 
     def add_fault(self, **rule: Any) -> None:
         """Append a fault rule (same keys as ``POST /_sandbox/faults``)."""

@@ -28,6 +28,8 @@ class _State:
         self.catalogs: dict[str, dict[str, dict[str, Any]]] = {}
         self.buckets: dict[str, tuple[float, float]] = {}
         self.counter = 0
+        self.in_flight = 0  # API requests being answered right now
+        self.max_in_flight = 0  # the most at once since the last reset
 
     def reset(self) -> None:
         with self.lock:
@@ -36,6 +38,7 @@ class _State:
             self.batches.clear()
             self.catalogs.clear()
             self.buckets.clear()
+            self.max_in_flight = self.in_flight
 
     def config(self) -> dict[str, Any]:
         return {
