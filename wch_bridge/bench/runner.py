@@ -1,14 +1,6 @@
-"""``wch-bridge bench``, the run: seed under a scratch prefix, start the worker processes, drain, collect, clean up.
-
-Everything happens under a scratch table prefix ``wchbench_<hex>_`` (never the site's), dropped at the end, also
-on Ctrl-C / SIGTERM. Each of ``--workers`` K processes builds its own store and ``Worker`` (``app.build_worker``
-with a registry of bench handlers) and drains with ``once=True``; a ``--rate`` trickle keeps one worker polling
-while this process inserts actions live, one per 1/rate seconds.
-
-Figures: actions/s (over the common drain window of all workers), pickup lag p50/p95/p99 (the moment a pool
-thread started the action minus its ``scheduled_date_gmt``), peak RSS of the worker processes (``ru_maxrss``),
-SQL statements and client/server round trips per action (SQLAlchemy event listeners, ``store.instrument``), CPU
-seconds of the workers and of the local database server over the drain."""
+"""``wch-bridge bench``, the run: seed under a scratch prefix ``wchbench_<hex>_``, start ``--workers`` processes
+(each builds its own store and ``Worker`` and drains with ``once=True``; a ``--rate`` trickle inserts actions live
+instead), collect their reports, drop the prefix (also on Ctrl-C / SIGTERM). See the package docstring."""
 
 from __future__ import annotations
 
