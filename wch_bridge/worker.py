@@ -195,10 +195,12 @@ class Worker:
                         "or start through `wch-bridge run`, which creates it)", self.store.t.workers.name)
         group_ids = self._resolve_groups()
         hooks = self.hooks
-        if self.store.info.dialect == "mysql" and self.store.info.skip_locked and not self.store.claim_read_locks():
-            log.warning("index wch_bridge_claim_order is missing on %s: taking work with a plain read and a lock by "
-                        "key (more statements per batch); `wch-bridge schema check` shows the ALTER TABLE and "
-                        "`--apply-indexes` adds it", self.store.t.actions.name)
+        missing = self._guarded_list(self.store.missing_worker_indexes)
+        if missing:
+            log.warning("index(es) %s missing on %s: the worker takes work with a plain read and a lock by key and "
+                        "its idle polls read every pending row of a hook (slower on big tables); `wch-bridge schema "
+                        "check` shows the ALTER TABLE and `--apply-indexes` adds it",
+                        ", ".join(missing), self.store.t.actions.name)
         log.info("worker started: hooks=%s groups=%s concurrency=%d", ",".join(hooks), ",".join(s.groups), s.concurrency)
         taken_total = 0
         pool = HandlerPool(s.concurrency, self._run_one, "wch-action")
@@ -375,6 +377,12 @@ class Worker:
         if abs(share - gate.messages_per_second) > 1e-9:
             gate.set_rate(share)
             log.info("send limit: %g msg/s shared by %d live worker(s): %g msg/s for this one", total, live, share)
+
+    def _guarded_list(self, fn: Callable[[], list[str]]) -> list[str]:
+        try:
+            return list(fn())
+        except Exception:  # noqa: BLE001
+            return []
 
     def _guarded_bool(self, fn: Callable[[], bool]) -> bool:
         try:

@@ -163,9 +163,8 @@ def test_worker_says_when_the_claim_order_index_is_missing(mysql_url: str, caplo
         with caplog.at_level(logging.WARNING, logger="wch_bridge.worker"):
             assert Worker(store, {HOOK: lambda job: None}, settings_for(store)).run() == 0
         assert [store.get_status(i) for i in ids] == ["complete"] * 5
-        if store.info.skip_locked:
-            assert any("wch_bridge_claim_order is missing" in r.getMessage() and "--apply-indexes" in r.getMessage()
-                       for r in caplog.records), [r.getMessage() for r in caplog.records]
+        assert any("wch_bridge_claim_order, wch_bridge_report_queue missing" in r.getMessage()
+                   and "--apply-indexes" in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
     finally:
         schema_mod.drop_prefix(eng, prefix)
         eng.dispose()

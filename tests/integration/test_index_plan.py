@@ -138,3 +138,20 @@ def test_report_aggregates_read_the_big_tables_through_indexes(big_store: Action
                 checked += 1
                 assert row["type"] != "ALL" and row["key"], (row, " ".join(cap.statement.split())[:300])
     assert checked >= 8, f"only {checked} reads of the big tables: did the report's queries change?"
+
+
+def test_idle_poll_reads_one_index_entry_per_hook(big_store: ActionStore) -> None:
+    """``next_due_at`` runs on every idle poll of every worker: each of its statements is a lookup on the bridge's
+    queue index, ordered by the index itself (no filesort), not a range over every pending row of a hook."""
+    gid = big_store.group_ids(["wch"])["wch"]
+    with StatementCounter(big_store.engine, capture=True) as counter:
+        assert big_store.next_due_at(HOOKS, [gid]) is not None
+    selects = [c for c in counter.captured if c.statement.lstrip().upper().startswith("SELECT")
+               and big_store.t.actions.name in c.statement]
+    assert len(selects) == len(HOOKS), [c.statement for c in counter.captured]
+    for cap in selects:
+        plan = explain(big_store.engine, cap.statement, cap.parameters)
+        row = _actions_row(big_store, plan)
+        assert row["key"] == "wch_bridge_report_queue", plan
+        assert row["type"] in ("ref", "range"), plan
+        assert "filesort" not in str(row.get("Extra") or ""), plan

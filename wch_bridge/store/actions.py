@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import DBAPIError
 
 from wch_bridge.errors import StoreError
 from wch_bridge.models import Action, LogEntry, Status
 from wch_bridge.store.engine import DbInfo, mysql_errno, retry_transient, translate_errors
-from wch_bridge.store.hotpath import CLAIM_INDEX, TransitionSql
+from wch_bridge.store.hotpath import CLAIM_INDEX, QUEUE_INDEX, TransitionSql
 from wch_bridge.store.tables import Tables
 from wch_bridge.timeutil import Clock, SiteTime, fmt, parse_db_date
 
@@ -73,7 +73,7 @@ class ActionStore:
         self._group_cache: dict[str, int] = {}
         self._slug_by_id: dict[int, str] = {}
         self.sql = TransitionSql(self.t, self.info.dialect, skip_locked=self.info.skip_locked)
-        self._claim_index: bool | None = None  # see claim_read_locks
+        self._indexes: frozenset[str] | None = None  # see _bridge_indexes
 
     # ------------------------------------------------------------------ facts
     @property
@@ -177,22 +177,33 @@ class ActionStore:
     def next_due_at(self, hooks: Sequence[str] | None, group_ids: Sequence[int] | None) -> datetime | None:
         """When the next pending, unclaimed action of these hooks/groups is due (None: nothing pending).
 
-        One small query per hook, each served by AS's ``hook_status_scheduled_date_gmt`` index: a single query
-        over all hooks makes MariaDB intersect ``status_claim_id`` with ``group_id``, reading every row of the
-        group on each idle poll (about 100 ms at 200,000 rows; benchmarks/ANALYSIS.md)."""
+        The worker asks this on every idle poll, so it must stay cheap on a big table: one ``ORDER BY
+        scheduled_date_gmt LIMIT 1`` per (hook, group), served by the bridge's ``wch_bridge_report_queue`` (status,
+        group_id, hook, scheduled_date_gmt) index, reads one or two index entries. (``MIN()`` over AS's
+        ``hook_status_scheduled_date_gmt``, a prefix index on hook, read every pending row of the hook: 40,000 index
+        entries and 2.5 s per poll on a 1,000,000-row table with 40,000 future actions.)"""
         if (hooks is not None and not hooks) or (group_ids is not None and not group_ids):
             return None
-        a = self.t.actions
-        base = [a.c.status == Status.PENDING.value, a.c.claim_id == 0]
-        if group_ids is not None:
-            base.append(a.c.group_id.in_(list(group_ids)))
+        hook_list: list[str | None] = list(hooks) if hooks is not None else [None]
+        group_list: list[int | None] = [int(g) for g in group_ids] if group_ids is not None else [None]
+        hinted = QUEUE_INDEX in self._bridge_indexes()
         found: list[datetime] = []
         with self.engine.connect() as conn:
-            for hook in (list(hooks) if hooks is not None else [None]):
-                cond = base + ([a.c.hook == hook] if hook is not None else [])
-                when = conn.execute(select(func.min(a.c.scheduled_date_gmt)).where(and_(*cond))).scalar()
-                if when is not None:
-                    found.append(when)
+            for hook in hook_list:
+                for gid in group_list:
+                    sql = self.sql.next_due(hook is not None, gid is not None, hinted)
+                    params = tuple(v for v in (gid, hook) if v is not None)
+                    try:
+                        when = conn.exec_driver_sql(sql, params).scalar()
+                    except DBAPIError as exc:
+                        if not hinted or mysql_errno(exc) != ER_KEY_DOES_NOT_EXIST:
+                            raise
+                        self._indexes, hinted = None, False  # the index is gone: no hint from now on
+                        when = conn.exec_driver_sql(self.sql.next_due(hook is not None, gid is not None, False),
+                                                    params).scalar()
+                    when = parse_db_date(when)
+                    if when is not None:
+                        found.append(when)
         return min(found) if found else None
 
     @translate_errors
@@ -250,19 +261,30 @@ class ActionStore:
         """Can the claim read itself lock (``SELECT ... FOR UPDATE SKIP LOCKED`` in claim order)? Only on a server
         with SKIP LOCKED and with the ``wch_bridge_claim_order`` index, which serves the order so the read locks
         just the rows it returns (reference 8.3, 10.4). Otherwise candidates are read plainly and locked by key."""
-        if self._claim_index is None:
-            self._claim_index = self._probe_claim_index()
-        return self._claim_index
+        return (self.info.dialect == "mysql" and self.info.skip_locked and self.t.has_priority
+                and CLAIM_INDEX in self._bridge_indexes())
 
-    def _probe_claim_index(self) -> bool:
-        if self.info.dialect != "mysql" or not self.info.skip_locked or not self.t.has_priority:
-            return False
-        try:
-            with self.engine.connect() as conn:
-                row = conn.exec_driver_sql(self.sql.index_exists(), (self.t.actions.name, CLAIM_INDEX)).first()
-        except Exception:  # noqa: BLE001 - cannot tell now: use the plain read, ask again next time
-            return False
-        return row is not None
+    def missing_worker_indexes(self) -> list[str]:
+        """The recommended indexes the worker's hot statements want and the actions table lacks (MySQL)."""
+        if self.info.dialect != "mysql":
+            return []
+        have = self._bridge_indexes()
+        return [name for name in (CLAIM_INDEX, QUEUE_INDEX) if name not in have]
+
+    def _bridge_indexes(self) -> frozenset[str]:
+        """The names of the indexes on the actions table (MySQL; looked up once, again after a statement found a
+        hinted one missing)."""
+        if self._indexes is None:
+            if self.info.dialect != "mysql":
+                self._indexes = frozenset()
+            else:
+                try:
+                    with self.engine.connect() as conn:
+                        rows = conn.exec_driver_sql(self.sql.index_names(), (self.t.actions.name,)).all()
+                except Exception:  # noqa: BLE001 - cannot tell now: use no hint, ask again next time
+                    return frozenset()
+                self._indexes = frozenset(str(r[0]) for r in rows)
+        return self._indexes
 
     def _slugs(self, conn: Connection, group_ids: set[int]) -> dict[int, str]:
         missing = [gid for gid in group_ids if gid not in self._slug_by_id]
@@ -334,7 +356,7 @@ class ActionStore:
             # end the transaction in MySQL), and look for the index again next time
             log.warning("index %s is gone from %s: taking with a plain read and a lock by key until it is back "
                         "(`wch-bridge schema check --apply-indexes`)", CLAIM_INDEX, self.t.actions.name)
-            self._claim_index, locking = None, False
+            self._indexes, locking = None, False
             rows = conn.exec_driver_sql(self.sql.due(len(hooks), len(gids), False), params).all()
         if not rows:
             return Taken([], 0)

@@ -16,6 +16,7 @@ from functools import lru_cache
 from wch_bridge.store.tables import Tables
 
 CLAIM_INDEX = "wch_bridge_claim_order"
+QUEUE_INDEX = "wch_bridge_report_queue"
 
 #: The action columns the worker reads, in this order (``row_to_action`` in ``ActionStore``).
 ACTION_COLUMNS = ("action_id", "hook", "status", "scheduled_date_gmt", "scheduled_date_local", "priority", "args",
@@ -103,7 +104,16 @@ class TransitionSql:
         return (f"INSERT INTO {self.logs} (action_id, message, log_date_gmt, log_date_local) "  # noqa: S608
                 f"VALUES ({self.marks(4)})")
 
-    def index_exists(self) -> str:
-        """MySQL: does the claim-order index exist on the actions table?"""
-        return ("SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() "
-                "AND table_name = %s AND index_name = %s LIMIT 1")
+    def next_due(self, by_hook: bool, by_group: bool, hinted: bool) -> str:
+        """The due date of the next pending, unclaimed action (of one hook / one group): one index range, first
+        entry (``hinted``: pinned to the bridge's queue index)."""
+        hint = f" FORCE INDEX ({QUEUE_INDEX})" if hinted else ""
+        group = f" AND group_id = {self.ph}" if by_group else ""
+        hook = f" AND hook = {self.ph}" if by_hook else ""
+        return (f"SELECT scheduled_date_gmt FROM {self.actions}{hint} WHERE status = 'pending'"  # noqa: S608
+                f"{group}{hook} AND claim_id = 0 ORDER BY scheduled_date_gmt LIMIT 1")
+
+    def index_names(self) -> str:
+        """MySQL: the names of the indexes on the actions table."""
+        return ("SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_schema = DATABASE() "
+                "AND table_name = %s")
