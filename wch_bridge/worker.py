@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.errors import ActionDataError, ShutdownRequested, TransientStoreError, WchBridgeError
@@ -27,6 +27,7 @@ from wch_bridge.store.actions import ActionStore, NewRow, Taken, TakeRequest
 from wch_bridge.store.workers import WorkerRegistry
 
 log = logging.getLogger("wch_bridge.worker")
+T = TypeVar("T")
 
 MAX_MESSAGE = 1000
 #: After the first result of a burst, wait this long for the rest before writing (fast actions finish together).
@@ -189,13 +190,13 @@ class Worker:
     def run(self) -> int:
         """Run until stopped (or, with ``once``, until nothing due is left). Returns the process exit code."""
         s = self.settings
-        self._heartbeats_on = self._guarded_bool(self.heartbeats.available)
+        self._heartbeats_on = self._guarded_value(self.heartbeats.available, False)
         if not self._heartbeats_on:
             log.warning("table %s missing: no heartbeats and no orphan recovery (run `wch-bridge schema install` "
                         "or start through `wch-bridge run`, which creates it)", self.store.t.workers.name)
         group_ids = self._resolve_groups()
         hooks = self.hooks
-        missing = self._guarded_list(self.store.missing_worker_indexes)
+        missing = self._guarded_value(self.store.missing_worker_indexes, [])
         if missing:
             log.warning("index(es) %s missing on %s: the worker takes work with a plain read and a lock by key and "
                         "its idle polls read every pending row of a hook (slower on big tables); `wch-bridge schema "
@@ -310,9 +311,13 @@ class Worker:
         self.stats.taken += len(taken.actions)
         return taken.actions, taken.seen
 
+    def _busy(self) -> int:
+        """Actions a pool thread is running now (taken, not finished)."""
+        return len(self._inflight) - len(self._unwritten)
+
     def _free(self) -> int:
         """Pool threads not running an action (finished ones count as free even before they are written)."""
-        return self.settings.concurrency - (len(self._inflight) - len(self._unwritten))
+        return self.settings.concurrency - self._busy()
 
     def _low_water(self) -> int:
         return max(1, min(self.settings.batch_size, self.settings.concurrency) // 2)
@@ -321,8 +326,7 @@ class Worker:
         """Seconds to keep collecting results before the next write+take (0: go now). While actions run and fewer
         than half the pool's threads are free, taking now would start a handful of actions for the fixed cost of
         a whole batch; but no outcome waits longer than ``MAX_HOLD_S`` to be written."""
-        busy = len(self._inflight) - len(self._unwritten)
-        if busy <= 0 or free >= self._low_water():
+        if self._busy() <= 0 or free >= self._low_water():
             return 0.0
         if not self._unwritten:
             return self.settings.poll_interval  # a finishing action wakes us
@@ -378,17 +382,12 @@ class Worker:
             gate.set_rate(share)
             log.info("send limit: %g msg/s shared by %d live worker(s): %g msg/s for this one", total, live, share)
 
-    def _guarded_list(self, fn: Callable[[], list[str]]) -> list[str]:
+    def _guarded_value(self, fn: Callable[[], T], default: T) -> T:
+        """``fn()``, or ``default`` when it fails (a start-up probe must never stop the worker)."""
         try:
-            return list(fn())
+            return fn()
         except Exception:  # noqa: BLE001
-            return []
-
-    def _guarded_bool(self, fn: Callable[[], bool]) -> bool:
-        try:
-            return bool(fn())
-        except Exception:  # noqa: BLE001
-            return False
+            return default
 
     def _maintenance(self, hooks: list[str], group_ids: list[int]) -> None:
         s = self.settings

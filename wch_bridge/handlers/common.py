@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from wch_bridge import whatsapp as wa
@@ -190,9 +190,7 @@ def send_once(
         ledger.mark_failed(key, err.code, str(err), retryable)
         return SendOutcome("retry" if retryable else "failed", ledger.get(key) or started, error=err)
     if ledger.mark_sent(key, result.message_id, kind=sent_kind, payload=sent_payload):
-        entry = replace(started, status="sent", wa_message_id=result.message_id, kind=sent_kind or started.kind,
-                        payload=sent_payload if sent_payload is not None else started.payload, error_code=None,
-                        error_text=None)  # what mark_sent wrote over the row we held: no read-back
+        entry = started.after_sent(result.message_id, kind=sent_kind, payload=sent_payload)
     else:
         entry = ledger.get(key) or started
     return SendOutcome("sent", entry, message_id=result.message_id, kind=sent_kind)

@@ -10,9 +10,10 @@ plainly and locked by primary key. The worker finishes one batch and takes the n
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, literal, or_, select, update
@@ -191,17 +192,10 @@ class ActionStore:
         with self.engine.connect() as conn:
             for hook in hook_list:
                 for gid in group_list:
-                    sql = self.sql.next_due(hook is not None, gid is not None, hinted)
                     params = tuple(v for v in (gid, hook) if v is not None)
-                    try:
-                        when = conn.exec_driver_sql(sql, params).scalar()
-                    except DBAPIError as exc:
-                        if not hinted or mysql_errno(exc) != ER_KEY_DOES_NOT_EXIST:
-                            raise
-                        self._indexes, hinted = None, False  # the index is gone: no hint from now on
-                        when = conn.exec_driver_sql(self.sql.next_due(hook is not None, gid is not None, False),
-                                                    params).scalar()
-                    when = parse_db_date(when)
+                    build = partial(self.sql.next_due, hook is not None, gid is not None)
+                    result, hinted = self._exec_hinted(conn, build, params, hinted, QUEUE_INDEX)
+                    when = parse_db_date(result.scalar())
                     if when is not None:
                         found.append(when)
         return min(found) if found else None
@@ -286,6 +280,21 @@ class ActionStore:
                 self._indexes = frozenset(str(r[0]) for r in rows)
         return self._indexes
 
+    def _exec_hinted(self, conn: Connection, build: Callable[[bool], str], params: tuple[Any, ...], hinted: bool,
+                     index: str) -> tuple[Any, bool]:
+        """Run ``build(hinted)``; when the hinted index was dropped under a running store (errno 1176), forget the
+        cached index list, say so, and run the plain form instead (a failed statement does not end the
+        transaction in MySQL). Returns the result and whether the hint was used."""
+        try:
+            return conn.exec_driver_sql(build(hinted), params), hinted
+        except DBAPIError as exc:
+            if not hinted or mysql_errno(exc) != ER_KEY_DOES_NOT_EXIST:
+                raise
+        log.warning("index %s is gone from %s: running without it until it is back "
+                    "(`wch-bridge schema check --apply-indexes`)", index, self.t.actions.name)
+        self._indexes = None
+        return conn.exec_driver_sql(build(False), params), False
+
     def _slugs(self, conn: Connection, group_ids: set[int]) -> dict[int, str]:
         missing = [gid for gid in group_ids if gid not in self._slug_by_id]
         if missing:
@@ -347,17 +356,9 @@ class ActionStore:
         if not hooks or not gids or req.limit <= 0:
             return Taken([], 0)
         params = (fmt(now), *hooks, *gids, int(req.limit))
-        try:
-            rows = conn.exec_driver_sql(self.sql.due(len(hooks), len(gids), locking), params).all()
-        except DBAPIError as exc:
-            if not locking or mysql_errno(exc) != ER_KEY_DOES_NOT_EXIST:
-                raise
-            # the claim-order index was dropped under us: take the plain way now (the failed statement does not
-            # end the transaction in MySQL), and look for the index again next time
-            log.warning("index %s is gone from %s: taking with a plain read and a lock by key until it is back "
-                        "(`wch-bridge schema check --apply-indexes`)", CLAIM_INDEX, self.t.actions.name)
-            self._indexes, locking = None, False
-            rows = conn.exec_driver_sql(self.sql.due(len(hooks), len(gids), False), params).all()
+        build = partial(self.sql.due, len(hooks), len(gids))
+        result, locking = self._exec_hinted(conn, build, params, locking, CLAIM_INDEX)
+        rows = result.all()
         if not rows:
             return Taken([], 0)
         if locking:  # the claim read locked exactly these rows

@@ -18,7 +18,7 @@ from wch_bridge.store.tables import Tables
 CLAIM_INDEX = "wch_bridge_claim_order"
 QUEUE_INDEX = "wch_bridge_report_queue"
 
-#: The action columns the worker reads, in this order (``row_to_action`` in ``ActionStore``).
+#: The action columns the worker reads, in this order (``ActionStore._actions_from_rows``).
 ACTION_COLUMNS = ("action_id", "hook", "status", "scheduled_date_gmt", "scheduled_date_local", "priority", "args",
                   "schedule", "group_id", "attempts", "last_attempt_gmt", "last_attempt_local", "claim_id",
                   "extended_args")

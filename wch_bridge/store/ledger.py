@@ -32,7 +32,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,6 +89,11 @@ class LedgerEntry:
     def sendable(self) -> bool:
         return self.status in SENDABLE
 
+    def after_sent(self, wa_message_id: str, *, kind: str | None = None, payload: Any = None) -> LedgerEntry:
+        """This ``sending`` row as ``mark_sent`` leaves it, for the caller that held it (no read-back)."""
+        return replace(self, status=SENT, wa_message_id=wa_message_id[:128], kind=kind[:20] if kind else self.kind,
+                       payload=self.payload if payload is None else payload, error_code=None, error_text=None)
+
 
 class MessageLedger:
     def __init__(self, engine: Engine, prefix: str, *, clock: Clock | None = None, stale_after: float = 300.0,
@@ -118,8 +123,11 @@ class MessageLedger:
     @translate_errors
     def get(self, key: str) -> LedgerEntry | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(self.m).where(self.m.c.idempotency_key == _norm(key))).first()
+            row = self._row(conn, key)
         return self._entry(row) if row else None
+
+    def _row(self, conn: Connection, key: str) -> Row[Any] | None:
+        return conn.execute(select(self.m).where(self.m.c.idempotency_key == _norm(key))).first()
 
     @translate_errors
     def get_by_id(self, message_id: int) -> LedgerEntry | None:
@@ -201,13 +209,17 @@ class MessageLedger:
                 delay = min(10.0, delay * 2)
 
     def _guarded(self, key: str, from_status: tuple[str, ...], **values: Any) -> bool:
-        m = self.m
-        values.setdefault("updated_at", self.clock.now())
         with self.engine.begin() as conn:
-            res = conn.execute(
-                update(m).where(and_(m.c.idempotency_key == _norm(key), m.c.status.in_(from_status))).values(**values)
-            )
-        return res.rowcount == 1
+            return self._guarded_in(conn, key, from_status, values) == 1
+
+    def _guarded_in(self, conn: Connection, key: str, from_status: tuple[str, ...], values: dict[str, Any]) -> int:
+        """The guarded UPDATE of one transition (``updated_at`` set unless given); returns the rows it matched."""
+        m = self.m
+        values = {"updated_at": self.clock.now(), **values}
+        res = conn.execute(
+            update(m).where(and_(m.c.idempotency_key == _norm(key), m.c.status.in_(from_status))).values(**values)
+        )
+        return int(res.rowcount)
 
     def _mark_unknown(self, entry: LedgerEntry) -> bool:
         m = self.m
@@ -252,16 +264,12 @@ class MessageLedger:
     @translate_errors
     def _begin(self, key: str, values: dict[str, Any]) -> LedgerEntry | None:
         """The guarded ``-> sending`` UPDATE and, when it won, the row as it now is, in one transaction."""
-        m = self.m
-        values = {**values, "updated_at": self.clock.now()}
         with self.engine.begin() as conn:
-            res = conn.execute(
-                update(m).where(and_(m.c.idempotency_key == _norm(key), m.c.status.in_(SENDABLE))).values(**values)
-            )
-            row = conn.execute(select(self.m).where(self.m.c.idempotency_key == _norm(key))).first()
+            won = self._guarded_in(conn, key, SENDABLE, values) == 1
+            row = self._row(conn, key)
         if row is None:
             return None
-        if res.rowcount != 1:
+        if not won:
             # lost to another run, unless an earlier try of this same attempt went in before its connection
             # dropped at COMMIT (retry_transient ran it again): then the row carries this attempt's marker
             mine = row.status == SENDING and row.error_text == values["error_text"]

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, insert, inspect, or_, select, update
 from sqlalchemy.engine import Engine
@@ -77,21 +78,20 @@ class WorkerRegistry:
     @translate_errors
     def live_count(self, now: datetime, limit_seconds: float) -> int:
         """Workers that sent a heartbeat within ``limit_seconds`` and have not stopped."""
-        w = self.t.workers
-        cutoff = now - timedelta(seconds=limit_seconds)
         with self.engine.connect() as conn:
             return int(conn.execute(
-                select(func.count()).select_from(w).where(w.c.stopped_at.is_(None), w.c.heartbeat_at >= cutoff)
+                select(func.count()).select_from(self.t.workers).where(*self._live(now, limit_seconds))
             ).scalar_one())
+
+    def _live(self, now: datetime, limit_seconds: float) -> tuple[Any, Any]:
+        """Not stopped, and a heartbeat within ``limit_seconds`` (the SQL form of ``WorkerRow.live``)."""
+        w = self.t.workers
+        return w.c.stopped_at.is_(None), w.c.heartbeat_at >= now - timedelta(seconds=limit_seconds)
 
     @translate_errors
     def held_by_live(self, now: datetime, limit_seconds: float) -> set[int]:
-        w = self.t.workers
-        cutoff = now - timedelta(seconds=limit_seconds)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(w.c.in_hand_ids).where(w.c.stopped_at.is_(None), w.c.heartbeat_at >= cutoff)
-            ).all()
+            rows = conn.execute(select(self.t.workers.c.in_hand_ids).where(*self._live(now, limit_seconds))).all()
         held: set[int] = set()
         for (ids,) in rows:
             try:
