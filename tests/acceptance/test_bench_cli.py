@@ -5,6 +5,7 @@ scratch prefix and leaves no table behind."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,17 @@ def test_bad_options_are_a_clear_error(mysql_url: str) -> None:
     assert out.returncode != 0
     assert "actions" in (out.stderr + out.stdout).lower()
     assert "Traceback" not in out.stderr
+
+
+def test_text_output_names_every_figure(mysql_url: str) -> None:
+    """Without ``--json`` the bench prints what the issue asks for: actions/s, pickup lag p50/p95/p99, peak RSS,
+    SQL statements per action, and the exactly-once check."""
+    out = subprocess.run([CLI, "bench", "--dsn", mysql_url, "--actions", "60", "--concurrency", "4"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout
+    assert re.search(r"throughput\s+[\d,.]+ actions/s\s+\(60 complete, 0 failed", text), text
+    assert re.search(r"pickup lag\s+p50 \S+ m?s\s+p95 \S+ m?s\s+p99 \S+ m?s", text), text
+    assert re.search(r"peak RSS\s+[\d.]+ MB", text), text
+    assert re.search(r"SQL\s+[\d.]+ statements/action", text), text
+    assert '"started_twice": 0' in text and '"complete": 60' in text, text
