@@ -20,8 +20,10 @@ from wch_bridge.store import schema as schema_mod
 from wch_bridge.timeutil import Clock
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures"
+#: Dumps written by the real Action Scheduler (PHP): a verbatim copy of the workplace's ``shared/fixtures`` kept in
+#: the repository, so the tests run from a clone anywhere (``test_fixture_copy`` checks it against the original).
+FIXTURES = REPO / "tests" / "fixtures" / "php"
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 LOCAL_MYSQL = "mysql+pymysql://root@127.0.0.1:3306/test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

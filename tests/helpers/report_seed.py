@@ -2,7 +2,7 @@
 so rows and log lines are exactly what the worker writes), carts, ledger rows, heartbeats, options and post meta
 through SQLAlchemy Core. ``EXPECTED`` is what the report must show for it; ``PHONES`` must never appear unmasked.
 
-Also a loader of the PHP-written dump (``../shared/fixtures/action-scheduler-real.sql``) for MariaDB (executed as
+Also a loader of the PHP-written dump (``tests/fixtures/php/action-scheduler-real.sql``, a copy of ``../shared/fixtures``) for MariaDB (executed as
 is) and for SQLite (its INSERT rows parsed and bound as parameters)."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Rows written by the real PHP Action Scheduler (../shared/fixtures/action-scheduler-real.sql), read by the bridge."""
+"""Rows written by the real PHP Action Scheduler (tests/fixtures/php/action-scheduler-real.sql, a copy of
+../shared/fixtures), read by the bridge."""
 
 from __future__ import annotations
 

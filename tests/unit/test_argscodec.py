@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.conftest import FIXTURES
 from wch_bridge.argscodec import (
     ArgsTooLongError,
     args_summary,
@@ -23,8 +23,6 @@ from wch_bridge.argscodec import (
 from wch_bridge.errors import ActionDataError
 from wch_bridge.phpser import parse_schedule, serialize_schedule
 from wch_bridge.schedules import NullSchedule
-
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 
 _INSERT = re.compile(r"^INSERT INTO `wp_actionscheduler_actions` \(([^)]*)\) VALUES \((.*)\);$", re.M)
 _TOKEN = re.compile(r"'((?:[^'\\]|\\.)*)'|(NULL)|(-?\d+)", re.S)

@@ -6,12 +6,12 @@ import base64
 import codecs
 import math
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.conftest import FIXTURES
 from wch_bridge.errors import ActionDataError, ScheduleFormatError
 from wch_bridge.phpser import (
     PhpSerializeError,
@@ -25,8 +25,6 @@ from wch_bridge.phpser import (
     serialize_schedule,
 )
 from wch_bridge.schedules import CronSchedule, IntervalSchedule, NullSchedule, Schedule, SimpleSchedule
-
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 
 
 def ref(text: str) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from croniter import croniter
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.conftest import FIXTURES
 from wch_bridge.errors import ScheduleFormatError
 from wch_bridge.phpser import parse_schedule, serialize_schedule
 from wch_bridge.schedules import (
@@ -25,8 +25,6 @@ from wch_bridge.schedules import (
     normalize_cron,
     php_intval,
 )
-
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 
 RAN_AT = 1795917483  # 2026-11-29 01:58:03 UTC: when the PHP runner ran actions 6 and 8 of the fixture
 
