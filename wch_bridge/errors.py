@@ -19,6 +19,10 @@ class TransientStoreError(StoreError):
     """Lost connection, deadlock (1213), lock wait timeout (1205): try again later."""
 
 
+class LockBusyError(TransientStoreError):
+    """A row lock was held by another session and the bridge does not wait for locks (1205 at once): try again."""
+
+
 class SchemaError(StoreError):
     """Tables are missing or do not have the expected shape."""
 

@@ -23,7 +23,7 @@ from wch_bridge.handlers import WHATSAPP_HOOKS
 from wch_bridge.handlers.base import Handler, Job, Services
 from wch_bridge.models import CONTEXT, Action, NewAction, Outcome
 from wch_bridge.settings import Settings
-from wch_bridge.store.actions import ActionStore, NewRow, Taken, TakeRequest
+from wch_bridge.store.actions import ActionStore, NewRow, TakeRequest
 from wch_bridge.store.workers import WorkerRegistry
 
 log = logging.getLogger("wch_bridge.worker")
@@ -196,12 +196,12 @@ class Worker:
                         "or start through `wch-bridge run`, which creates it)", self.store.t.workers.name)
         group_ids = self._resolve_groups()
         hooks = self.hooks
-        missing = self._guarded_value(self.store.missing_worker_indexes, [])
-        if missing:
-            log.warning("index(es) %s missing on %s: the worker takes work with a plain read and a lock by key and "
-                        "its idle polls read every pending row of a hook (slower on big tables); `wch-bridge schema "
-                        "check` shows the ALTER TABLE and `--apply-indexes` adds it",
-                        ", ".join(missing), self.store.t.actions.name)
+        leftover = self._guarded_value(self.store.leftover_bridge_indexes, [])
+        if leftover:
+            log.warning("index(es) %s on %s were added by an earlier wch-bridge and change PHP's own query plans "
+                        "(PHP's runners can deadlock against each other): drop them with `wch-bridge schema "
+                        "drop-indexes`", ", ".join(leftover), self.store.t.actions.name)
+        self._guard(lambda: self.store.refresh_queue(hooks, group_ids, force=True))
         log.info("worker started: hooks=%s groups=%s concurrency=%d", ",".join(hooks), ",".join(s.groups), s.concurrency)
         taken_total = 0
         pool = HandlerPool(s.concurrency, self._run_one, "wch-action")
@@ -298,16 +298,14 @@ class Worker:
         return [h for h in hooks if h not in WHATSAPP_HOOKS]
 
     def _take_batch(self, hooks: list[str], group_ids: list[int], limit: int) -> tuple[list[Action], int]:
-        """Take up to ``limit`` due actions; outcomes waiting to be written go in the same transaction (one COMMIT
-        for both). Returns the actions taken and the number of candidates read."""
-        hooks = self._sendable(hooks)
-        req = TakeRequest(hooks, group_ids, limit) if hooks else None
+        """Write the outcomes waiting to be written, then take up to ``limit`` due actions (two short transactions:
+        finishing and taking never share one). Returns the actions taken and the number of candidates read."""
         if self._unwritten:
-            taken = self._record(self._unwritten, take=req)
-        elif req is not None:
-            taken = self.store.take_due(req, CONTEXT, self.clock.now())
-        else:
+            self._record(self._unwritten)
+        hooks = self._sendable(hooks)
+        if not hooks:
             return [], 0
+        taken = self.store.take_due(TakeRequest(hooks, group_ids, limit), CONTEXT, self.clock.now())
         self.stats.taken += len(taken.actions)
         return taken.actions, taken.seen
 
@@ -431,6 +429,7 @@ class Worker:
         if self._outage_since is not None:
             log.info("database reachable again after %.1fs", time.monotonic() - self._outage_since)
             self._outage_since = None
+            self.store.queue_is_stale()  # rows may have changed while it was away: reconcile the pick-up queue
 
     # ------------------------------------------------------------------ running one action (pool thread)
     def _run_one(self, action: Action) -> None:
@@ -527,7 +526,13 @@ class Worker:
             try:
                 self._record(self._unwritten)
                 self._outage_over()
-                return
+                if not final or not self._unwritten:
+                    return
+                attempts += 1  # a row was locked by someone just then: try again shortly
+                if attempts > 600 or self._hard_stop:
+                    return
+                time.sleep(0.05)
+                continue
             except TransientStoreError as exc:
                 self._outage(exc)
                 attempts += 1
@@ -535,10 +540,10 @@ class Worker:
                     return
                 time.sleep(min(5.0, 0.25 * attempts))
 
-    def _record(self, results: list[Result], take: TakeRequest | None = None) -> Taken:
-        """Write outcomes (and, with ``take``, start the next batch in the same transaction as the finishes).
-        Follow-ups (retries) and their log lines go first, so a crash between the two steps leaves the action
-        in-progress (recovered later) rather than complete without its retry."""
+    def _record(self, results: list[Result]) -> None:
+        """Write outcomes. Follow-ups (retries) and their log lines go first, so a crash between the two steps leaves
+        the action in-progress (recovered later) rather than complete without its retry. An outcome whose row
+        someone held locked just then stays in ``results`` and is written with the next batch."""
         now = self.clock.now()
         for r in results:
             if r.kind == "complete" and not r.follow_ups_done and r.outcome is not None:
@@ -549,11 +554,12 @@ class Worker:
             if self.store.release(r.action.action_id, f"action released via {CONTEXT}: {r.message}", now):
                 self.stats.released += 1
         finishing = [r for r in results if r.kind != "release"]
-        not_recorded, taken = self.store.finish_and_take(
-            [(r.action.action_id, r.kind == "complete", r.message) for r in finishing], CONTEXT, now, take
-        )
-        for r in finishing:
-            status_found = not_recorded.get(r.action.action_id)
+        answer = self.store.finish(
+            [(r.action.action_id, r.kind == "complete", r.message) for r in finishing], CONTEXT, now
+        ) if finishing else {}
+        written = [r for r in finishing if r.action.action_id in answer]
+        for r in written:
+            status_found = answer[r.action.action_id]
             if status_found is not None:
                 self.stats.not_recorded += 1
                 log.warning("action %d (%s) finished %s but was changed meanwhile to %r; left as it is",
@@ -565,18 +571,18 @@ class Worker:
                 log.warning("action %d (%s) failed: %s", r.action.action_id, r.action.hook, r.message)
             key = (r.action.hook, r.kind)
             self.stats.by_hook[key] = self.stats.by_hook.get(key, 0) + 1
-        for r in finishing:
+        for r in written:
             if r.schedule is not None and getattr(r.schedule, "is_recurring", False):
                 self._schedule_next(r, now)
-        results.clear()
-        for r in finishing + releases:
+        done = written + releases
+        results[:] = [r for r in finishing if r.action.action_id not in answer]  # busy rows: next time
+        for r in done:
             self._inflight.pop(r.action.action_id, None)
             if self.on_result:
                 try:
                     self.on_result(r)
                 except Exception:  # noqa: BLE001
                     log.exception("on_result callback failed")
-        return taken
 
     def _write_follow_ups(self, r: Result, now: datetime) -> None:
         assert r.outcome is not None

@@ -1,12 +1,6 @@
 -- Tables owned by wch-bridge (created by `wch-bridge schema install` and on the first `wch-bridge run`).
--- Recommended index for the bridge's pick-up query: the full claim order of Action Scheduler, so the due
--- scan reads in index order (no filesort). `wch-bridge schema check` reports it; `schema install` adds it.
--- @index {prefix}actionscheduler_actions wch_bridge_claim_order (claim_id, status, priority, attempts, scheduled_date_gmt, action_id)
--- Indexes the status report (`wch-bridge report`, docs/report.md) relies on to stay fast on millions of rows:
--- hooks x statuses, past-due by hook and the pickup-lag sample read this one only (covering):
--- @index {prefix}actionscheduler_actions wch_bridge_report_queue (status, group_id, hook, scheduled_date_gmt)
--- throughput per interval, failures in the window and the latest failures (covering range on the window):
--- @index {prefix}actionscheduler_actions wch_bridge_report_finished (status, last_attempt_gmt, group_id, hook)
+-- The bridge adds NO index to Action Scheduler's tables: any index there changes PHP's own plans (a PHP runner
+-- alone deadlocked against itself with the bridge's former indexes present; docs/guarantees.md).
 -- the ledger's window aggregates (messages by kind/status, campaigns, error codes) and the auth-pause check:
 -- @index {prefix}wch_bridge_messages wch_bridge_msg_report (created_at, campaign_id, kind, status, error_code)
 -- @index {prefix}wch_bridge_messages wch_bridge_msg_error_code (error_code, updated_at)
@@ -49,4 +43,19 @@ CREATE TABLE IF NOT EXISTS {prefix}wch_bridge_workers (
         in_hand_ids text NULL,
         PRIMARY KEY  (worker_id),
         KEY heartbeat_at (heartbeat_at)
+        ) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;
+
+-- The bridge's pick-up queue: due-order copies of the pending actions of the served hooks, fed by a scan of new
+-- action_ids on Action Scheduler's primary key (store/claim_queue.py). Only a hint of what may be due: the
+-- guarded start UPDATE on Action Scheduler's own row decides.
+CREATE TABLE IF NOT EXISTS {prefix}wch_bridge_queue (
+        action_id bigint(20) unsigned NOT NULL,
+        hook varchar(191) NOT NULL,
+        group_id bigint(20) unsigned NOT NULL default '0',
+        priority tinyint(10) unsigned NOT NULL default '10',
+        attempts int(11) NOT NULL default '0',
+        scheduled_date_gmt datetime NOT NULL,
+        PRIMARY KEY  (action_id),
+        KEY claim_order (priority, attempts, scheduled_date_gmt, action_id),
+        KEY scheduled_date_gmt (scheduled_date_gmt)
         ) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;

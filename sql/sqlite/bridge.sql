@@ -1,8 +1,5 @@
 -- Tables owned by wch-bridge, SQLite form of ../mysql/bridge.sql.
--- @index {prefix}actionscheduler_actions wch_bridge_claim_order (claim_id, status, priority, attempts, scheduled_date_gmt, action_id)
--- Status report indexes (see ../mysql/bridge.sql); SQLite index names are per database, hence the prefix.
--- @index {prefix}actionscheduler_actions {prefix}wbr_report_queue (status, group_id, hook, scheduled_date_gmt)
--- @index {prefix}actionscheduler_actions {prefix}wbr_report_finished (status, last_attempt_gmt, group_id, hook)
+-- No index on Action Scheduler's tables (see ../mysql/bridge.sql). SQLite index names are per database, hence the prefix.
 -- @index {prefix}wch_bridge_messages {prefix}wbm_report (created_at, campaign_id, kind, status, error_code)
 -- @index {prefix}wch_bridge_messages {prefix}wbm_error_code (error_code, updated_at)
 
@@ -42,3 +39,14 @@ CREATE TABLE IF NOT EXISTS {prefix}wch_bridge_workers (
         in_hand_ids TEXT NULL
         );
 CREATE INDEX IF NOT EXISTS {prefix}wbw_heartbeat_at ON {prefix}wch_bridge_workers (heartbeat_at);
+
+CREATE TABLE IF NOT EXISTS {prefix}wch_bridge_queue (
+        action_id INTEGER PRIMARY KEY,
+        hook VARCHAR(191) NOT NULL,
+        group_id INTEGER NOT NULL DEFAULT 0,
+        priority INTEGER NOT NULL DEFAULT 10,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        scheduled_date_gmt DATETIME NOT NULL
+        );
+CREATE INDEX IF NOT EXISTS {prefix}wbq_claim_order ON {prefix}wch_bridge_queue (priority, attempts, scheduled_date_gmt, action_id);
+CREATE INDEX IF NOT EXISTS {prefix}wbq_scheduled_date_gmt ON {prefix}wch_bridge_queue (scheduled_date_gmt);

@@ -1,6 +1,7 @@
-"""Query plans on a 1,000,000-row actions table (MariaDB): the worker's claim read is served by the claim-order
-index (no full scan, no filesort); every statement of the report reads the big tables through an index; and
-``wch-bridge schema check`` prints the exact ALTER TABLE when the recommended claim-order index is missing.
+"""Query plans on a 1,000,000-row actions table (MariaDB): every statement the worker sends to Action Scheduler's
+actions table names rows by primary key and is planned on PRIMARY (on a drained table too); the bridge's own
+queue is read in claim order on its own index; every statement of the report reads the big tables through an
+index; ``schema check`` names indexes an earlier bridge left on AS's table and ``schema drop-indexes`` drops them.
 
 The table holds 1,000,000 actions and 1,000,000 log rows (seeded inside the server from MariaDB's SEQUENCE engine,
 then ANALYZEd): a site's history (90 % complete, 4 % failed, 1 % canceled, 4 % pending, 1 % in-progress over
@@ -28,7 +29,6 @@ pytestmark = pytest.mark.mysql
 
 ROWS = 1_000_000
 HOOKS = list(bulk.HISTORY_HOOKS)
-CLAIM_INDEX_COLUMNS = "claim_id, status, priority, attempts, scheduled_date_gmt, action_id"
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +50,26 @@ def big_store(mysql_url: str) -> Iterator[ActionStore]:
         eng.dispose()
 
 
-def _due_sql(store: ActionStore, *, locking: bool = True) -> tuple[str, Any]:
-    """The claim read of one ``take_due`` (the one that returned the rows: after a fallback, the last one)."""
-    gid = store.group_ids(["wch"])["wch"]
-    with StatementCounter(store.engine, capture=True) as counter:
-        taken = store.take_due(TakeRequest(HOOKS, [gid], 50), CONTEXT)
-    assert taken.actions, "the seeded history has due pending actions"
-    selects = [c for c in counter.captured if c.statement.lstrip().upper().startswith("SELECT")
-               and "ORDER BY priority" in c.statement and store.t.actions.name in c.statement]
-    assert selects, [c.statement for c in counter.captured]
-    last = selects[-1]
-    if locking:
-        assert len(selects) == 1, [c.statement for c in counter.captured]
-        assert "FOR UPDATE SKIP LOCKED" in last.statement, "the claim read locks the rows it returns"
-    else:
-        assert "FOR UPDATE" not in last.statement, "without the index the claim read must not lock"
-    return last.statement, last.parameters
+BY_KEY = ("by_id", "start", "statuses", "complete", "fail", "touch", "release", "cancel")
+
+
+def _by_key_plans(store: ActionStore, ids: list[int]) -> dict[str, list[dict[str, Any]]]:
+    """EXPLAIN of every statement that names Action Scheduler rows by id, with ``ids`` bound."""
+    sql = store.sql
+    lead = {"start": 2, "complete": 2, "touch": 2}
+    plans = {}
+    for name in BY_KEY:
+        stmt = getattr(sql, name)(len(ids))
+        params = tuple(["2026-01-01 00:00:00"] * lead.get(name, 0)) + tuple(ids)
+        plans[name] = explain(store.engine, stmt, params)
+    return plans
+
+
+def _assert_primary(store: ActionStore, plans: dict[str, list[dict[str, Any]]]) -> None:
+    for name, plan in plans.items():
+        row = _actions_row(store, plan)
+        assert row["key"] == "PRIMARY", (name, plan)
+        assert row["type"] in ("range", "const", "eq_ref"), (name, plan)
 
 
 def _actions_row(store: ActionStore, plan: list[dict[str, Any]]) -> dict[str, Any]:
@@ -74,49 +78,89 @@ def _actions_row(store: ActionStore, plan: list[dict[str, Any]]) -> dict[str, An
     return rows[0]
 
 
-def test_due_query_uses_the_claim_order_index_without_filesort(big_store: ActionStore) -> None:
-    stmt, params = _due_sql(big_store)
-    plan = explain(big_store.engine, stmt, params)
-    row = _actions_row(big_store, plan)
-    assert row["type"] != "ALL", plan
-    assert row["key"], plan
-    extras = " ".join(str(r.get("Extra") or "") for r in plan)
-    assert "Using filesort" not in extras, plan
-    assert "Using temporary" not in extras, plan
-    assert row["key"] == "wch_bridge_claim_order", plan
+def test_every_by_key_statement_is_pinned_to_the_primary_key(big_store: ActionStore) -> None:
+    """The start, finish, touch, release and cancel UPDATEs (and the reads by id) use PRIMARY on the big table,
+    for a batch of in-progress and of pending ids alike: they lock just those rows (reference section 11.2)."""
+    with big_store.engine.connect() as conn:
+        running = [int(r[0]) for r in conn.execute(text(
+            f"SELECT action_id FROM {big_store.t.actions.name} WHERE status = 'in-progress' LIMIT 50"))]  # noqa: S608
+        pending = [int(r[0]) for r in conn.execute(text(
+            f"SELECT action_id FROM {big_store.t.actions.name} WHERE status = 'pending' LIMIT 50"))]  # noqa: S608
+    assert len(running) == 50 and len(pending) == 50
+    _assert_primary(big_store, _by_key_plans(big_store, sorted(running)))
+    _assert_primary(big_store, _by_key_plans(big_store, sorted(pending)))
+    _assert_primary(big_store, _by_key_plans(big_store, [running[0]]))
 
 
-def _index_names(store: ActionStore) -> set[str]:
-    with store.engine.connect() as conn:
-        return {str(r[2]) for r in conn.execute(text(f"SHOW INDEX FROM {store.t.actions.name}"))}  # noqa: S608
+def test_by_key_statements_stay_on_the_primary_key_on_a_drained_table(mysql_url: str) -> None:
+    """A drained table (everything complete but a few running rows) is where the optimizer flipped the guarded
+    UPDATEs onto the status index (then they lock every running row, PHP's included): pinned, they do not."""
+    from tests.conftest import new_prefix
+
+    prefix = new_prefix()
+    eng = make_engine(mysql_url)
+    try:
+        schema_mod.install(eng, prefix)
+        store = ActionStore(eng, prefix, clock=Clock())
+        if not bulk.has_sequence_engine(store):
+            pytest.skip("needs MariaDB's SEQUENCE engine to seed rows quickly")
+        bulk.seed_history(store, 50_000, logs_per_action=0)
+        with eng.begin() as conn:
+            conn.execute(text(f"UPDATE {store.t.actions.name} SET status = 'complete'"))  # noqa: S608
+            conn.execute(text(f"UPDATE {store.t.actions.name} SET status = 'in-progress' "  # noqa: S608
+                              "WHERE action_id IN (7, 70, 700, 7000, 40000)"))
+        bulk.analyze(store)
+        ids = [7, 70, 700, 7000, 40000]
+        _assert_primary(store, _by_key_plans(store, ids))
+        # without the pin the same guarded finish is planned on the status index: the pin is what holds
+        unpinned = store.sql.complete(len(ids)).replace(" FORCE INDEX (PRIMARY)", "")
+        row = _actions_row(store, explain(eng, unpinned, ("2026-01-01 00:00:00",) * 2 + tuple(ids)))
+        print("unpinned plan:", row)
+    finally:
+        schema_mod.drop_prefix(eng, prefix)
+        eng.dispose()
 
 
-def test_schema_check_prints_the_exact_alter_table_when_the_index_is_missing(
+def test_no_statement_of_a_take_reads_action_scheduler_s_table_by_a_secondary_index(big_store: ActionStore) -> None:
+    """A take on the big table: the head of the bridge's own queue is read on its claim-order index without a
+    sort, and every statement on AS's actions table is by primary key (the feed's range included)."""
+    gid = big_store.group_ids(["wch"])["wch"]
+    big_store.refresh_queue(HOOKS, [gid], force=True)
+    with StatementCounter(big_store.engine, capture=True) as counter:
+        taken = big_store.take_due(TakeRequest(HOOKS, [gid], 50), CONTEXT)
+        big_store.finish([(a.action_id, True, "") for a in taken.actions], CONTEXT)
+    assert len(taken.actions) == 50, "the seeded history has due pending actions"
+    checked = 0
+    for cap in counter.captured:
+        verb = cap.statement.lstrip().upper()
+        if not (verb.startswith("SELECT") or verb.startswith("UPDATE")):
+            continue
+        plan = explain(big_store.engine, cap.statement, cap.parameters)
+        for row in plan:
+            if row["table"] == big_store.t.actions.name:
+                checked += 1
+                assert row["key"] == "PRIMARY", (row, cap.statement)
+            if row["table"] == f"{big_store.prefix}wch_bridge_queue" and "ORDER BY" in cap.statement:
+                assert row["key"] == "claim_order", plan
+                assert "filesort" not in str(row.get("Extra") or ""), plan
+    assert checked >= 3, [c.statement for c in counter.captured]
+
+
+def test_schema_check_names_leftover_bridge_indexes_and_drop_indexes_removes_them(
     big_store: ActionStore, mysql_url: str
 ) -> None:
     table = big_store.t.actions.name
     with big_store.engine.begin() as conn:
-        conn.execute(text(f"ALTER TABLE {table} DROP INDEX wch_bridge_claim_order"))
-    try:
-        assert "wch_bridge_claim_order" not in _index_names(big_store)
-        res = CliRunner().invoke(main, ["schema", "check", "--dsn", mysql_url, "--prefix", big_store.prefix])
-        expected = f"ALTER TABLE {table} ADD INDEX wch_bridge_claim_order ({CLAIM_INDEX_COLUMNS})"
-        lines = [ln.strip() for ln in res.output.splitlines()]
-        assert f"recommended: {expected};" in lines, res.output
-        # check only recommends: the index is still missing afterwards
-        assert "wch_bridge_claim_order" not in _index_names(big_store)
-        # Without the index the same query is sorted (AS's own indexes do not cover attempts): the index is what
-        # removes the filesort, so this test would notice a plan change.
-        # A running store notices the index is gone (its cached plan said otherwise) and takes the plain way.
-        stmt, params = _due_sql(big_store, locking=False)
-        plan = explain(big_store.engine, stmt, params)
-        assert _actions_row(big_store, plan)["key"] != "wch_bridge_claim_order"
-        assert big_store.claim_read_locks() is False
-    finally:
-        schema_mod.ensure_indexes(big_store.engine, schema_mod.recommended_indexes(big_store.prefix))
-    assert "wch_bridge_claim_order" in _index_names(big_store)
+        conn.execute(text(f"ALTER TABLE {table} ADD INDEX wch_bridge_report_queue (status, group_id, hook, "
+                          "scheduled_date_gmt)"))
     res = CliRunner().invoke(main, ["schema", "check", "--dsn", mysql_url, "--prefix", big_store.prefix])
-    assert "ADD INDEX wch_bridge_claim_order" not in res.output, res.output
+    assert "leftover: index wch_bridge_report_queue" in res.output and "schema drop-indexes" in res.output, res.output
+    res = CliRunner().invoke(main, ["schema", "drop-indexes", "--dsn", mysql_url, "--prefix", big_store.prefix,
+                                    "--yes"])
+    assert res.exit_code == 0 and f"dropped index wch_bridge_report_queue from {table}" in res.output, res.output
+    assert schema_mod.leftover_indexes(big_store.engine, big_store.prefix) == []
+    res = CliRunner().invoke(main, ["schema", "check", "--dsn", mysql_url, "--prefix", big_store.prefix])
+    assert "leftover" not in res.output, res.output
 
 
 @pytest.mark.parametrize("window", ["24h", "7d"])
@@ -140,18 +184,16 @@ def test_report_aggregates_read_the_big_tables_through_indexes(big_store: Action
     assert checked >= 8, f"only {checked} reads of the big tables: did the report's queries change?"
 
 
-def test_idle_poll_reads_one_index_entry_per_hook(big_store: ActionStore) -> None:
-    """``next_due_at`` runs on every idle poll of every worker: each of its statements is a lookup on the bridge's
-    queue index, ordered by the index itself (no filesort), not a range over every pending row of a hook."""
+def test_idle_poll_reads_the_bridge_s_queue_not_action_scheduler_s_indexes(big_store: ActionStore) -> None:
+    """``next_due_at`` runs on every idle poll of every worker: it reads AS's table only by primary key (the feed
+    of new ids) and finds the next due date in the bridge's own queue."""
     gid = big_store.group_ids(["wch"])["wch"]
+    big_store.refresh_queue(HOOKS, [gid], force=True)
     with StatementCounter(big_store.engine, capture=True) as counter:
         assert big_store.next_due_at(HOOKS, [gid]) is not None
-    selects = [c for c in counter.captured if c.statement.lstrip().upper().startswith("SELECT")
-               and big_store.t.actions.name in c.statement]
-    assert len(selects) == len(HOOKS), [c.statement for c in counter.captured]
-    for cap in selects:
-        plan = explain(big_store.engine, cap.statement, cap.parameters)
-        row = _actions_row(big_store, plan)
-        assert row["key"] == "wch_bridge_report_queue", plan
-        assert row["type"] in ("ref", "range"), plan
-        assert "filesort" not in str(row.get("Extra") or ""), plan
+    for cap in counter.captured:
+        if not cap.statement.lstrip().upper().startswith("SELECT"):
+            continue
+        for row in explain(big_store.engine, cap.statement, cap.parameters):
+            if row["table"] == big_store.t.actions.name:
+                assert row["key"] == "PRIMARY", (row, cap.statement)

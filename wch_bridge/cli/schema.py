@@ -1,4 +1,4 @@
-"""``wch-bridge schema install|check``."""
+"""``wch-bridge schema install|check|drop-indexes``."""
 
 from __future__ import annotations
 
@@ -48,18 +48,12 @@ def schema_install(dsn: str, prefix: str, groups: str, with_wordpress: bool, yes
 @schema_group.command("check")
 @db_options
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-@click.option("--apply-indexes", is_flag=True,
-              help="Create the recommended indexes that are missing (ALTER TABLE on a live table: pick a quiet hour).")
 @handle_errors
-def schema_check(dsn: str, prefix: str, groups: str, as_json: bool, apply_indexes: bool) -> None:
+def schema_check(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
     """Inspect a live database: server, SKIP LOCKED, AS schema version, priority column, indexes, the group row."""
     settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
     engine = open_engine(settings)
     rep = schema_mod.check(engine, settings.prefix, tuple(split_csv(groups)))
-    if apply_indexes and rep.missing_indexes:
-        for spec in schema_mod.ensure_indexes(engine, rep.missing_indexes):
-            click.echo(f"created index {spec.name} on {spec.table}")
-        rep = schema_mod.check(engine, settings.prefix, tuple(split_csv(groups)))
     if as_json:
         echo_json({"database": mask_dsn(settings.dsn), **rep.as_dict()})
     else:
@@ -74,8 +68,29 @@ def schema_check(dsn: str, prefix: str, groups: str, as_json: bool, apply_indexe
             click.echo(f"warning: {w}")
         for spec in rep.missing_indexes:
             click.echo(f"recommended: {spec.ddl(engine.dialect.name if engine.dialect.name == 'sqlite' else 'mysql')};")
+        for name in rep.leftover_indexes:
+            click.echo(f"leftover: index {name} (remove with `wch-bridge schema drop-indexes`)")
         for p in rep.problems:
             click.echo(f"problem: {p}", err=True)
         click.echo("ok: the bridge can run" if rep.ok else "not ok: the bridge cannot run here")
     if not rep.ok:
         raise SystemExit(EXIT_ENV)
+
+
+@schema_group.command("drop-indexes")
+@db_options
+@click.option("--yes", is_flag=True, help="Do it without asking.")
+@handle_errors
+def schema_drop_indexes(dsn: str, prefix: str, groups: str, yes: bool) -> None:
+    """Drop the indexes an earlier wch-bridge added to Action Scheduler's actions table (they change PHP's plans)."""
+    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
+    engine = open_engine(settings)
+    names = schema_mod.leftover_indexes(engine, settings.prefix)
+    if not names:
+        click.echo(f"no wch-bridge index on {settings.prefix}actionscheduler_actions: nothing to do")
+        return
+    if not yes:
+        click.confirm(f"drop {', '.join(names)} from {settings.prefix}actionscheduler_actions "
+                      "(ALTER TABLE on a live table: pick a quiet hour)?", abort=True)
+    for name in schema_mod.drop_leftover_indexes(engine, settings.prefix):
+        click.echo(f"dropped index {name} from {settings.prefix}actionscheduler_actions")

@@ -1,11 +1,12 @@
 """Action Scheduler verbs on ``{prefix}actionscheduler_*``, writing every row exactly as AS does.
 
-Taking work never uses a claim (so PHP's concurrency gate, ``get_claim_count``, never counts the bridge): due rows
-are selected in AS's claim order and started with a guarded UPDATE that only succeeds on ``status='pending' AND
-claim_id=0`` (reference sections 9.3 strategy B and 10.1), in one transaction per batch (``take_due``). With the
-claim-order index and SKIP LOCKED the claim read itself locks the rows it returns; otherwise candidates are read
-plainly and locked by primary key. The worker finishes one batch and takes the next in one transaction
-(``finish_and_take``). The hot statements are fixed SQL text (``store.hotpath``)."""
+Taking work never uses a claim (so PHP's concurrency gate, ``get_claim_count``, never counts the bridge) and never
+locks what it only reads. Candidates come from the bridge's own pick-up queue (``store.claim_queue``, fed by plain
+reads on AS's primary key); AS's rows are changed only by guarded UPDATEs pinned to the primary key
+(``store.guarded``: ``… WHERE action_id IN (…) AND status='pending' AND claim_id=0`` to start, ``status=
+'in-progress'`` to finish), ids ascending, each in a short transaction of its own, never waiting for a lock (a
+row someone holds is skipped and tried again later). The hot statements are fixed SQL text
+(``store.hotpath``)."""
 
 from __future__ import annotations
 
@@ -13,23 +14,24 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, func, insert, literal, or_, select
 from sqlalchemy.engine import Connection, Engine, Row
-from sqlalchemy.exc import DBAPIError
 
-from wch_bridge.errors import StoreError
+from wch_bridge.errors import LockBusyError, StoreError
 from wch_bridge.models import Action, LogEntry, Status
-from wch_bridge.store.engine import DbInfo, mysql_errno, retry_transient, translate_errors
-from wch_bridge.store.hotpath import CLAIM_INDEX, QUEUE_INDEX, TransitionSql
+from wch_bridge.store import guarded, schema
+from wch_bridge.store.claim_queue import ClaimQueue
+from wch_bridge.store.engine import DbInfo, retry_transient, translate_errors
+from wch_bridge.store.guarded import Applied, Step
+from wch_bridge.store.hotpath import TransitionSql
 from wch_bridge.store.tables import Tables
 from wch_bridge.timeutil import Clock, SiteTime, fmt, parse_db_date
 
 log = logging.getLogger("wch_bridge.store")
 
-ER_KEY_DOES_NOT_EXIST = 1176  # FORCE INDEX naming an index the table does not have
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,8 @@ class ActionStore:
         self._site = site
         self._group_cache: dict[str, int] = {}
         self._slug_by_id: dict[int, str] = {}
-        self.sql = TransitionSql(self.t, self.info.dialect, skip_locked=self.info.skip_locked)
-        self._indexes: frozenset[str] | None = None  # see _bridge_indexes
+        self.sql = TransitionSql(self.t, self.info.dialect)
+        self.queue = ClaimQueue(engine, self.sql, mariadb=self.info.is_mariadb, skip_locked=self.info.skip_locked)
 
     # ------------------------------------------------------------------ facts
     @property
@@ -111,6 +113,10 @@ class ActionStore:
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    def leftover_bridge_indexes(self) -> list[str]:
+        """Indexes an earlier wch-bridge added to the actions table (``schema drop-indexes`` removes them)."""
+        return schema.leftover_indexes(self.engine, self.prefix)
 
     # ------------------------------------------------------------------ groups
     @translate_errors
@@ -162,43 +168,30 @@ class ActionStore:
     def fetch_due(
         self, hooks: Sequence[str] | None, group_ids: Sequence[int] | None, now: datetime, limit: int
     ) -> list[Action]:
-        """Due, unclaimed pending actions in AS's claim order (a plain, non-locking read of the claim query that
-        ``take_due`` sends)."""
+        """Due, unclaimed pending actions in AS's claim order: a plain, non-locking read (operators and tests; the
+        worker takes work through ``take_due``)."""
         if (hooks is not None and not hooks) or (group_ids is not None and not group_ids) or limit <= 0:
             return []
-        hk = list(hooks) if hooks is not None else []
-        gids = [int(g) for g in group_ids] if group_ids is not None else []
-        sql = self.sql.due(len(hk) if hooks is not None else None, len(gids) if group_ids is not None else None,
-                           False)
+        a, g = self.t.actions, self.t.groups
+        q = (select(*self._action_cols()).select_from(a.outerjoin(g, a.c.group_id == g.c.group_id))
+             .where(a.c.claim_id == 0, a.c.status == Status.PENDING.value, a.c.scheduled_date_gmt <= now))
+        if hooks is not None:
+            q = q.where(a.c.hook.in_(list(hooks)))
+        if group_ids is not None:
+            q = q.where(a.c.group_id.in_([int(x) for x in group_ids]))
+        order = [a.c.priority] if self.t.has_priority else []
+        q = q.order_by(*order, a.c.attempts, a.c.scheduled_date_gmt, a.c.action_id).limit(int(limit))
         with self.engine.connect() as conn:
-            rows = conn.exec_driver_sql(sql, (fmt(now), *hk, *gids, int(limit))).all()
-            return self._actions_from_rows(conn, rows)
+            return [self._row_to_action(r) for r in conn.execute(q)]
 
     @translate_errors
     def next_due_at(self, hooks: Sequence[str] | None, group_ids: Sequence[int] | None) -> datetime | None:
-        """When the next pending, unclaimed action of these hooks/groups is due (None: nothing pending).
-
-        The worker asks this on every idle poll, so it must stay cheap on a big table: one ``ORDER BY
-        scheduled_date_gmt LIMIT 1`` per (hook, group), served by the bridge's ``wch_bridge_report_queue`` (status,
-        group_id, hook, scheduled_date_gmt) index, reads one or two index entries. (``MIN()`` over AS's
-        ``hook_status_scheduled_date_gmt``, a prefix index on hook, read every pending row of the hook: 40,000 index
-        entries and 2.5 s per poll on a 1,000,000-row table with 40,000 future actions.)"""
-        if (hooks is not None and not hooks) or (group_ids is not None and not group_ids):
+        """When the next pending, unclaimed action of these hooks/groups is due (None: nothing pending), from the
+        bridge's pick-up queue (fed first): cheap on every idle poll, whatever the size of AS's table."""
+        if not hooks or not group_ids:
             return None
-        hook_list: list[str | None] = list(hooks) if hooks is not None else [None]
-        group_list: list[int | None] = [int(g) for g in group_ids] if group_ids is not None else [None]
-        hinted = QUEUE_INDEX in self._bridge_indexes()
-        found: list[datetime] = []
-        with self.engine.connect() as conn:
-            for hook in hook_list:
-                for gid in group_list:
-                    params = tuple(v for v in (gid, hook) if v is not None)
-                    build = partial(self.sql.next_due, hook is not None, gid is not None)
-                    result, hinted = self._exec_hinted(conn, build, params, hinted, QUEUE_INDEX)
-                    when = parse_db_date(result.scalar())
-                    if when is not None:
-                        found.append(when)
-        return min(found) if found else None
+        self.queue.refresh(hooks, group_ids)
+        return self.queue.next_due(list(hooks), [int(g) for g in group_ids])
 
     @translate_errors
     def get_action(self, action_id: int) -> Action | None:
@@ -251,50 +244,6 @@ class ActionStore:
             self._insert_logs(conn, items, now or self.now())
 
     # ------------------------------------------------------------------ taking work
-    def claim_read_locks(self) -> bool:
-        """Can the claim read itself lock (``SELECT ... FOR UPDATE SKIP LOCKED`` in claim order)? Only on a server
-        with SKIP LOCKED and with the ``wch_bridge_claim_order`` index, which serves the order so the read locks
-        just the rows it returns (reference 8.3, 10.4). Otherwise candidates are read plainly and locked by key."""
-        return (self.info.dialect == "mysql" and self.info.skip_locked and self.t.has_priority
-                and CLAIM_INDEX in self._bridge_indexes())
-
-    def missing_worker_indexes(self) -> list[str]:
-        """The recommended indexes the worker's hot statements want and the actions table lacks (MySQL)."""
-        if self.info.dialect != "mysql":
-            return []
-        have = self._bridge_indexes()
-        return [name for name in (CLAIM_INDEX, QUEUE_INDEX) if name not in have]
-
-    def _bridge_indexes(self) -> frozenset[str]:
-        """The names of the indexes on the actions table (MySQL; looked up once, again after a statement found a
-        hinted one missing)."""
-        if self._indexes is None:
-            if self.info.dialect != "mysql":
-                self._indexes = frozenset()
-            else:
-                try:
-                    with self.engine.connect() as conn:
-                        rows = conn.exec_driver_sql(self.sql.index_names(), (self.t.actions.name,)).all()
-                except Exception:  # noqa: BLE001 - cannot tell now: use no hint, ask again next time
-                    return frozenset()
-                self._indexes = frozenset(str(r[0]) for r in rows)
-        return self._indexes
-
-    def _exec_hinted(self, conn: Connection, build: Callable[[bool], str], params: tuple[Any, ...], hinted: bool,
-                     index: str) -> tuple[Any, bool]:
-        """Run ``build(hinted)``; when the hinted index was dropped under a running store (errno 1176), forget the
-        cached index list, say so, and run the plain form instead (a failed statement does not end the
-        transaction in MySQL). Returns the result and whether the hint was used."""
-        try:
-            return conn.exec_driver_sql(build(hinted), params), hinted
-        except DBAPIError as exc:
-            if not hinted or mysql_errno(exc) != ER_KEY_DOES_NOT_EXIST:
-                raise
-        log.warning("index %s is gone from %s: running without it until it is back "
-                    "(`wch-bridge schema check --apply-indexes`)", index, self.t.actions.name)
-        self._indexes = None
-        return conn.exec_driver_sql(build(False), params), False
-
     def _slugs(self, conn: Connection, group_ids: set[int]) -> dict[int, str]:
         missing = [gid for gid in group_ids if gid not in self._slug_by_id]
         if missing:
@@ -317,176 +266,173 @@ class ActionStore:
             for r in rows
         ]
 
-    def _lock_pending(self, conn: Connection, ids: Sequence[int]) -> list[int]:
-        """Of ``ids``, those still pending with ``claim_id=0``, locked by primary key (MySQL: ``FOR UPDATE SKIP
-        LOCKED`` where the server has it, so a row PHP is claiming right now is skipped, not waited for; SQLite:
-        the transaction already holds the write lock)."""
-        return [int(r[0]) for r in conn.exec_driver_sql(self.sql.lock_ids(len(ids)), tuple(ids))]
+    def _guarded(self, steps: Callable[[Connection], list[Step]],
+                 then: Callable[[Connection, Applied], T]) -> T:
+        """Run guarded by-key UPDATEs (``store.guarded``) and ``then`` in one short transaction: the fast path first,
+        one by one after a mismatch (a fresh transaction: the first was rolled back whole)."""
+        for one_by_one in (False, True):
+            try:
+                with self.engine.begin() as conn:
+                    applied = guarded.apply(conn, steps(conn), one_by_one=one_by_one,
+                                            whole_tx_rolls_back=self.info.rollback_on_timeout)
+                    return then(conn, applied)
+            except guarded.Mismatch:
+                continue
+        raise AssertionError("unreachable: the one-by-one pass never raises Mismatch")
 
-    def _start_in(self, conn: Connection, ids: Sequence[int], context: str, now: datetime) -> None:
-        """One guarded UPDATE over rows this transaction locked, one multi-row log INSERT."""
-        res = conn.exec_driver_sql(self.sql.start(len(ids)), (fmt(now), fmt(self.site.local(now)), *ids))
-        if res.rowcount != len(ids):
-            # Cannot happen with the rows locked; on any surprise, undo and let the caller see nothing taken.
-            raise StoreError(f"take: expected to start {len(ids)} actions, the guarded update matched {res.rowcount}")
-        msg = f"action started via {context}"
-        self._insert_logs(conn, [(i, msg) for i in ids], now)
+    def _start_ids(self, ids: Sequence[int], context: str, now: datetime) -> tuple[list[Action], list[Any]]:
+        """Start these actions (AS's ``log_execution``, guarded on pending + unclaimed) with their started log lines.
+        Returns the actions started (as read before the start) and the rows that were busy (locked by someone
+        else: still pending, not started)."""
+        ids = sorted({int(i) for i in ids})
+        rows: dict[int, Any] = {}
+        stamp = (fmt(now), fmt(self.site.local(now)))
+
+        def steps(conn: Connection) -> list[Step]:
+            rows.clear()
+            rows.update((int(r[0]), r) for r in conn.exec_driver_sql(self.sql.by_id(len(ids)), tuple(ids)))
+            ready = [i for i in ids if i in rows and rows[i][2] == Status.PENDING.value and int(rows[i][12]) == 0]
+            return [Step(self.sql.start, stamp, ready)]
+
+        def then(conn: Connection, applied: Applied) -> tuple[list[Action], list[Any]]:
+            msg = f"action started via {context}"
+            self._insert_logs(conn, [(i, msg) for i in applied.changed], now)
+            started = self._actions_from_rows(conn, [rows[i] for i in applied.changed])
+            return started, [rows[i] for i in applied.busy]
+
+        return self._guarded(steps, then)
 
     @retry_transient
     @translate_errors
     def take(self, action_ids: Sequence[int], context: str, now: datetime | None = None) -> list[int]:
         """Start the given actions exactly once: ``attempts+1``, ``in-progress``, ``last_attempt_*`` and the log
-        line ``action started via <context>`` — only for rows still ``pending`` with ``claim_id=0``.
-
-        One transaction: lock the candidates by primary key, one guarded UPDATE over the locked rows, one
-        multi-row log INSERT. Returns the ids this call took; the others were taken by someone else."""
-        ids = sorted({int(i) for i in action_ids})
-        if not ids:
+        line ``action started via <context>`` — only for rows still ``pending`` with ``claim_id=0``. Returns the ids
+        this call took; the others were taken (or are held right now) by someone else."""
+        if not action_ids:
             return []
-        now = now or self.now()
-        self.site  # noqa: B018
-        with self.engine.begin() as conn:
-            got = self._lock_pending(conn, ids)
-            if got:
-                self._start_in(conn, got, context, now)
-        return got
-
-    def _take_due_in(self, conn: Connection, req: TakeRequest, context: str, now: datetime, locking: bool) -> Taken:
-        hooks, gids = list(req.hooks), [int(g) for g in req.group_ids]
-        if not hooks or not gids or req.limit <= 0:
-            return Taken([], 0)
-        params = (fmt(now), *hooks, *gids, int(req.limit))
-        build = partial(self.sql.due, len(hooks), len(gids))
-        result, locking = self._exec_hinted(conn, build, params, locking, CLAIM_INDEX)
-        rows = result.all()
-        if not rows:
-            return Taken([], 0)
-        if locking:  # the claim read locked exactly these rows
-            got = [int(r[0]) for r in rows]
-        else:
-            got = self._lock_pending(conn, sorted(int(r[0]) for r in rows))
-        if got:
-            self._start_in(conn, got, context, now)
-        mine = set(got)
-        return Taken(self._actions_from_rows(conn, [r for r in rows if int(r[0]) in mine]), len(rows))
+        started, _busy = self._start_ids(action_ids, context, now or self.now())
+        return [a.action_id for a in started]
 
     @retry_transient
     @translate_errors
     def take_due(self, req: TakeRequest, context: str, now: datetime | None = None) -> Taken:
-        """Take up to ``req.limit`` due actions in AS's claim order, in one transaction: the claim read (locking,
-        see ``claim_read_locks``; else a plain read then a lock by key), the guarded start UPDATE and the log
-        INSERT. ``Taken.seen`` counts the candidates read (more than taken when someone else got some first)."""
+        """Take up to ``req.limit`` due actions in AS's claim order: ids out of the bridge's pick-up queue
+        (``ClaimQueue``, fed from AS's primary key), then the guarded start on AS's rows by primary key, in a short
+        transaction of its own. Rows someone else held just then go back to the queue. ``Taken.seen`` counts the
+        candidates read (more than taken when someone else got some first)."""
+        hooks, gids = list(req.hooks), [int(g) for g in req.group_ids]
+        if not hooks or not gids or req.limit <= 0:
+            return Taken([], 0)
         now = now or self.now()
-        locking = self.claim_read_locks()
-        self.site  # noqa: B018
-        with self.engine.begin() as conn:
-            return self._take_due_in(conn, req, context, now, locking)
+        self.site  # noqa: B018 - resolve the time zone before any transaction (SQLite has one writer)
+        self.queue.refresh(hooks, gids)
+        ids = self.queue.claim(hooks, gids, now, req.limit)
+        if not ids:
+            return Taken([], 0)
+        try:
+            started, busy = self._start_ids(ids, context, now)
+        except Exception:
+            self.queue.mark_stale()  # the ids left the queue but were not started: the reconciling pass restores them
+            raise
+        if busy:
+            self.queue.put_back(None, busy)
+        return Taken(started, len(ids))
+
+    @translate_errors
+    def refresh_queue(self, hooks: Sequence[str], group_ids: Sequence[int], *, force: bool = False) -> None:
+        """Bring the pick-up queue up to date now (the worker does this at start, so the first poll is cheap)."""
+        if hooks and group_ids:
+            self.queue.refresh(hooks, group_ids, force=force)
+
+    def queue_is_stale(self) -> None:
+        """After a database outage: reconcile the pick-up queue on the next take."""
+        self.queue.mark_stale()
 
     # ------------------------------------------------------------------ finishing
-    def _finish_in(self, conn: Connection, results: Sequence[tuple[int, bool, str]], context: str,
-                   now: datetime) -> dict[int, str | None]:
-        out: dict[int, str | None] = {}
-        ids = sorted({aid for aid, _, _ in results})
-        # Lock the rows that are still ours to finish (in-progress); anything else was changed by someone else.
-        mine = {int(r[0]) for r in conn.exec_driver_sql(self.sql.running(len(ids)), tuple(ids))}
-        if len(mine) != len(ids):
-            found = {int(k): v for k, v in conn.exec_driver_sql(self.sql.statuses(len(ids)), tuple(ids))}
-            for aid in ids:
-                if aid not in mine:
-                    out[aid] = str(found.get(aid, "deleted"))
-        ok_ids = [aid for aid, ok, _ in results if ok and aid in mine]
-        fail_ids = [aid for aid, ok, _ in results if not ok and aid in mine]
-        if ok_ids:
-            res = conn.exec_driver_sql(self.sql.complete(len(ok_ids)), (fmt(now), fmt(self.site.local(now)), *ok_ids))
-            if res.rowcount != len(ok_ids):
-                raise StoreError(f"finish: {res.rowcount} of {len(ok_ids)} locked rows updated")
-        if fail_ids:
-            res = conn.exec_driver_sql(self.sql.fail(len(fail_ids)), tuple(fail_ids))
-            if res.rowcount != len(fail_ids):
-                raise StoreError(f"finish: {res.rowcount} of {len(fail_ids)} locked rows updated")
-        logs: list[tuple[int, str]] = []
-        for aid, ok, msg in results:
-            if aid not in mine:
-                logs.append(
-                    (aid, f"WCH Bridge finished this action ({'complete' if ok else 'failed'}) but did not "
-                          f"record it: its status had been changed to '{out[aid]}' meanwhile")
-                )
-                continue
-            out[aid] = None
-            logs.append((aid, f"action complete via {context}" if ok else f"action failed via {context}: {msg}"))
-        self._insert_logs(conn, logs, now)
-        return out
-
+    @retry_transient
+    @translate_errors
     def finish(
         self, results: Sequence[tuple[int, bool, str]], context: str, now: datetime | None = None
     ) -> dict[int, str | None]:
         """Record outcomes: ``(action_id, ok, message)``. Success -> ``complete`` + ``last_attempt_*`` + log
         ``action complete via <context>``; failure -> ``failed`` + log ``action failed via <context>: <message>``.
 
-        Each update is guarded on ``status='in-progress'``: a row the PHP cleaner or an admin changed meanwhile is
-        not overwritten. Returns ``{action_id: None}`` when recorded, else ``{action_id: <status found>}``."""
-        return self.finish_and_take(results, context, now)[0]
-
-    @retry_transient
-    @translate_errors
-    def finish_and_take(
-        self, results: Sequence[tuple[int, bool, str]], context: str, now: datetime | None = None,
-        take: TakeRequest | None = None,
-    ) -> tuple[dict[int, str | None], Taken]:
-        """``finish`` and, with ``take``, ``take_due`` in the same transaction: one COMMIT (one redo-log flush)
-        for a batch's outcomes and the next batch's start. On any error neither is written."""
-        if not results and take is None:
-            return {}, Taken([], 0)
+        Each UPDATE is pinned to the primary key and guarded on ``status='in-progress'``: a row the PHP cleaner or
+        an admin changed meanwhile is not overwritten. One short transaction of its own. Returns ``{action_id:
+        None}`` when recorded, ``{action_id: <status found>}`` when the row had been changed; an id missing from the
+        answer could not be written now (someone held its row lock just then): write it again later."""
+        if not results:
+            return {}
         now = now or self.now()
-        locking = self.claim_read_locks() if take is not None else False
         self.site  # noqa: B018
-        with self.engine.begin() as conn:
-            out = self._finish_in(conn, results, context, now) if results else {}
-            taken = self._take_due_in(conn, take, context, now, locking) if take is not None else Taken([], 0)
-        return out, taken
+        ok_ids = sorted({aid for aid, ok, _ in results if ok})
+        fail_ids = sorted({aid for aid, ok, _ in results if not ok})
+        stamp = (fmt(now), fmt(self.site.local(now)))
+
+        def steps(_conn: Connection) -> list[Step]:
+            return [Step(self.sql.complete, stamp, ok_ids), Step(self.sql.fail, (), fail_ids)]
+
+        def then(conn: Connection, applied: Applied) -> dict[int, str | None]:
+            out: dict[int, str | None] = {aid: None for aid in applied.changed}
+            if applied.unchanged:
+                ids = applied.unchanged
+                found = {int(k): v for k, v in conn.exec_driver_sql(self.sql.statuses(len(ids)), tuple(ids))}
+                out.update({aid: str(found.get(aid, "deleted")) for aid in ids})
+            logs: list[tuple[int, str]] = []
+            for aid, ok, msg in results:
+                if aid not in out:
+                    continue  # busy: written later
+                if out[aid] is not None:
+                    logs.append((aid, f"WCH Bridge finished this action ({'complete' if ok else 'failed'}) but did "
+                                      f"not record it: its status had been changed to '{out[aid]}' meanwhile"))
+                else:
+                    logs.append((aid, f"action complete via {context}" if ok else f"action failed via {context}: {msg}"))
+            self._insert_logs(conn, logs, now)
+            return out
+
+        return self._guarded(steps, then)
 
     @retry_transient
     @translate_errors
     def touch(self, action_ids: Sequence[int], now: datetime | None = None) -> int:
         """Refresh ``last_attempt_*`` of running actions so PHP's cleaner (300 s failure period) leaves them be."""
-        if not action_ids:
+        ids = sorted({int(i) for i in action_ids})
+        if not ids:
             return 0
         now = now or self.now()
-        a = self.t.actions
-        with self.engine.begin() as conn:
-            res = conn.execute(
-                update(a)
-                .where(a.c.action_id.in_(list(action_ids)), a.c.status == Status.RUNNING.value)
-                .values(last_attempt_gmt=now, last_attempt_local=self.site.local(now))
-            )
-        return int(res.rowcount)
+        stamp = (fmt(now), fmt(self.site.local(now)))
+        return self._guarded(lambda _c: [Step(self.sql.touch, stamp, ids)],
+                             lambda _c, applied: len(applied.changed))
 
     def release(self, action_id: int, reason: str, now: datetime | None = None) -> bool:
         """``in-progress`` -> ``pending`` (a stopped or dead worker's action, to be run again), with a log line.
 
         ``attempts`` keeps the count of starts; the re-run lands after fresh work in AS's claim order."""
-        return self._leave_running(action_id, Status.PENDING, reason, now)
+        return self._leave_running(action_id, self.sql.release, reason, now)
 
     def fail_running(self, action_id: int, message: str, now: datetime | None = None) -> bool:
         """``in-progress`` -> ``failed`` with a log line (orphan recovery of hooks that are not safe to re-run)."""
-        return self._leave_running(action_id, Status.FAILED, message, now)
+        return self._leave_running(action_id, self.sql.fail, message, now)
 
     @retry_transient
     @translate_errors
-    def _leave_running(self, action_id: int, to: Status, message: str, now: datetime | None) -> bool:
+    def _leave_running(self, action_id: int, build: Callable[[int], str], message: str,
+                       now: datetime | None) -> bool:
         now = now or self.now()
-        a = self.t.actions
-        values: dict[str, Any] = {"status": to.value}
-        if to is Status.PENDING:
-            values["claim_id"] = 0
-        with self.engine.begin() as conn:
-            res = conn.execute(
-                update(a).where(a.c.action_id == action_id, a.c.status == Status.RUNNING.value).values(**values)
-            )
-            if res.rowcount != 1:
+        self.site  # noqa: B018
+
+        def then(conn: Connection, applied: Applied) -> bool:
+            if not applied.changed:
+                if applied.busy:
+                    raise LockBusyError(f"action {action_id} is locked by another session; trying again")
                 return False
             self._insert_logs(conn, [(action_id, message)], now)
-        return True
+            if build == self.sql.release:
+                rows = conn.exec_driver_sql(self.sql.by_id(1), (action_id,)).all()
+                self.queue.put_back(conn, rows)
+            return True
+
+        return self._guarded(lambda _c: [Step(build, (), [int(action_id)])], then)
 
     # ------------------------------------------------------------------ creating
     @retry_transient
@@ -560,26 +506,21 @@ class ActionStore:
     @retry_transient
     @translate_errors
     def cancel(self, action_ids: Sequence[int], now: datetime | None = None) -> list[int]:
-        """``pending`` -> ``canceled`` with AS's ``action canceled`` line; never touches other statuses."""
+        """``pending`` -> ``canceled`` with AS's ``action canceled`` line; never touches other statuses. A row
+        someone holds locked right now is tried again shortly (never waited for)."""
         ids = sorted({int(i) for i in action_ids})
         if not ids:
             return []
         now = now or self.now()
-        a = self.t.actions
-        with self.engine.begin() as conn:
-            sel = (select(a.c.action_id).where(a.c.action_id.in_(ids), a.c.status == Status.PENDING.value)
-                   .order_by(a.c.action_id))
-            if self.info.dialect == "mysql":
-                sel = sel.with_for_update()
-            got = [int(r[0]) for r in conn.execute(sel)]
-            if got:
-                conn.execute(
-                    update(a)
-                    .where(a.c.action_id.in_(got), a.c.status == Status.PENDING.value)
-                    .values(status=Status.CANCELED.value)
-                )
-                self._insert_logs(conn, [(i, "action canceled") for i in got], now)
-        return got
+        self.site  # noqa: B018
+
+        def then(conn: Connection, applied: Applied) -> list[int]:
+            if applied.busy:
+                raise LockBusyError("a row to cancel is locked by another session; trying again")
+            self._insert_logs(conn, [(i, "action canceled") for i in applied.changed], now)
+            return sorted(applied.changed)
+
+        return self._guarded(lambda _c: [Step(self.sql.cancel, (), ids)], then)
 
     # ------------------------------------------------------------------ PHP's gate, for tests and status
     @translate_errors

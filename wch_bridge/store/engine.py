@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 import re
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from wch_bridge.errors import ConfigError, StoreError, TransientStoreError
+from wch_bridge.errors import ConfigError, LockBusyError, StoreError, TransientStoreError
 from wch_bridge.settings import mask_dsn
 
 log = logging.getLogger("wch_bridge.store")
@@ -28,6 +29,14 @@ _PREFIX_RE = re.compile(r"^[A-Za-z0-9_]+$")
 WP_INCOMPATIBLE_MODES = frozenset(
     {"NO_ZERO_DATE", "ONLY_FULL_GROUP_BY", "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES", "TRADITIONAL", "ANSI"}
 )
+
+#: ``innodb_lock_wait_timeout`` of the bridge's sessions: MariaDB fails a statement at once with 0; MySQL's minimum
+#: is 1 second.
+NO_WAIT_MARIADB = 0
+NO_WAIT_MYSQL = 1
+ER_LOCK_WAIT_TIMEOUT = 1205
+#: How long ``retry_transient`` keeps trying a statement that met a busy row lock.
+BUSY_RETRY_S = 3.0
 
 #: MySQL error numbers that mean "try again": deadlock, lock wait timeout, gone away, lost connection, ...
 TRANSIENT_MYSQL_ERRORS = frozenset({1213, 1205, 2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031, 1040})
@@ -109,9 +118,13 @@ def make_engine(dsn: str, *, pool_size: int = 10) -> Engine:
         @event.listens_for(engine, "connect")
         def _mysql_connect(dbapi_conn: Any, _rec: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("SELECT @@SESSION.sql_mode")
+            cur.execute("SELECT @@SESSION.sql_mode, VERSION()")
             row = cur.fetchone()
             cur.execute("SET SESSION sql_mode = %s", (_wp_sql_mode(str(row[0] if row else "")),))
+            # Never wait for a row lock: a statement that meets one fails at once (1205) and the bridge skips that
+            # row, so it can never close a wait-for cycle with PHP's statements (store/guarded.py).
+            wait = NO_WAIT_MARIADB if "mariadb" in str(row[1] if row else "").lower() else NO_WAIT_MYSQL
+            cur.execute(f"SET SESSION innodb_lock_wait_timeout = {wait}")
             cur.execute("SET time_zone = '+00:00'")
             cur.execute("SET NAMES utf8mb4")
             cur.close()
@@ -121,12 +134,28 @@ def make_engine(dsn: str, *, pool_size: int = 10) -> Engine:
     raise ConfigError(f"unsupported database {backend!r} in DSN {mask_dsn(dsn)}: use mysql+pymysql:// or sqlite:///")
 
 
+def ddl(engine: Engine, statement: str) -> None:
+    """Run one DDL statement, waiting for locks as any client would (DDL is an operator's or a test's act, not the
+    worker's: the no-wait rule is for row changes beside PHP's runners)."""
+    with engine.connect() as conn:
+        if engine.dialect.name != "sqlite":
+            conn.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = 50")
+        try:
+            conn.exec_driver_sql(statement)
+            conn.commit()
+        finally:
+            if engine.dialect.name != "sqlite":
+                conn.invalidate()  # not back to the pool: a fresh session gets the bridge's no-wait setting
+
+
 @dataclass(frozen=True)
 class DbInfo:
     dialect: str  # "mysql" or "sqlite"
     version: str
     is_mariadb: bool
     skip_locked: bool
+    #: ``innodb_rollback_on_timeout``: a lock-wait timeout rolls back the whole transaction, not the statement.
+    rollback_on_timeout: bool = False
 
     @classmethod
     def probe(cls, engine: Engine) -> DbInfo:
@@ -140,8 +169,9 @@ class DbInfo:
                 version = conn.exec_driver_sql("select sqlite_version()").scalar_one()
             return cls("sqlite", str(version), False, False)
         with engine.connect() as conn:
-            version = str(conn.execute(text("SELECT VERSION()")).scalar_one())
-        return cls("mysql", version, "mariadb" in version.lower(), supports_skip_locked(version))
+            version, rollback = conn.execute(text("SELECT VERSION(), @@innodb_rollback_on_timeout")).one()
+        version = str(version)
+        return cls("mysql", version, "mariadb" in version.lower(), supports_skip_locked(version), bool(int(rollback)))
 
 
 def supports_skip_locked(version: str) -> bool:
@@ -195,6 +225,8 @@ def translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise
         except SQLAlchemyError as exc:
             detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+            if mysql_errno(exc) == ER_LOCK_WAIT_TIMEOUT:
+                raise LockBusyError(f"a row was locked by another session: {detail}") from exc
             if is_transient(exc):
                 raise TransientStoreError(f"database temporarily unavailable: {detail}") from exc
             raise StoreError(f"database error: {detail}") from exc
@@ -203,17 +235,27 @@ def translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def retry_transient(fn: Callable[P, R], *, attempts: int = 5, base_delay: float = 0.05) -> Callable[P, R]:
-    """Retry deadlocks / lock-wait timeouts a few times (they are not failures of the action)."""
+    """Retry deadlocks, lost connections and the like a few times with back-off (they are not failures of the
+    action). A row lock someone held (``LockBusyError``: the bridge never waits for locks) is tried again more
+    often and sooner, with jitter, for up to about ``BUSY_RETRY_S``; nothing is held while it waits."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        for attempt in range(1, attempts + 1):
+        failures = 0
+        busy_until = None
+        while True:
             try:
                 return fn(*args, **kwargs)
-            except TransientStoreError:
-                if attempt == attempts:
+            except LockBusyError:
+                now = time.monotonic()
+                busy_until = busy_until or now + BUSY_RETRY_S
+                if now >= busy_until:
                     raise
-                time.sleep(base_delay * (2 ** (attempt - 1)))
-        raise AssertionError("unreachable")
+                time.sleep(random.uniform(0.005, 0.04))  # noqa: S311 - jitter, not security
+            except TransientStoreError:
+                failures += 1
+                if failures >= attempts:
+                    raise
+                time.sleep(base_delay * (2 ** (failures - 1)))
 
     return wrapper

@@ -15,88 +15,96 @@ from functools import lru_cache
 
 from wch_bridge.store.tables import Tables
 
-CLAIM_INDEX = "wch_bridge_claim_order"
-QUEUE_INDEX = "wch_bridge_report_queue"
-
 #: The action columns the worker reads, in this order (``ActionStore._actions_from_rows``).
 ACTION_COLUMNS = ("action_id", "hook", "status", "scheduled_date_gmt", "scheduled_date_local", "priority", "args",
                   "schedule", "group_id", "attempts", "last_attempt_gmt", "last_attempt_local", "claim_id",
                   "extended_args")
 
+#: How long a worker may wait for another worker's lock on the bridge's own queue table (never on AS's tables).
+QUEUE_WAIT_S = 5
+
+#: What the queue feed reads of a row (``ClaimQueue``): enough to decide whether it is a candidate and to place it.
+FEED_COLUMNS = ("action_id", "hook", "status", "claim_id", "group_id", "priority", "attempts", "scheduled_date_gmt")
+
 
 class TransitionSql:
-    """SQL text for one table prefix and dialect."""
+    """SQL text for one table prefix and dialect.
 
-    def __init__(self, t: Tables, dialect: str, *, skip_locked: bool) -> None:
+    Every statement that names rows by id is pinned to the primary key on MySQL/MariaDB (``FORCE INDEX
+    (PRIMARY)``): the optimizer otherwise flips to a status index as status counts change (a drained table) and the
+    statement then locks every row of that status, PHP's running actions included (reference section 11.2)."""
+
+    def __init__(self, t: Tables, dialect: str) -> None:
         self.t = t
         self.mysql = dialect == "mysql"
         self.ph = "%s" if self.mysql else "?"
-        self.skip_locked = skip_locked
+        self.pk = " FORCE INDEX (PRIMARY)" if self.mysql else ""
         self.actions = t.actions.name
         self.logs = t.logs.name
-        cols = [c for c in ACTION_COLUMNS if c != "priority" or t.has_priority]
-        if not t.has_priority:  # AS schema < 7: keep the column order, every row has the default priority
-            cols.insert(ACTION_COLUMNS.index("priority"), "10")
-        self.columns = ", ".join(cols)
-        self.order = ("priority, " if t.has_priority else "") + "attempts, scheduled_date_gmt, action_id"
+        self.queue = f"{t.prefix}wch_bridge_queue"
+        cols = [c if c != "priority" or t.has_priority else "10" for c in ACTION_COLUMNS]
+        self.columns = ", ".join(cols)  # AS schema < 7: no priority column, every row has the default priority
+        self.feed_columns = ", ".join(c if c != "priority" or t.has_priority else "10" for c in FEED_COLUMNS)
+        self.order = "priority, attempts, scheduled_date_gmt, action_id"
         # bound per instance, so each store has its own cache
-        self.due = lru_cache(maxsize=32)(self._due)
-        self.lock_ids = lru_cache(maxsize=32)(self._lock_ids)
-        self.start = lru_cache(maxsize=32)(self._start)
-        self.running = lru_cache(maxsize=32)(self._running)
-        self.statuses = lru_cache(maxsize=32)(self._statuses)
-        self.complete = lru_cache(maxsize=32)(self._complete)
-        self.fail = lru_cache(maxsize=32)(self._fail)
+        self.by_id = lru_cache(maxsize=64)(self._by_id)
+        self.start = lru_cache(maxsize=64)(self._start)
+        self.statuses = lru_cache(maxsize=64)(self._statuses)
+        self.complete = lru_cache(maxsize=64)(self._complete)
+        self.fail = lru_cache(maxsize=64)(self._fail)
+        self.touch = lru_cache(maxsize=64)(self._touch)
+        self.release = lru_cache(maxsize=8)(self._release)
+        self.cancel = lru_cache(maxsize=64)(self._cancel)
+        self.queue_due = lru_cache(maxsize=32)(self._queue_due)
+        self.queue_delete = lru_cache(maxsize=64)(self._queue_delete)
+        self.queue_take = lru_cache(maxsize=64)(self._queue_take)
+        self.queue_next_due = lru_cache(maxsize=32)(self._queue_next_due)
 
     def marks(self, n: int) -> str:
         return ", ".join([self.ph] * n)
 
-    def _due(self, n_hooks: int | None, n_groups: int | None, locking: bool) -> str:
-        """Due, unclaimed pending rows (of ``n_hooks`` hooks and ``n_groups`` groups; None: any) in AS's claim
-        order. ``locking``: the MySQL claim read, pinned to the claim-order index (so it locks only the rows it
-        returns) and skipping rows others hold."""
-        a = self.actions
-        hint = f" FORCE INDEX ({CLAIM_INDEX})" if locking else ""
-        lock = (" FOR UPDATE SKIP LOCKED" if self.skip_locked else " FOR UPDATE") if locking else ""
-        hooks = f" AND hook IN ({self.marks(n_hooks)})" if n_hooks is not None else ""
-        groups = f" AND group_id IN ({self.marks(n_groups)})" if n_groups is not None else ""
-        return (
-            f"SELECT {self.columns} FROM {a}{hint} "  # noqa: S608 - validated table name, bound values
-            f"WHERE claim_id = 0 AND status = 'pending' AND scheduled_date_gmt <= {self.ph}{hooks}{groups} "
-            f"ORDER BY {self.order} LIMIT {self.ph}{lock}"
-        )
+    def _in(self, n: int) -> str:
+        return f"action_id IN ({self.marks(n)})" if n > 1 else f"action_id = {self.ph}"
 
-    def _lock_ids(self, n: int) -> str:
-        """Of these candidates, the ones still pending and unclaimed, locked (MySQL) for the guarded start."""
-        lock = ""
-        if self.mysql:
-            lock = " FOR UPDATE SKIP LOCKED" if self.skip_locked else " FOR UPDATE"
-        return (f"SELECT action_id FROM {self.actions} WHERE action_id IN ({self.marks(n)}) "  # noqa: S608
-                f"AND status = 'pending' AND claim_id = 0 ORDER BY action_id{lock}")
+    # ---------------------------------------------------------------- Action Scheduler rows, by primary key only
+    def _by_id(self, n: int) -> str:
+        """The rows of these ids: a plain (consistent, non-locking) read."""
+        return (f"SELECT {self.columns} FROM {self.actions}{self.pk} "  # noqa: S608 - validated names, bound values
+                f"WHERE {self._in(n)} ORDER BY action_id")
 
     def _start(self, n: int) -> str:
         """AS's start (``log_execution``), guarded on pending + unclaimed."""
-        return (f"UPDATE {self.actions} SET attempts = attempts + 1, status = 'in-progress', "  # noqa: S608
+        return (f"UPDATE {self.actions}{self.pk} SET attempts = attempts + 1, status = 'in-progress', "  # noqa: S608
                 f"last_attempt_gmt = {self.ph}, last_attempt_local = {self.ph} "
-                f"WHERE action_id IN ({self.marks(n)}) AND status = 'pending' AND claim_id = 0")
-
-    def _running(self, n: int) -> str:
-        lock = " FOR UPDATE" if self.mysql else ""
-        return (f"SELECT action_id FROM {self.actions} WHERE action_id IN ({self.marks(n)}) "  # noqa: S608
-                f"AND status = 'in-progress'{lock}")
+                f"WHERE {self._in(n)} AND status = 'pending' AND claim_id = 0")
 
     def _statuses(self, n: int) -> str:
-        return f"SELECT action_id, status FROM {self.actions} WHERE action_id IN ({self.marks(n)})"  # noqa: S608
+        return f"SELECT action_id, status FROM {self.actions}{self.pk} WHERE {self._in(n)}"  # noqa: S608
 
     def _complete(self, n: int) -> str:
         """AS's ``mark_complete``, guarded on in-progress."""
-        return (f"UPDATE {self.actions} SET status = 'complete', last_attempt_gmt = {self.ph}, "  # noqa: S608
-                f"last_attempt_local = {self.ph} WHERE action_id IN ({self.marks(n)}) AND status = 'in-progress'")
+        return (f"UPDATE {self.actions}{self.pk} SET status = 'complete', last_attempt_gmt = {self.ph}, "  # noqa: S608
+                f"last_attempt_local = {self.ph} WHERE {self._in(n)} AND status = 'in-progress'")
 
     def _fail(self, n: int) -> str:
         """AS's ``mark_failure``, guarded on in-progress."""
-        return (f"UPDATE {self.actions} SET status = 'failed' "  # noqa: S608
-                f"WHERE action_id IN ({self.marks(n)}) AND status = 'in-progress'")
+        return (f"UPDATE {self.actions}{self.pk} SET status = 'failed' "  # noqa: S608
+                f"WHERE {self._in(n)} AND status = 'in-progress'")
+
+    def _touch(self, n: int) -> str:
+        """Refresh ``last_attempt_*`` of running rows (so PHP's cleaner leaves them be)."""
+        return (f"UPDATE {self.actions}{self.pk} SET last_attempt_gmt = {self.ph}, "  # noqa: S608
+                f"last_attempt_local = {self.ph} WHERE {self._in(n)} AND status = 'in-progress'")
+
+    def _release(self, n: int) -> str:
+        """A running row back to pending (a stopped or dead worker's action)."""
+        return (f"UPDATE {self.actions}{self.pk} SET status = 'pending', claim_id = 0 "  # noqa: S608
+                f"WHERE {self._in(n)} AND status = 'in-progress'")
+
+    def _cancel(self, n: int) -> str:
+        """AS's ``cancel_action``, guarded on pending."""
+        return (f"UPDATE {self.actions}{self.pk} SET status = 'canceled' "  # noqa: S608
+                f"WHERE {self._in(n)} AND status = 'pending'")
 
     @property
     def log_insert(self) -> str:
@@ -104,16 +112,50 @@ class TransitionSql:
         return (f"INSERT INTO {self.logs} (action_id, message, log_date_gmt, log_date_local) "  # noqa: S608
                 f"VALUES ({self.marks(4)})")
 
-    def next_due(self, by_hook: bool, by_group: bool, hinted: bool) -> str:
-        """The due date of the next pending, unclaimed action (of one hook / one group): one index range, first
-        entry (``hinted``: pinned to the bridge's queue index)."""
-        hint = f" FORCE INDEX ({QUEUE_INDEX})" if hinted else ""
-        group = f" AND group_id = {self.ph}" if by_group else ""
-        hook = f" AND hook = {self.ph}" if by_hook else ""
-        return (f"SELECT scheduled_date_gmt FROM {self.actions}{hint} WHERE status = 'pending'"  # noqa: S608
-                f"{group}{hook} AND claim_id = 0 ORDER BY scheduled_date_gmt LIMIT 1")
+    @property
+    def feed(self) -> str:
+        """Rows with an id above a mark, in id order: a range read on the primary key (never a secondary index)."""
+        return (f"SELECT {self.feed_columns} FROM {self.actions}{self.pk} "  # noqa: S608
+                f"WHERE action_id > {self.ph} AND action_id <= {self.ph} ORDER BY action_id LIMIT {self.ph}")
 
-    def index_names(self) -> str:
-        """MySQL: the names of the indexes on the actions table."""
-        return ("SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_schema = DATABASE() "
-                "AND table_name = %s")
+    @property
+    def max_id(self) -> str:
+        return f"SELECT MAX(action_id) FROM {self.actions}"  # noqa: S608
+
+    @property
+    def pending_of_hook(self) -> str:
+        """The pending rows of one hook (AS's own ``hook_status_scheduled_date_gmt`` index): the reconciling pass."""
+        return (f"SELECT {self.feed_columns} FROM {self.actions} "  # noqa: S608
+                f"WHERE hook = {self.ph} AND status = 'pending' AND claim_id = 0")
+
+    # ---------------------------------------------------------------- the bridge's own pick-up queue
+    def _queue_due(self, n_hooks: int, n_groups: int, lock: str) -> str:
+        """The head of the pick-up queue: due candidates in AS's claim order, read on its claim-order index. ``lock``
+        (MySQL): ``skip`` or ``wait`` for a locking read of the bridge's own table; ``""``: a plain read."""
+        hint = " FORCE INDEX (claim_order)" if self.mysql else ""
+        tail = {"skip": " FOR UPDATE SKIP LOCKED", "wait": " FOR UPDATE", "": ""}[lock]
+        return (f"SELECT action_id FROM {self.queue}{hint} WHERE scheduled_date_gmt <= {self.ph} "  # noqa: S608
+                f"AND hook IN ({self.marks(n_hooks)}) AND group_id IN ({self.marks(n_groups)}) "
+                f"ORDER BY {self.order} LIMIT {self.ph}{tail}")
+
+    def _queue_take(self, n: int) -> str:
+        """MariaDB: remove these ids and answer the ones this statement removed (waiting up to a few seconds for
+        another worker's uncommitted removal: the queue is the bridge's own table)."""
+        return (f"SET STATEMENT innodb_lock_wait_timeout = {QUEUE_WAIT_S} FOR "  # noqa: S608
+                f"DELETE FROM {self.queue} WHERE {self._in(n)} RETURNING action_id")
+
+    def _queue_delete(self, n: int) -> str:
+        return f"DELETE FROM {self.queue} WHERE {self._in(n)}"  # noqa: S608
+
+    @property
+    def queue_insert(self) -> str:
+        verb = "INSERT IGNORE" if self.mysql else "INSERT OR IGNORE"
+        return (f"{verb} INTO {self.queue} (action_id, hook, group_id, priority, attempts, "  # noqa: S608
+                f"scheduled_date_gmt) VALUES ({self.marks(6)})")
+
+    def _queue_next_due(self, n_hooks: int, n_groups: int) -> str:
+        return (f"SELECT scheduled_date_gmt FROM {self.queue} WHERE hook IN ({self.marks(n_hooks)}) "  # noqa: S608
+                f"AND group_id IN ({self.marks(n_groups)}) ORDER BY scheduled_date_gmt LIMIT 1")
+
+    def queue_ids(self, n_hooks: int) -> str:
+        return f"SELECT action_id FROM {self.queue} WHERE hook IN ({self.marks(n_hooks)})"  # noqa: S608

@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from wch_bridge.resources import sql_dir
-from wch_bridge.store.engine import DbInfo, translate_errors, validate_prefix
+from wch_bridge.store.engine import DbInfo, ddl, translate_errors, validate_prefix
 
 #: AS parts created by ``schema install``; ``with_wordpress`` adds the WordPress/WooCommerce tables.
 CORE_PARTS = ("actionscheduler", "wch_plugin", "bridge")
@@ -28,6 +28,42 @@ AS_SCHEMA8_INDEXES = {
     "status_last_attempt_gmt": ["status", "last_attempt_gmt"],
     "status_claim_id": ["status", "claim_id"],
 }
+
+#: Indexes earlier versions of the bridge added to ``{prefix}actionscheduler_actions``. They change PHP's own plans
+#: (a PHP runner alone deadlocked against itself with them present; reference section 11.3): the bridge adds none
+#: now, ``schema check`` reports any left behind and ``schema drop-indexes`` removes them.
+LEFTOVER_INDEXES = ("wch_bridge_claim_order", "wch_bridge_report_queue", "wch_bridge_report_finished")
+
+
+def _leftover_names(prefix: str, dialect: str) -> tuple[str, ...]:
+    if dialect == "sqlite":  # SQLite index names are per database: the former report indexes carried the prefix
+        return ("wch_bridge_claim_order", f"{prefix}wbr_report_queue", f"{prefix}wbr_report_finished")
+    return LEFTOVER_INDEXES
+
+
+@translate_errors
+def leftover_indexes(engine: Engine, prefix: str) -> list[str]:
+    """The former bridge indexes still present on the actions table."""
+    table = f"{validate_prefix(prefix)}actionscheduler_actions"
+    insp = inspect(engine)
+    if table not in insp.get_table_names():
+        return []
+    have = {ix["name"] for ix in insp.get_indexes(table)}
+    dialect = "sqlite" if engine.dialect.name == "sqlite" else "mysql"
+    return [n for n in _leftover_names(prefix, dialect) if n in have]
+
+
+@translate_errors
+def drop_leftover_indexes(engine: Engine, prefix: str) -> list[str]:
+    """Drop the former bridge indexes from the actions table; returns the names dropped."""
+    table = f"{validate_prefix(prefix)}actionscheduler_actions"
+    dropped = []
+    for name in leftover_indexes(engine, prefix):
+        stmt = f"DROP INDEX {name}" if engine.dialect.name == "sqlite" else f"ALTER TABLE {table} DROP INDEX {name}"
+        ddl(engine, stmt)  # names from the fixed list above, table from the validated prefix
+        dropped.append(name)
+    return dropped
+
 
 _INDEX_DIRECTIVE = re.compile(r"^--\s*@index\s+(\S+)\s+(\S+)\s+\(([^)]*)\)\s*$")
 
@@ -81,9 +117,8 @@ def install(engine: Engine, prefix: str, *, with_wordpress: bool = False, parts:
         if not (sql_dir() / dialect / f"{part}.sql").exists():
             continue
         statements, indexes = _read_part(dialect, part, prefix)
-        with engine.begin() as conn:
-            for stmt in statements:
-                conn.execute(text(stmt))
+        for stmt in statements:
+            ddl(engine, stmt)
         if not foreign_indexes:
             indexes = [i for i in indexes if i.table.startswith(f"{prefix}wch_bridge_")]
         ensure_indexes(engine, indexes)
@@ -102,8 +137,7 @@ def ensure_indexes(engine: Engine, indexes: list[IndexSpec]) -> list[IndexSpec]:
         have = {ix["name"] for ix in insp.get_indexes(spec.table)}
         if spec.name in have:
             continue
-        with engine.begin() as conn:
-            conn.execute(text(spec.ddl(dialect)))
+        ddl(engine, spec.ddl(dialect))
         created.append(spec)
     return created
 
@@ -115,8 +149,7 @@ def drop_prefix(engine: Engine, prefix: str) -> list[str]:
     dropped = []
     for name in inspect(engine).get_table_names():
         if name.startswith(prefix):
-            with engine.begin() as conn:
-                conn.execute(text(f"DROP TABLE IF EXISTS {name}"))  # name comes from the catalog and the prefix
+            ddl(engine, f"DROP TABLE IF EXISTS {name}")  # name comes from the catalog and the prefix
             dropped.append(name)
     return dropped
 
@@ -130,6 +163,7 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     missing_indexes: list[IndexSpec] = field(default_factory=list)
+    leftover_indexes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -146,6 +180,7 @@ class CheckReport:
                 {"table": i.table, "name": i.name, "columns": list(i.columns), "sql": i.ddl("mysql")}
                 for i in self.missing_indexes
             ],
+            "leftover_indexes": self.leftover_indexes,
         }
 
 
@@ -160,9 +195,8 @@ def check(engine: Engine, prefix: str, groups: tuple[str, ...] = ("wch",)) -> Ch
     if dialect == "mysql":
         rep.found.append(("SKIP LOCKED", "supported" if info.skip_locked else "not supported"))
         rep.plan.append(
-            "take due actions with a plain read plus a guarded UPDATE by primary key, locking only those rows "
-            + ("(FOR UPDATE SKIP LOCKED)" if info.skip_locked else "(plain FOR UPDATE, as AS 3.8 does)")
-        )
+            "take due actions from its own pick-up queue, then start them with a guarded UPDATE pinned to the "
+            "primary key; lock only the rows it takes or finishes, briefly, and never wait for a lock")
     else:
         rep.plan.append("embedded SQLite: writers serialized with BEGIN IMMEDIATE")
     rep.plan.append("never hold an Action Scheduler claim (PHP's concurrency gate stays free)")
@@ -173,6 +207,7 @@ def check(engine: Engine, prefix: str, groups: tuple[str, ...] = ("wch",)) -> Ch
         if f"{prefix}{suffix}" not in tables:
             rep.problems.append(f"table {prefix}{suffix} is missing (is the prefix right? is WooCommerce active?)")
     options = f"{prefix}options"
+    as_schema = 0
     if options in tables:
         with engine.connect() as conn:
             ver = conn.execute(
@@ -180,6 +215,8 @@ def check(engine: Engine, prefix: str, groups: tuple[str, ...] = ("wch",)) -> Ch
                 {"n": "schema-ActionScheduler_StoreSchema"},
             ).scalar()
         rep.found.append(("AS store schema", str(ver) if ver else "unknown (option not set)"))
+        head = str(ver or "").split(".")[0]
+        as_schema = int(head) if head.isdigit() else 0
         if ver:
             major = str(ver).split(".")[0]
             if major.isdigit() and int(major) >= 9:
@@ -196,16 +233,23 @@ def check(engine: Engine, prefix: str, groups: tuple[str, ...] = ("wch",)) -> Ch
             rep.problems.append(f"{actions} has no extended_args column (AS < 3.1): upgrade Action Scheduler")
         have = {ix["name"]: [c for c in ix["column_names"] if c] for ix in insp.get_indexes(actions)}
         missing_as = [n for n in AS_SCHEMA8_INDEXES if n not in have]
-        if dialect == "mysql" and missing_as:
+        if dialect == "mysql" and missing_as and as_schema >= 8:
+            # only from store schema 8 (AS 3.9.3) does `fix-schema` know these indexes
             rep.warnings.append("AS schema-8 indexes missing: " + ", ".join(missing_as) + " (wp action-scheduler fix-schema)")
         for spec in recommended_indexes(prefix, dialect):
             if spec.table in tables and spec.name not in {ix["name"] for ix in insp.get_indexes(spec.table)}:
                 rep.missing_indexes.append(spec)
         if rep.missing_indexes:
             rep.warnings.append(
-                "recommended indexes missing (the pick-up query and the report scan more rows without them): "
+                "indexes on the bridge's own tables missing (the report scans more rows without them): "
                 + "; ".join(spec.ddl(dialect) for spec in rep.missing_indexes)
             )
+        rep.leftover_indexes = [n for n in _leftover_names(prefix, dialect) if n in have]
+        if rep.leftover_indexes:
+            rep.warnings.append(
+                f"index(es) {', '.join(rep.leftover_indexes)} on {actions} were added by an earlier wch-bridge; they "
+                "change PHP's own query plans (PHP's runners can deadlock against each other): remove them with "
+                "`wch-bridge schema drop-indexes`")
         gt = f"{prefix}actionscheduler_groups"
         if gt in tables:
             with engine.connect() as conn:
