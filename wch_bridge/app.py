@@ -42,9 +42,9 @@ def open_store(settings: Settings, clock: Clock | None = None) -> ActionStore:
 
 
 def ensure_bridge_tables(store: ActionStore) -> None:
-    """The bridge's own tables (message ledger, worker heartbeats) are created on first run; indexes on the site's
-    Action Scheduler tables are left to ``wch-bridge schema check --apply-indexes``."""
-    schema_mod.install(store.engine, store.prefix, parts=("bridge",), foreign_indexes=False)
+    """The bridge's own tables (message ledger, worker heartbeats, pick-up queue) are created on first run. The
+    bridge never adds an index to the site's Action Scheduler tables."""
+    schema_mod.install(store.engine, store.prefix, parts=("bridge",))
 
 
 def plugin_layers(settings: Settings, wp: WordPressData) -> dict[str, dict[str, object]]:

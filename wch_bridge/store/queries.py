@@ -413,14 +413,14 @@ def purge_batch(
     a, lg = store.t.actions, store.t.logs
     where = _purge_where(store, ids_served, status, cutoff)
     with store.engine.begin() as conn:
+        # a plain read (no lock); the DELETE names the rows by primary key and checks the status again
         sel = select(a.c.action_id).where(*where, a.c.action_id > after_id).order_by(a.c.action_id).limit(limit)
-        if store.info.dialect == "mysql":
-            sel = sel.with_for_update()
         ids = [int(r[0]) for r in conn.execute(sel)]
         if not ids:
             return PurgeBatch(0, 0, 0)
-        gone = conn.execute(delete(a).where(a.c.action_id.in_(ids), a.c.status == status)).rowcount
-        if gone != len(ids):  # cannot happen with the rows locked; never leave logs without their action
-            raise StoreError(f"purge: {gone} of {len(ids)} locked rows deleted; batch rolled back")
+        gone = conn.exec_driver_sql(store.sql.purge(len(ids)), (*ids, status)).rowcount
+        if gone != len(ids):  # someone changed a row meanwhile: never leave logs without their action
+            raise StoreError(f"purge: {gone} of {len(ids)} rows deleted (some changed meanwhile); batch rolled back, "
+                             "run the command again")
         logs = conn.execute(delete(lg).where(lg.c.action_id.in_(ids))).rowcount
     return PurgeBatch(int(gone), int(logs), max(ids))

@@ -104,13 +104,9 @@ def recommended_indexes(prefix: str, dialect: str = "mysql") -> list[IndexSpec]:
 
 
 @translate_errors
-def install(engine: Engine, prefix: str, *, with_wordpress: bool = False, parts: tuple[str, ...] | None = None,
-            foreign_indexes: bool = True) -> list[str]:
-    """Create the tables (IF NOT EXISTS) and the recommended indexes. Returns the table names that now exist.
-
-    ``foreign_indexes=False`` adds indexes only to the bridge's own tables: an ALTER TABLE on the site's
-    Action Scheduler tables is never done behind an operator's back (``schema check`` recommends it, and
-    ``schema check --apply-indexes`` applies it)."""
+def install(engine: Engine, prefix: str, *, with_wordpress: bool = False,
+            parts: tuple[str, ...] | None = None) -> list[str]:
+    """Create the tables (IF NOT EXISTS) and the indexes of the bridge's own tables. Returns the table names."""
     dialect = "sqlite" if engine.dialect.name == "sqlite" else "mysql"
     chosen = parts or (CORE_PARTS + (WORDPRESS_PARTS if with_wordpress else ()))
     for part in chosen:
@@ -119,8 +115,6 @@ def install(engine: Engine, prefix: str, *, with_wordpress: bool = False, parts:
         statements, indexes = _read_part(dialect, part, prefix)
         for stmt in statements:
             ddl(engine, stmt)
-        if not foreign_indexes:
-            indexes = [i for i in indexes if i.table.startswith(f"{prefix}wch_bridge_")]
         ensure_indexes(engine, indexes)
     return sorted(t for t in inspect(engine).get_table_names() if t.startswith(prefix))
 
