@@ -66,22 +66,48 @@ def test_install_refuses_a_live_site_without_yes(db: tuple[str, str]) -> None:
     assert cli("schema", "install", "--dsn", dsn, "--prefix", prefix, "--yes").returncode == 0
 
 
-def test_run_never_alters_the_sites_tables_check_recommends_and_applies(db: tuple[str, str]) -> None:
+def test_run_adds_no_index_to_the_sites_tables_and_drop_indexes_removes_old_ones(db: tuple[str, str]) -> None:
     dsn, prefix = db
     eng = make_engine(dsn)
     schema_mod.install(eng, prefix)
     actions = f"{prefix}actionscheduler_actions"
-    with eng.begin() as conn:
-        conn.execute(text(f"ALTER TABLE {actions} DROP INDEX wch_bridge_claim_order"))
+    before = {ix["name"] for ix in inspect(eng).get_indexes(actions)}
+    assert not {n for n in before if n.startswith("wch_bridge")}, "install adds no index to AS's table"
     ensure_bridge_tables(ActionStore(eng, prefix))  # what `wch-bridge run` does at start
-    assert "wch_bridge_claim_order" not in {ix["name"] for ix in inspect(eng).get_indexes(actions)}
+    assert {ix["name"] for ix in inspect(eng).get_indexes(actions)} == before
     chk = cli("schema", "check", "--dsn", dsn, "--prefix", prefix)
-    assert chk.returncode == 0
-    assert (f"ALTER TABLE {actions} ADD INDEX wch_bridge_claim_order (claim_id, status, priority, attempts, "
-            "scheduled_date_gmt, action_id)") in chk.stdout
-    applied = cli("schema", "check", "--dsn", dsn, "--prefix", prefix, "--apply-indexes")
-    assert applied.returncode == 0 and "created index wch_bridge_claim_order" in applied.stdout
-    assert "wch_bridge_claim_order" in {ix["name"] for ix in inspect(eng.connect().engine).get_indexes(actions)}
+    assert chk.returncode == 0 and "leftover" not in chk.stdout and "ADD INDEX" not in chk.stdout, chk.stdout
+    with eng.begin() as conn:  # what an earlier version added
+        conn.execute(text(f"ALTER TABLE {actions} ADD INDEX wch_bridge_claim_order (claim_id, status, priority, "
+                          "attempts, scheduled_date_gmt, action_id)"))
+    chk = cli("schema", "check", "--dsn", dsn, "--prefix", prefix)
+    assert "leftover: index wch_bridge_claim_order" in chk.stdout, chk.stdout
+    dropped = cli("schema", "drop-indexes", "--dsn", dsn, "--prefix", prefix, "--yes")
+    assert dropped.returncode == 0 and f"dropped index wch_bridge_claim_order from {actions}" in dropped.stdout
+    assert {ix["name"] for ix in inspect(eng.connect().engine).get_indexes(actions)} == before
+    again = cli("schema", "drop-indexes", "--dsn", dsn, "--prefix", prefix, "--yes")
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def test_schema_check_advises_fix_schema_only_where_action_scheduler_knows_the_schema_8_indexes(
+        db: tuple[str, str]) -> None:
+    """AS 3.8.2 (store schema 7) has no schema-8 indexes and its `fix-schema` would not add them: not advised."""
+    dsn, prefix = db
+    eng = make_engine(dsn)
+    schema_mod.install(eng, prefix, with_wordpress=True)
+    actions = f"{prefix}actionscheduler_actions"
+    with eng.begin() as conn:
+        conn.execute(text(f"ALTER TABLE {actions} DROP INDEX status_last_attempt_gmt"))
+        conn.execute(text(f"DELETE FROM {prefix}options WHERE option_name = 'schema-ActionScheduler_StoreSchema'"))
+        conn.execute(text(f"INSERT INTO {prefix}options (option_name, option_value, autoload) "
+                          "VALUES ('schema-ActionScheduler_StoreSchema', :v, 'yes')"), {"v": "7.0.1700000000"})
+    out = cli("schema", "check", "--dsn", dsn, "--prefix", prefix)
+    assert "fix-schema" not in out.stdout, out.stdout
+    with eng.begin() as conn:
+        conn.execute(text(f"UPDATE {prefix}options SET option_value = '8.0.1700000000' "
+                          "WHERE option_name = 'schema-ActionScheduler_StoreSchema'"))
+    out = cli("schema", "check", "--dsn", dsn, "--prefix", prefix)
+    assert "status_last_attempt_gmt" in out.stdout and "fix-schema" in out.stdout, out.stdout
 
 
 def test_enqueue_writes_what_as_schedule_single_action_writes(db: tuple[str, str]) -> None:

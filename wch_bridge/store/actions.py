@@ -325,8 +325,11 @@ class ActionStore:
             return Taken([], 0)
         now = now or self.now()
         self.site  # noqa: B018 - resolve the time zone before any transaction (SQLite has one writer)
-        self.queue.refresh(hooks, gids)
+        self.queue.refresh(hooks, gids, eager=False)
         ids = self.queue.claim(hooks, gids, now, req.limit)
+        if len(ids) < req.limit:  # the queue ran short: feed it now and take the rest
+            self.queue.refresh(hooks, gids)
+            ids += self.queue.claim(hooks, gids, now, req.limit - len(ids))
         if not ids:
             return Taken([], 0)
         try:
@@ -340,7 +343,10 @@ class ActionStore:
 
     @translate_errors
     def refresh_queue(self, hooks: Sequence[str], group_ids: Sequence[int], *, force: bool = False) -> None:
-        """Bring the pick-up queue up to date now (the worker does this at start, so the first poll is cheap)."""
+        """Bring the pick-up queue up to date now. ``force`` (the worker's start): create its table if missing and
+        reconcile it with AS's table."""
+        if force:
+            schema.install_queue_table(self.engine, self.prefix)
         if hooks and group_ids:
             self.queue.refresh(hooks, group_ids, force=force)
 

@@ -31,6 +31,8 @@ from wch_bridge.timeutil import fmt, parse_db_date
 FEED_PAGE = 1000
 #: Pages read per refresh at most (the rest waits for the next poll; the queue already holds plenty).
 FEED_PAGES = 20
+#: While a drain finds candidates in the queue, new rows are fed at most this often (priority order stays fresh).
+FEED_EVERY_S = 0.2
 #: Ids fed are read once more this long after (late commits).
 TAIL_EVERY_S = 1.0
 #: A full reconciling pass this often (and at start and after an outage).
@@ -60,14 +62,17 @@ class ClaimQueue:
         self._tail_from = 0
         self._tail_mark = 0
         self._last_tail = 0.0
+        self._last_feed = 0.0
         self._last_reconcile = float("-inf")
         self._hooks: frozenset[str] = frozenset()
         self._groups: frozenset[int] = frozenset()
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ keeping it true
-    def refresh(self, hooks: Iterable[str], group_ids: Iterable[int], *, force: bool = False) -> None:
-        """Feed new rows; re-read the tail when due; reconcile when due, forced, or when the scope grew."""
+    def refresh(self, hooks: Iterable[str], group_ids: Iterable[int], *, force: bool = False,
+                eager: bool = True) -> None:
+        """Feed new rows; re-read the tail when due; reconcile when due, forced, or when the scope grew. Not
+        ``eager``: skip the feed when it ran less than ``FEED_EVERY_S`` ago (a drain that still has candidates)."""
         hooks, gids = frozenset(hooks), frozenset(int(g) for g in group_ids)
         with self._lock:
             grew = not (hooks <= self._hooks and gids <= self._groups)
@@ -78,7 +83,9 @@ class ClaimQueue:
             if force or grew or self.high_water is None or now - self._last_reconcile >= RECONCILE_EVERY_S:
                 self._reconcile()
                 self._last_reconcile = now
-            self._feed()
+            if eager or now - self._last_feed >= FEED_EVERY_S:
+                self._feed()
+                self._last_feed = now
             if now - self._last_tail >= TAIL_EVERY_S:
                 self._tail()
                 self._last_tail = now

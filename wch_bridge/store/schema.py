@@ -120,6 +120,17 @@ def install(engine: Engine, prefix: str, *, with_wordpress: bool = False,
 
 
 @translate_errors
+def install_queue_table(engine: Engine, prefix: str) -> None:
+    """Create the bridge's pick-up queue table if it is missing (a worker started on tables made by an older
+    version, or by hand, still runs)."""
+    dialect = "sqlite" if engine.dialect.name == "sqlite" else "mysql"
+    statements, _ = _read_part(dialect, "bridge", prefix)
+    for stmt in statements:
+        if f"{prefix}wch_bridge_queue" in stmt:
+            ddl(engine, stmt)
+
+
+@translate_errors
 def ensure_indexes(engine: Engine, indexes: list[IndexSpec]) -> list[IndexSpec]:
     """Create the missing ones among ``indexes``; return what was created."""
     created = []
