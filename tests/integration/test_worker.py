@@ -23,14 +23,15 @@ def ts(dt: datetime) -> int:
 
 
 def add(store: ActionStore, hook: str, args: object = None, *, schedule: schedules.Schedule | None = None,
-        raw_args: str | None = None, raw_schedule: str | None = None, delay: int = -1, priority: int = 10) -> int:
+        raw_args: str | None = None, raw_schedule: str | None = None, delay: int = -1, priority: int = 10,
+        group: str = "wch") -> int:
     when = store.now() + timedelta(seconds=delay)
     a, ext = argscodec.encode_args(args if args is not None else [])
     sched = raw_schedule if raw_schedule is not None else phpser.serialize_schedule(
         schedule or schedules.SimpleSchedule(ts(when)))
     return store.insert_action(NewRow(hook=hook, scheduled_date_gmt=when, schedule=sched,
                                       args=raw_args if raw_args is not None else a, extended_args=ext,
-                                      group="wch", priority=priority))
+                                      group=group, priority=priority))
 
 
 def settings_for(store: ActionStore, **kw: object) -> Settings:

@@ -282,9 +282,10 @@ class ActionStore:
 
     def _start_ids(self, ids: Sequence[int], context: str, now: datetime) -> tuple[list[Action], list[Any]]:
         """Start these actions (AS's ``log_execution``, guarded on pending + unclaimed) with their started log lines.
-        Returns the actions started (as read before the start) and the rows that were busy (locked by someone
-        else: still pending, not started)."""
-        ids = sorted({int(i) for i in ids})
+        Returns the actions started (as read before the start, in the order given) and the rows that were busy
+        (locked by someone else: still pending, not started)."""
+        order = list(dict.fromkeys(int(i) for i in ids))  # the caller's order (claim order), once each
+        ids = sorted(order)  # statements name ids ascending
         rows: dict[int, Any] = {}
         stamp = (fmt(now), fmt(self.site.local(now)))
 
@@ -297,7 +298,8 @@ class ActionStore:
         def then(conn: Connection, applied: Applied) -> tuple[list[Action], list[Any]]:
             msg = f"action started via {context}"
             self._insert_logs(conn, [(i, msg) for i in applied.changed], now)
-            started = self._actions_from_rows(conn, [rows[i] for i in applied.changed])
+            changed = set(applied.changed)
+            started = self._actions_from_rows(conn, [rows[i] for i in order if i in changed])
             return started, [rows[i] for i in applied.busy]
 
         return self._guarded(steps, then)

@@ -130,8 +130,9 @@ class ClaimQueue:
                 for r in conn.exec_driver_sql(self.sql.pending_of_hook, (hook,)):
                     if int(r[4]) in self._groups:
                         found[int(r[0])] = _row_values(r)
-            have = {int(r[0]) for r in conn.exec_driver_sql(self.sql.queue_ids(len(self._hooks)),
-                                                             tuple(sorted(self._hooks)))}
+            hooks, groups = sorted(self._hooks), sorted(self._groups)
+            have = {int(r[0]) for r in conn.exec_driver_sql(self.sql.queue_ids(len(hooks), len(groups)),
+                                                             (*hooks, *groups))}
             conn.commit()
         self._insert([found[i] for i in sorted(set(found) - have)])
         self._delete([i for i in sorted(have - set(found)) if i <= top])
@@ -141,7 +142,7 @@ class ClaimQueue:
 
     # ------------------------------------------------------------------ taking and giving back
     def claim(self, hooks: Sequence[str], group_ids: Sequence[int], now: datetime, limit: int) -> list[int]:
-        """Take up to ``limit`` due ids out of the queue, in claim order, so that two workers never get the same id
+        """Take up to ``limit`` due ids out of the queue (answered in claim order), so that two workers never get the same id
         (the caller starts them with the guarded UPDATE and puts back what it could not start).
 
         A plain read of the head of the queue (pinned to its claim-order index), then the ids are deleted: on
@@ -156,8 +157,8 @@ class ClaimQueue:
             if not ids:
                 return []
             if self.returning:
-                gone = conn.exec_driver_sql(self.sql.queue_take(len(ids)), tuple(ids))
-                return sorted(int(r[0]) for r in gone)
+                gone = {int(r[0]) for r in conn.exec_driver_sql(self.sql.queue_take(len(ids)), tuple(ids))}
+                return [i for i in ids if i in gone]
             conn.exec_driver_sql(self.sql.queue_delete(len(ids)), tuple(ids))
         return ids
 

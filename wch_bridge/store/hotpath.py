@@ -163,5 +163,6 @@ class TransitionSql:
         return (f"SELECT scheduled_date_gmt FROM {self.queue} WHERE hook IN ({self.marks(n_hooks)}) "  # noqa: S608
                 f"AND group_id IN ({self.marks(n_groups)}) ORDER BY scheduled_date_gmt LIMIT 1")
 
-    def queue_ids(self, n_hooks: int) -> str:
-        return f"SELECT action_id FROM {self.queue} WHERE hook IN ({self.marks(n_hooks)})"  # noqa: S608
+    def queue_ids(self, n_hooks: int, n_groups: int) -> str:
+        return (f"SELECT action_id FROM {self.queue} WHERE hook IN ({self.marks(n_hooks)}) "  # noqa: S608
+                f"AND group_id IN ({self.marks(n_groups)})")
