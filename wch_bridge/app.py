@@ -8,9 +8,10 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from wch_bridge import config, phpser, schedules, wpsettings
+from wch_bridge import config, hooks, phpser, schedules, wpsettings
 from wch_bridge.errors import ConfigError, StoreError
-from wch_bridge.handlers import WHATSAPP_HOOKS, Handler, Services, default_registry
+from wch_bridge.handlers import Handler, Services, default_registry
+from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.metrics import ActionObserver, chain_ticks
 from wch_bridge.report import ReportTicker, build_report_data
 from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_password, mask_dsn
@@ -115,27 +116,26 @@ def serving_registry(services: Services) -> dict[str, Handler]:
     return registry
 
 
-CLEANUP_HOOK = "wch_cleanup_expired_carts"
-CLEANUP_INTERVAL = 3600
-
-
-def ensure_recurring(store: ActionStore, settings: Settings) -> int:
-    """As the plugin does on ``init``: schedule the hourly ``wch_cleanup_expired_carts`` (args ``[]``, group
-    ``wch``) when no pending or running instance exists in the served groups. Returns the new id, or 0."""
-    if settings.hooks is not None and CLEANUP_HOOK not in settings.hooks:
+def ensure_recurring(store: ActionStore, settings: Settings, spec: hooks.HookSpec | None = None) -> int:
+    """As the plugin does on ``init``: schedule a recurring hook of ``wch_bridge.hooks`` (the hourly cart cleanup;
+    args ``[]``, group ``wch``) when no pending or running instance exists in the served groups. Returns the new
+    id, or 0."""
+    spec = spec or hooks.RECURRING[0]
+    interval = spec.recurrence_seconds or 0
+    if settings.hooks is not None and spec.name not in settings.hooks:
         return 0
     group_ids = list(store.group_ids(settings.groups, create=True).values())
-    if store.has_pending_like(CLEANUP_HOOK, group_ids):
+    if store.has_pending_like(spec.name, group_ids):
         return 0
     now = store.now()
     ts = int(now.replace(tzinfo=UTC).timestamp())
     group = "wch" if "wch" in settings.groups else settings.groups[0]
-    row = NewRow(hook=CLEANUP_HOOK, scheduled_date_gmt=now, args="[]", group=group,
-                 schedule=phpser.serialize_schedule(schedules.interval_first(ts, CLEANUP_INTERVAL)))
+    row = NewRow(hook=spec.name, scheduled_date_gmt=now, args="[]", group=group,
+                 schedule=phpser.serialize_schedule(schedules.interval_first(ts, interval)))
     new_id = store.insert_action(row, unique=True, now=now)
     if new_id:
         log.info("scheduled the recurring %s (every %d s, group %s) as action #%d",
-                 CLEANUP_HOOK, CLEANUP_INTERVAL, group, new_id)
+                 spec.name, interval, group, new_id)
     return new_id
 
 
@@ -143,12 +143,6 @@ def secrets_of(settings: Settings) -> tuple[str, ...]:
     """Strings that must never appear in output: token, salts, the DSN password."""
     out = [s for s in (settings.whatsapp_token, settings.auth_key, settings.auth_salt, dsn_password(settings.dsn)) if s]
     return tuple(out)
-
-
-#: Hooks whose side effects go through the message ledger, or that are upserts: safe to run again after a crash.
-RERUNNABLE_HOOKS = frozenset(
-    {"wch_send_broadcast_batch", "wch_process_abandoned_cart", "wch_retry_failed_message", "wch_process_sync_job"}
-)
 
 
 def report_data(settings: Settings, store: ActionStore, window: str = "24h") -> dict[str, Any]:
@@ -179,8 +173,9 @@ def build_worker(
     ensure_bridge_tables(store)
     services = services or build_services(settings, store)
     registry = registry if registry is not None else serving_registry(services)
-    if CLEANUP_HOOK in registry:
-        ensure_recurring(store, settings)
+    for spec in hooks.RECURRING:
+        if spec.name in registry:
+            ensure_recurring(store, settings, spec)
     secrets = secrets_of(settings)
     if isinstance(services.settings, Settings):
         secrets += tuple(x for x in secrets_of(services.settings) if x not in secrets)
@@ -188,7 +183,7 @@ def build_worker(
     worker = Worker(store, registry, settings, services,
                     secrets=secrets, on_result=observer.on_result,
                     on_tick=chain_ticks(observer.on_tick, build_report_ticker(settings, store)),
-                    rerunnable=RERUNNABLE_HOOKS)
+                    rerunnable=hooks.RERUNNABLE_HOOKS)
     worker.observer = observer  # type: ignore[attr-defined]
     return worker
 

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.errors import ActionDataError, ShutdownRequested, TransientStoreError, WchBridgeError
-from wch_bridge.handlers import WHATSAPP_HOOKS
 from wch_bridge.handlers.base import Handler, Job, Services
+from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.models import CONTEXT, Action, NewAction, Outcome
 from wch_bridge.settings import Settings
 from wch_bridge.store.actions import ActionStore, NewRow, TakeRequest

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, inspect, literal, or_, select
 from sqlalchemy.engine import Connection
 
-from wch_bridge import phpser, schedules
+from wch_bridge import hooks, phpser, schedules
 from wch_bridge.errors import SchemaError, StoreError
 from wch_bridge.models import CLI_CONTEXT, Action, Status
 from wch_bridge.store.actions import ActionStore, NewRow
@@ -28,7 +28,7 @@ ZERO_DATE = "0000-00-00 00:00:00"
 LIVE_HEARTBEAT_SECONDS = 30
 #: Rows per purge transaction / per keyset page of the bulk commands.
 BATCH = 500
-CLEANUP_HOOK = "wch_cleanup_expired_carts"
+CLEANUP_HOOK = hooks.CART_CLEANUP
 
 RETRY_OF = "retry of action #{}"
 RETRIED_AS = "retried as action #{} via {}"
