@@ -13,12 +13,14 @@ from wch_bridge.errors import ConfigError, StoreError
 from wch_bridge.handlers import Handler, Services, default_registry
 from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.metrics import ActionObserver, chain_ticks
+from wch_bridge.owners import OWNED_OPTION
 from wch_bridge.report import ReportTicker, build_report_data
 from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_password, mask_dsn
-from wch_bridge.store import ActionStore, Engine, make_engine, reporting
+from wch_bridge.store import ActionStore, Engine, make_engine, ownership, reporting
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.actions import NewRow
 from wch_bridge.store.ledger import MessageLedger
+from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
 from wch_bridge.store.wp import WordPressData
 from wch_bridge.timeutil import Clock
 from wch_bridge.whatsapp import ApiGate, WhatsAppClient
@@ -46,6 +48,8 @@ def ensure_bridge_tables(store: ActionStore) -> None:
     """The bridge's own tables (message ledger, worker heartbeats, pick-up queue) are created on first run. The
     bridge never adds an index to the site's Action Scheduler tables."""
     schema_mod.install(store.engine, store.prefix, parts=("bridge",))
+    for added in schema_mod.ensure_columns(store.engine, store.prefix):
+        log.info("added the column %s (what each worker serves, read by the must-use plugin)", added)
 
 
 def plugin_layers(settings: Settings, wp: WordPressData) -> dict[str, dict[str, object]]:
@@ -173,6 +177,7 @@ def build_worker(
     ensure_bridge_tables(store)
     services = services or build_services(settings, store)
     registry = registry if registry is not None else serving_registry(services)
+    check_narrowed_hooks(settings, registry)
     for spec in hooks.RECURRING:
         if spec.name in registry:
             ensure_recurring(store, settings, spec)
@@ -185,7 +190,29 @@ def build_worker(
                     on_tick=chain_ticks(observer.on_tick, build_report_ticker(settings, store)),
                     rerunnable=hooks.RERUNNABLE_HOOKS)
     worker.observer = observer  # type: ignore[attr-defined]
+    publish_ownership(store, settings.groups, worker.hooks)
     return worker
+
+
+def check_narrowed_hooks(settings: Settings, registry: dict[str, Handler]) -> None:
+    """``--hooks`` naming a hook the bridge has no handler for (a typo, or a hook only PHP runs) fails at start:
+    the worker would otherwise claim it for PHP and leave it to nobody."""
+    unknown = [h for h in settings.hooks or () if h not in registry and h not in hooks.BY_NAME]
+    if unknown:
+        raise ConfigError(f"hooks: no handler for {', '.join(unknown)}; the bridge runs "
+                          f"{', '.join(hooks.NAMES)} (see `wch-bridge hooks list`)")
+
+
+def publish_ownership(store: ActionStore, groups: tuple[str, ...], served: list[str]) -> None:
+    """Write the option ``wch_bridge_owned`` for the must-use plugin (this worker's pairs and the other live
+    workers'); a failure is logged, never fatal (the heartbeat row carries the same facts)."""
+    try:
+        pairs = ownership.publish(store, {(g, h) for g in groups for h in served}, LIVE_HEARTBEAT_SECONDS)
+    except StoreError as exc:
+        log.warning("could not publish what this worker owns (option %s): %s", OWNED_OPTION, exc)
+        return
+    if pairs is not None:
+        log.info("published ownership of %d (group, hook) pair(s) for the must-use plugin", len(pairs))
 
 
 def start_metrics(worker: Worker) -> object | None:

@@ -362,6 +362,7 @@ class Worker:
         self.heartbeats.beat(
             self.worker_id, host=socket.gethostname(), pid=os.getpid(), version=__version__,
             started_at=self._started_at, now=self.clock.now(), in_hand_ids=list(self._inflight), stopped=stopped,
+            groups=self.settings.groups, hooks=self.hooks,
         )
         self._last_beat = time.monotonic()
         if not stopped:
