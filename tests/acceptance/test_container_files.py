@@ -314,10 +314,13 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------------------------- mu-plugin
 
-# Just enough WordPress and Action Scheduler to run the mu-plugin: an in-memory groups table behind a fake $wpdb
+# Just enough WordPress and Action Scheduler to run the mu-plugin in whole-group mode: an in-memory groups table behind a fake $wpdb
 # that understands the plugin's two statements, and a DB-store-like object with claim filters.
 PHP_HARNESS = r"""
 define( 'ABSPATH', '/' );
+define( 'WCH_BRIDGE_EXCLUDE', 'groups' );  // whole-group mode; hook-level mode: tests/reliability/test_php_hand_off.py
+define( 'WCH_BRIDGE_GROUPS', 'wch' );
+function has_filter( $h, $cb = false ) { return false; }
 function add_action( $h, $cb ) { $GLOBALS['wch_hooks'][ $h ][] = $cb; }
 function add_filter( $h, $cb ) { $GLOBALS['wch_hooks'][ $h ][] = $cb; }
 function apply_filters( $h, $v ) { return $v; }
