@@ -419,7 +419,7 @@ def test_mu_plugin_creates_the_group_row_then_excludes_it(php: str, tmp_path: Pa
     out = _run_mu_plugin(php, tmp_path, "fresh")
     assert out["rows"] == ["", "wc-admin-data", "wch"]  # inserted once
     assert out["filter"] == ["other", "wch"]  # merged with what was excluded before
-    assert out["state"] == {"status": "ok", "excluded": ["wch"], "missing": []}
+    assert out["state"] == {"status": "ok", "mode": "groups", "excluded": ["wch"], "missing": []}
     assert out["queries"] == [3, 1]  # select, insert, select; then a single select per request
     assert "wch-bridge sidecar" in out["text"]
 
