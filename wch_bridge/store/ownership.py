@@ -58,8 +58,8 @@ def _has_options_table(store: ActionStore) -> bool:
 @translate_errors
 def hook_counts(store: ActionStore, groups: Sequence[str],
                 statuses: Sequence[str] = COUNTED) -> list[tuple[str, str, str, int]]:
-    """(group slug, hook, status, count) of the served groups, for pending/in-progress/complete/failed (index
-    ``wch_bridge_report_queue (status, group_id, hook, ...)``)."""
+    """(group slug, hook, status, count) of the served groups for ``statuses`` (status, the leading column of AS's
+    ``status_scheduled_date_gmt`` index, narrows the read; ``status`` and the report ask for pending only)."""
     ids = store.group_ids(groups)
     if not ids:
         return []

@@ -133,12 +133,12 @@ def ensure_columns(engine: Engine, prefix: str) -> list[str]:
     insp = inspect(engine)
     tables = set(insp.get_table_names())
     added = []
-    for suffix, column, ddl in ADDED_COLUMNS:
+    for suffix, column, col_type in ADDED_COLUMNS:
         table = f"{prefix}{suffix}"
         if table not in tables or column in {c["name"] for c in insp.get_columns(table)}:
             continue
         with engine.begin() as conn:
-            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {col_type}"))
         added.append(f"{table}.{column}")
     return added
 
