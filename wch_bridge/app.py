@@ -8,16 +8,19 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from wch_bridge import config, phpser, schedules, wpsettings
+from wch_bridge import config, hooks, phpser, schedules, wpsettings
 from wch_bridge.errors import ConfigError, StoreError
-from wch_bridge.handlers import WHATSAPP_HOOKS, Handler, Services, default_registry
+from wch_bridge.handlers import Handler, Services, default_registry
+from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.metrics import ActionObserver, chain_ticks
+from wch_bridge.owners import OWNED_OPTION
 from wch_bridge.report import ReportTicker, build_report_data
 from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_password, mask_dsn
-from wch_bridge.store import ActionStore, Engine, make_engine, reporting
+from wch_bridge.store import ActionStore, Engine, make_engine, ownership, reporting
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.actions import NewRow
 from wch_bridge.store.ledger import MessageLedger
+from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
 from wch_bridge.store.wp import WordPressData
 from wch_bridge.timeutil import Clock
 from wch_bridge.whatsapp import ApiGate, WhatsAppClient
@@ -45,6 +48,8 @@ def ensure_bridge_tables(store: ActionStore) -> None:
     """The bridge's own tables (message ledger, worker heartbeats, pick-up queue) are created on first run. The
     bridge never adds an index to the site's Action Scheduler tables."""
     schema_mod.install(store.engine, store.prefix, parts=("bridge",))
+    for added in schema_mod.ensure_columns(store.engine, store.prefix):
+        log.info("added the column %s (what each worker serves, read by the must-use plugin)", added)
 
 
 def plugin_layers(settings: Settings, wp: WordPressData) -> dict[str, dict[str, object]]:
@@ -115,27 +120,26 @@ def serving_registry(services: Services) -> dict[str, Handler]:
     return registry
 
 
-CLEANUP_HOOK = "wch_cleanup_expired_carts"
-CLEANUP_INTERVAL = 3600
-
-
-def ensure_recurring(store: ActionStore, settings: Settings) -> int:
-    """As the plugin does on ``init``: schedule the hourly ``wch_cleanup_expired_carts`` (args ``[]``, group
-    ``wch``) when no pending or running instance exists in the served groups. Returns the new id, or 0."""
-    if settings.hooks is not None and CLEANUP_HOOK not in settings.hooks:
+def ensure_recurring(store: ActionStore, settings: Settings, spec: hooks.HookSpec | None = None) -> int:
+    """As the plugin does on ``init``: schedule a recurring hook of ``wch_bridge.hooks`` (the hourly cart cleanup;
+    args ``[]``, group ``wch``) when no pending or running instance exists in the served groups. Returns the new
+    id, or 0."""
+    spec = spec or hooks.RECURRING[0]
+    interval = spec.recurrence_seconds or 0
+    if settings.hooks is not None and spec.name not in settings.hooks:
         return 0
     group_ids = list(store.group_ids(settings.groups, create=True).values())
-    if store.has_pending_like(CLEANUP_HOOK, group_ids):
+    if store.has_pending_like(spec.name, group_ids):
         return 0
     now = store.now()
     ts = int(now.replace(tzinfo=UTC).timestamp())
     group = "wch" if "wch" in settings.groups else settings.groups[0]
-    row = NewRow(hook=CLEANUP_HOOK, scheduled_date_gmt=now, args="[]", group=group,
-                 schedule=phpser.serialize_schedule(schedules.interval_first(ts, CLEANUP_INTERVAL)))
+    row = NewRow(hook=spec.name, scheduled_date_gmt=now, args="[]", group=group,
+                 schedule=phpser.serialize_schedule(schedules.interval_first(ts, interval)))
     new_id = store.insert_action(row, unique=True, now=now)
     if new_id:
         log.info("scheduled the recurring %s (every %d s, group %s) as action #%d",
-                 CLEANUP_HOOK, CLEANUP_INTERVAL, group, new_id)
+                 spec.name, interval, group, new_id)
     return new_id
 
 
@@ -143,12 +147,6 @@ def secrets_of(settings: Settings) -> tuple[str, ...]:
     """Strings that must never appear in output: token, salts, the DSN password."""
     out = [s for s in (settings.whatsapp_token, settings.auth_key, settings.auth_salt, dsn_password(settings.dsn)) if s]
     return tuple(out)
-
-
-#: Hooks whose side effects go through the message ledger, or that are upserts: safe to run again after a crash.
-RERUNNABLE_HOOKS = frozenset(
-    {"wch_send_broadcast_batch", "wch_process_abandoned_cart", "wch_retry_failed_message", "wch_process_sync_job"}
-)
 
 
 def report_data(settings: Settings, store: ActionStore, window: str = "24h") -> dict[str, Any]:
@@ -179,8 +177,10 @@ def build_worker(
     ensure_bridge_tables(store)
     services = services or build_services(settings, store)
     registry = registry if registry is not None else serving_registry(services)
-    if CLEANUP_HOOK in registry:
-        ensure_recurring(store, settings)
+    check_narrowed_hooks(settings, registry)
+    for spec in hooks.RECURRING:
+        if spec.name in registry:
+            ensure_recurring(store, settings, spec)
     secrets = secrets_of(settings)
     if isinstance(services.settings, Settings):
         secrets += tuple(x for x in secrets_of(services.settings) if x not in secrets)
@@ -188,9 +188,31 @@ def build_worker(
     worker = Worker(store, registry, settings, services,
                     secrets=secrets, on_result=observer.on_result,
                     on_tick=chain_ticks(observer.on_tick, build_report_ticker(settings, store)),
-                    rerunnable=RERUNNABLE_HOOKS)
+                    rerunnable=hooks.RERUNNABLE_HOOKS)
     worker.observer = observer  # type: ignore[attr-defined]
+    publish_ownership(store, settings.groups, worker.hooks)
     return worker
+
+
+def check_narrowed_hooks(settings: Settings, registry: dict[str, Handler]) -> None:
+    """``--hooks`` naming a hook the bridge has no handler for (a typo, or a hook only PHP runs) fails at start:
+    the worker would otherwise claim it for PHP and leave it to nobody."""
+    unknown = [h for h in settings.hooks or () if h not in registry and h not in hooks.BY_NAME]
+    if unknown:
+        raise ConfigError(f"hooks: no handler for {', '.join(unknown)}; the bridge runs "
+                          f"{', '.join(hooks.NAMES)} (see `wch-bridge hooks list`)")
+
+
+def publish_ownership(store: ActionStore, groups: tuple[str, ...], served: list[str]) -> None:
+    """Write the option ``wch_bridge_owned`` for the must-use plugin (this worker's pairs and the other live
+    workers'); a failure is logged, never fatal (the heartbeat row carries the same facts)."""
+    try:
+        pairs = ownership.publish(store, {(g, h) for g in groups for h in served}, LIVE_HEARTBEAT_SECONDS)
+    except StoreError as exc:
+        log.warning("could not publish what this worker owns (option %s): %s", OWNED_OPTION, exc)
+        return
+    if pairs is not None:
+        log.info("published ownership of %d (group, hook) pair(s) for the must-use plugin", len(pairs))
 
 
 def start_metrics(worker: Worker) -> object | None:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from wch_bridge import argscodec, phpser, schedules
-from wch_bridge.app import CLEANUP_HOOK, build_services, build_worker, open_store, report_data
+from wch_bridge import hooks as hook_table
+from wch_bridge.app import build_services, build_worker, open_store, report_data
 from wch_bridge.errors import ConfigError
 from wch_bridge.metrics import chain_ticks
 from wch_bridge.report import render_html, write_atomic
@@ -196,19 +197,19 @@ class Demo:
         # the hourly wch_cleanup_expired_carts: `wch-bridge run` schedules it as the plugin does on init
         for i, pid in enumerate(products[:n_sync]):
             kind = "inventory" if i % 4 == 3 else "product"
-            self.enqueue(store, "wch_process_sync_job", {"job_id": f"sync_demo{i:03d}", "sync_type": kind,
+            self.enqueue(store, hook_table.SYNC_JOB, {"job_id": f"sync_demo{i:03d}", "sync_type": kind,
                                                          "entity_id": pid, "retry_count": 0})
-        self.enqueue(store, "wch_process_sync_job", {"job_id": "sync_demo_missing", "sync_type": "product",
+        self.enqueue(store, hook_table.SYNC_JOB, {"job_id": "sync_demo_missing", "sync_type": "product",
                                                      "entity_id": 999999, "retry_count": 0})
         for k, oid in enumerate(orders):
-            self.enqueue(store, "wch_process_sync_job", {"job_id": f"sync_order{k}", "sync_type": "order",
+            self.enqueue(store, hook_table.SYNC_JOB, {"job_id": f"sync_order{k}", "sync_type": "order",
                                                          "entity_id": oid, "retry_count": 0})
         for b in range(0, len(customers), BATCH):
-            self.enqueue(store, "wch_send_broadcast_batch", {
+            self.enqueue(store, hook_table.BROADCAST_BATCH, {
                 "batch": customers[b:b + BATCH], "batch_num": b // BATCH, "campaign_id": CAMPAIGN,
                 "message": "Spring sale at Acme Outdoor: 20% off trail shoes until Sunday. Reply STOP to opt out."})
         for cid in [*cart_ids, fresh, done]:
-            self.enqueue(store, "wch_process_abandoned_cart", {"cart_id": cid})
+            self.enqueue(store, hook_table.ABANDONED_CART, {"cart_id": cid})
         return {"products": len(products), "orders": len(orders), "customers": len(customers),
                 "carts": len(cart_ids) + len(stale) + 4, "stale_carts": len(stale), "batches": -(-len(customers) // BATCH)}
 
@@ -221,7 +222,7 @@ class Demo:
         )
 
     def remaining(self, store: ActionStore, hooks: list[str]) -> int:
-        counts = store.count_by_status([h for h in hooks if h != CLEANUP_HOOK])
+        counts = store.count_by_status([h for h in hooks if h != hook_table.CART_CLEANUP])
         return counts.get("pending", 0) + counts.get("in-progress", 0)
 
     def run(self) -> DemoResult:
@@ -283,7 +284,7 @@ class Demo:
         templates = sum(int(k["count"]) for k in kinds if k.get("kind") == "template" and k.get("status") == "sent")
         products = ((data.get("catalog") or {}).get("products") or {})
         return {"by_hook": by_hook, "actions": total, "ledger": ledger, "failed_codes": codes,
-                "carts": (data.get("carts") or {}), "sync": by_hook.get("wch_process_sync_job", {}),
+                "carts": (data.get("carts") or {}), "sync": by_hook.get(hook_table.SYNC_JOB, {}),
                 "campaign": campaign, "templates_sent": templates, "products_synced": products.get("synced", 0),
                 "cleanup_pending": snap.cleanup_pending is not None}
 
@@ -307,7 +308,7 @@ class Demo:
 
     def retries(self, c: dict[str, Any]) -> int:
         """Sync actions beyond those the shop queued: each one is a retry the handler scheduled."""
-        return sum(c["sync"].values()) - self.seeded_by_hook.get("wch_process_sync_job", 0)
+        return sum(c["sync"].values()) - self.seeded_by_hook.get(hook_table.SYNC_JOB, 0)
 
 
 def _num(d: Any, key: str) -> int:

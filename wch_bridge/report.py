@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from wch_bridge import __version__
+from wch_bridge.hooks import CART_CLEANUP
 from wch_bridge.masking import mask_phones_in_text
 from wch_bridge.resources import templates_dir
 from wch_bridge.settings import mask_dsn
@@ -158,7 +159,7 @@ def decide_health(sections: Mapping[str, Any], window: str) -> dict[str, Any]:
         facts.append(f"Worker heartbeat {fmt_duration(hb.get('last_heartbeat_age'))} ago"
                      + (f" ({live} live)." if live is not None else "."))
     if not h.get("cleanup_scheduled"):
-        add(WARNING, "The recurring cart cleanup (wch_cleanup_expired_carts) is not scheduled.")
+        add(WARNING, f"The recurring cart cleanup ({CART_CLEANUP}) is not scheduled.")
     api = h.get("api") or {}
     if api.get("available") and api.get("paused"):
         code = api.get("error_code")

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.errors import ActionDataError, ShutdownRequested, TransientStoreError, WchBridgeError
-from wch_bridge.handlers import WHATSAPP_HOOKS
 from wch_bridge.handlers.base import Handler, Job, Services
+from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.models import CONTEXT, Action, NewAction, Outcome
 from wch_bridge.settings import Settings
 from wch_bridge.store.actions import ActionStore, NewRow, TakeRequest
@@ -362,6 +362,7 @@ class Worker:
         self.heartbeats.beat(
             self.worker_id, host=socket.gethostname(), pid=os.getpid(), version=__version__,
             started_at=self._started_at, now=self.clock.now(), in_hand_ids=list(self._inflight), stopped=stopped,
+            groups=self.settings.groups, hooks=self.hooks,
         )
         self._last_beat = time.monotonic()
         if not stopped:

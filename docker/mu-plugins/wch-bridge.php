@@ -1,20 +1,36 @@
 <?php
 /**
- * Plugin Name: WCH Bridge (sidecar owns the Action Scheduler group)
- * Description: Keeps PHP's Action Scheduler runners off the action group(s) run by the wch-bridge Python sidecar (default group "wch"), and says so in wp-admin.
- * Version:     0.1.0
+ * Plugin Name: WCH Bridge (hand-off between PHP and the sidecar)
+ * Description: Keeps PHP's Action Scheduler runners off exactly the hooks the wch-bridge Python sidecar runs (in the groups it serves), lets PHP run every other hook, and says in wp-admin which side runs what.
+ * Version:     0.2.0
  * License:     GPL-2.0-or-later
  * Requires PHP: 7.0
  *
- * How it works: on `action_scheduler_init` it makes sure every owned group has a row in
- * {$wpdb->prefix}actionscheduler_groups (Action Scheduler throws on every claim that filters on a
- * group without a row), then adds those groups to the data store's `exclude-groups` claim filter.
- * The one store instance serves the WP-Cron and the async request runners. Caveats: WP-CLI's
- * `wp action-scheduler run --exclude-groups=...` replaces the filter, `--group=...` bypasses it, and the
- * admin "Run" row link runs an action whatever its group.
+ * How it works (default, hook-level): each bridge worker publishes the groups and hooks it serves with its
+ * heartbeat (table {$wpdb->prefix}wch_bridge_workers) and, at start, in the non-autoloaded option
+ * `wch_bridge_owned`. Action Scheduler has no hook-exclusion filter, so this plugin appends
+ * `AND NOT ( group_id IN (...) AND hook IN (...) )` in front of the claim's ORDER BY, through the filter
+ * `action_scheduler_claim_actions_order_by` (Action Scheduler 3.4+; the claim statement is
+ * `UPDATE ... WHERE ... {ORDER BY} LIMIT`, or its 3.9.3+ SKIP LOCKED sub-select with the same WHERE and ORDER BY).
+ * PHP's claims skip the owned (group, hook) pairs and run every other hook, in the bridge's groups too. The owned
+ * pairs stay the bridge's while it is down, unless WCH_BRIDGE_FAILOVER_AFTER is defined: with no fresh heartbeat
+ * for that many seconds PHP takes them back, and gives them up when a worker is live again. The ownership is read
+ * with two small direct queries at most every 10 s, only when PHP claims (never through an object cache).
+ * Every served group gets a row in {$wpdb->prefix}actionscheduler_groups on `action_scheduler_init`.
  *
- * Configuration (wp-config.php), both optional:
- *   define( 'WCH_BRIDGE_GROUPS', 'wch' );                  // string (comma-separated) or array.
+ * Whole groups (the previous behaviour): define( 'WCH_BRIDGE_EXCLUDE', 'groups' ) adds WCH_BRIDGE_GROUPS to the
+ * data store's `exclude-groups` claim filter (Action Scheduler throws on a claim naming a group without a row,
+ * so a group is added only once its row exists). It is also used with Action Scheduler before 3.4 (no filter),
+ * and while the bridge is an older version that does not publish its hooks. Caveats of that mode: WP-CLI's
+ * `--exclude-groups=...` replaces the filter and `--group=...` bypasses it. In either mode the admin "Run" row
+ * link runs an action whatever its hook.
+ *
+ * Configuration (wp-config.php), all optional:
+ *   define( 'WCH_BRIDGE_EXCLUDE', 'hooks' );              // 'hooks' (default) or 'groups'.
+ *   define( 'WCH_BRIDGE_GROUPS', 'wch,wch-critical' );    // string (comma-separated) or array; default 'wch',
+ *                                                         // as the sidecar's own default; keep them equal.
+ *   define( 'WCH_BRIDGE_FAILOVER_AFTER', 300 );           // seconds; undefined: no failover (the default).
+ *   define( 'WCH_BRIDGE_LIVE_SECONDS', 60 );              // a heartbeat this fresh means a live worker.
  *   define( 'WCH_BRIDGE_REPORT_URL', 'https://example.com/wch-report/report.html' );
  * Filter: `wch_bridge_groups` (array of group slugs).
  *
@@ -26,7 +42,8 @@
 defined( 'ABSPATH' ) || exit;
 
 /**
- * The group slugs the sidecar owns: WCH_BRIDGE_GROUPS (default "wch"), then the `wch_bridge_groups` filter.
+ * The group slugs the sidecar serves: WCH_BRIDGE_GROUPS (default "wch", as the sidecar's default), then the
+ * `wch_bridge_groups` filter. Whole-group mode keeps PHP off them; hook-level mode makes sure their rows exist.
  *
  * @return string[] Unique, non-empty slugs.
  */
@@ -63,13 +80,15 @@ function wch_bridge_groups() {
  * @return array {
  *     @type string   $status   'unknown' (not run yet), 'no-action-scheduler', 'unsupported-store',
  *                              'ok' or 'error'.
- *     @type string[] $excluded Owned groups added to the claim filter.
+ *     @type string   $mode     'hooks' (hook-level exclusion) or 'groups' (whole groups).
+ *     @type string[] $excluded Groups added to the exclude-groups claim filter (whole-group mode).
  *     @type string[] $missing  Owned groups whose row could not be found or created.
  * }
  */
 function wch_bridge_state( $set = null ) {
 	static $state = array(
 		'status'   => 'unknown',
+		'mode'     => 'hooks',
 		'excluded' => array(),
 		'missing'  => array(),
 	);
@@ -121,9 +140,27 @@ function wch_bridge_ensure_group_rows( array $slugs ) {
 }
 
 /**
- * On `action_scheduler_init`: ensure the group rows, then exclude the groups from PHP's claims.
+ * The exclusion mode: 'hooks' (default) or 'groups' (WCH_BRIDGE_EXCLUDE), forced to 'groups' on Action
+ * Scheduler older than 3.4, which has no claim ORDER BY filter.
  *
- * A group is only added to the filter once its row is confirmed: a filter naming a group without a row
+ * @return string
+ */
+function wch_bridge_mode() {
+	$mode = defined( 'WCH_BRIDGE_EXCLUDE' ) && 'groups' === WCH_BRIDGE_EXCLUDE ? 'groups' : 'hooks';
+	if ( 'hooks' === $mode && class_exists( 'ActionScheduler_Versions' ) && is_callable( array( 'ActionScheduler_Versions', 'instance' ) ) ) {
+		$latest = ActionScheduler_Versions::instance()->latest_version();
+		if ( is_string( $latest ) && version_compare( $latest, '3.4.0', '<' ) ) {
+			$mode = 'groups';
+		}
+	}
+	return $mode;
+}
+
+/**
+ * On `action_scheduler_init`: ensure the group rows, then either filter PHP's claims hook by hook (default) or
+ * exclude whole groups.
+ *
+ * A group is only added to the exclude filter once its row is confirmed: a filter naming a group without a row
  * would make every claim throw and stop the whole site's queue.
  */
 function wch_bridge_exclude_groups() {
@@ -145,16 +182,12 @@ function wch_bridge_exclude_groups() {
 		return;
 	}
 
-	$owned = wch_bridge_groups();
-	if ( empty( $owned ) ) {
-		wch_bridge_state( array( 'status' => 'ok' ) );
-		return;
-	}
-
-	$present = wch_bridge_ensure_group_rows( $owned );
+	$mode    = wch_bridge_mode();
+	$owned   = wch_bridge_groups();
+	$present = empty( $owned ) ? array() : wch_bridge_ensure_group_rows( $owned );
 	$missing = array_values( array_diff( $owned, $present ) );
 
-	if ( ! empty( $present ) ) {
+	if ( 'groups' === $mode && ! empty( $present ) ) {
 		$existing = method_exists( $store, 'get_claim_filter' ) ? $store->get_claim_filter( 'exclude-groups' ) : '';
 		if ( is_string( $existing ) ) {
 			$existing = '' === $existing ? array() : explode( ',', $existing );
@@ -162,16 +195,236 @@ function wch_bridge_exclude_groups() {
 		$merged = array_values( array_unique( array_merge( (array) $existing, $present ) ) );
 		$store->set_claim_filter( 'exclude-groups', $merged );
 	}
+	if ( 'hooks' === $mode && ! has_filter( 'action_scheduler_claim_actions_order_by', 'wch_bridge_claim_order_by' ) ) {
+		add_filter( 'action_scheduler_claim_actions_order_by', 'wch_bridge_claim_order_by', PHP_INT_MAX, 1 );
+	}
 
 	wch_bridge_state(
 		array(
 			'status'   => empty( $missing ) ? 'ok' : 'error',
-			'excluded' => $present,
+			'mode'     => $mode,
+			'excluded' => 'groups' === $mode ? $present : array(),
 			'missing'  => $missing,
 		)
 	);
 }
 add_action( 'action_scheduler_init', 'wch_bridge_exclude_groups' );
+
+/**
+ * Seconds a heartbeat stays fresh (WCH_BRIDGE_LIVE_SECONDS, default 60).
+ *
+ * @return int
+ */
+function wch_bridge_live_seconds() {
+	return defined( 'WCH_BRIDGE_LIVE_SECONDS' ) && (int) WCH_BRIDGE_LIVE_SECONDS > 0 ? (int) WCH_BRIDGE_LIVE_SECONDS : 60;
+}
+
+/**
+ * The failover delay in seconds (WCH_BRIDGE_FAILOVER_AFTER), or 0 when failover is off (the default).
+ *
+ * @return int
+ */
+function wch_bridge_failover_after() {
+	return defined( 'WCH_BRIDGE_FAILOVER_AFTER' ) && (int) WCH_BRIDGE_FAILOVER_AFTER > 0 ? (int) WCH_BRIDGE_FAILOVER_AFTER : 0;
+}
+
+/**
+ * Adds the valid (group, hook) pairs of a decoded list of names to $pairs.
+ *
+ * @param array $pairs  group => hook => true.
+ * @param mixed $groups Group slugs.
+ * @param mixed $hooks  Hook names.
+ * @return array
+ */
+function wch_bridge_add_pairs( array $pairs, $groups, $hooks ) {
+	foreach ( (array) $groups as $group ) {
+		foreach ( (array) $hooks as $hook ) {
+			// Hook names go into the claim SQL: only plain names (no quotes, no %).
+			if ( is_string( $group ) && '' !== $group && is_string( $hook ) && preg_match( '/^[A-Za-z0-9_.:\/-]{1,191}$/', $hook ) ) {
+				$pairs[ $group ][ $hook ] = true;
+			}
+		}
+	}
+	return $pairs;
+}
+
+/**
+ * What the bridge owns now, read from its heartbeat table and the `wch_bridge_owned` option (cached 10 s).
+ *
+ * @param bool $fresh Ignore the cache.
+ * @return array {
+ *     @type string $status 'live' (a worker beats), 'down' (no live worker; the owned hooks wait for it),
+ *                          'failover' (no heartbeat for WCH_BRIDGE_FAILOVER_AFTER s: PHP runs them),
+ *                          'none' (nothing published yet), 'legacy' (a bridge that does not publish hooks).
+ *     @type array  $pairs  group => hook => true, the pairs PHP must not claim.
+ *     @type int    $live   Live workers.
+ *     @type int    $age    Seconds since the newest heartbeat (-1: none).
+ * }
+ */
+function wch_bridge_ownership( $fresh = false ) {
+	static $cache = null, $at = 0;
+	if ( ! $fresh && null !== $cache && time() - $at < 10 ) {
+		return $cache;
+	}
+	global $wpdb;
+	$table = $wpdb->prefix . 'wch_bridge_workers';
+	$quiet = $wpdb->suppress_errors( true );
+	$cut   = gmdate( 'Y-m-d H:i:s', time() - wch_bridge_live_seconds() );
+	// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching, WordPress.DB.PreparedSQL.InterpolatedNotPrepared -- table name from $wpdb->prefix; must see the live rows.
+	$rows   = $wpdb->get_results( "SELECT served_groups, served_hooks, heartbeat_at, stopped_at FROM `{$table}` ORDER BY heartbeat_at DESC LIMIT 200", ARRAY_A );
+	$legacy = false;
+	if ( ! is_array( $rows ) || '' !== $wpdb->last_error ) {
+		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching, WordPress.DB.PreparedSQL.InterpolatedNotPrepared
+		$legacy = null !== $wpdb->get_var( "SELECT MAX(heartbeat_at) FROM `{$table}`" ) && '' === $wpdb->last_error;
+		$rows   = array();
+	}
+	// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- read past any object cache: the sidecar writes it.
+	$raw = $wpdb->get_var( $wpdb->prepare( "SELECT option_value FROM `{$wpdb->options}` WHERE option_name = %s LIMIT 1", 'wch_bridge_owned' ) ); // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared
+	$wpdb->suppress_errors( $quiet );
+
+	$live   = array();
+	$count  = 0;
+	$newest = null;
+	foreach ( $rows as $row ) {
+		$newest = null === $newest || $row['heartbeat_at'] > $newest ? $row['heartbeat_at'] : $newest;
+		if ( empty( $row['stopped_at'] ) && $row['heartbeat_at'] >= $cut ) {
+			$live = wch_bridge_add_pairs( $live, json_decode( (string) $row['served_groups'], true ), json_decode( (string) $row['served_hooks'], true ) );
+			++$count;
+		}
+	}
+	$pairs = $live;
+	$doc   = is_string( $raw ) ? json_decode( $raw, true ) : null;
+	if ( is_array( $doc ) && isset( $doc['groups'] ) && is_array( $doc['groups'] ) ) {
+		foreach ( $doc['groups'] as $group => $hooks ) {
+			$pairs = wch_bridge_add_pairs( $pairs, array( (string) $group ), $hooks );
+		}
+	}
+	$age = null === $newest ? -1 : max( 0, time() - (int) strtotime( $newest . ' UTC' ) );
+
+	if ( $count > 0 ) {
+		$status = 'live';
+	} elseif ( $legacy ) {
+		$status = 'legacy';
+	} elseif ( empty( $pairs ) ) {
+		$status = 'none';
+	} elseif ( wch_bridge_failover_after() > 0 && ( $age < 0 || $age >= wch_bridge_failover_after() ) ) {
+		$status = 'failover';
+		$pairs  = array();
+	} else {
+		$status = 'down';
+	}
+	$cache = array(
+		'status' => $status,
+		'pairs'  => $pairs,
+		'live'   => $count,
+		'age'    => $age,
+	);
+	$at    = time();
+	return $cache;
+}
+
+/**
+ * The SQL condition that keeps a claim off the owned pairs: `NOT ( ( group_id IN (1,2) AND hook IN ('a','b') ) OR
+ * ... )`, '' when nothing is owned. Whole groups (legacy bridge): `group_id NOT IN (...)`. Group ids come from
+ * every row of each slug (duplicates happen), as integers; hooks are plain names (checked), quoted.
+ *
+ * @param array $own The result of wch_bridge_ownership().
+ * @return string
+ */
+function wch_bridge_claim_condition( array $own ) {
+	global $wpdb;
+	$slugs = 'legacy' === $own['status'] ? wch_bridge_groups() : array_keys( $own['pairs'] );
+	if ( empty( $slugs ) ) {
+		return '';
+	}
+	$table = $wpdb->prefix . 'actionscheduler_groups';
+	$in    = implode( ', ', array_fill( 0, count( $slugs ), '%s' ) );
+	// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching, WordPress.DB.PreparedSQL.InterpolatedNotPrepared, WordPress.DB.PreparedSQLPlaceholders
+	$rows = $wpdb->get_results( $wpdb->prepare( "SELECT group_id, slug FROM `{$table}` WHERE slug IN ( {$in} )", $slugs ), ARRAY_A );
+	$ids  = array();
+	foreach ( (array) $rows as $row ) {
+		$ids[ (string) $row['slug'] ][] = (int) $row['group_id'];
+	}
+	if ( 'legacy' === $own['status'] ) {
+		$all = array();
+		foreach ( $ids as $list ) {
+			$all = array_merge( $all, $list );
+		}
+		return empty( $all ) ? '' : 'group_id NOT IN ( ' . implode( ',', array_unique( $all ) ) . ' )';
+	}
+	$by_hooks = array();  // One term per distinct hook list.
+	foreach ( $own['pairs'] as $group => $hooks ) {
+		if ( empty( $ids[ $group ] ) ) {
+			continue;  // No row, no action in that group.
+		}
+		$names = array_keys( $hooks );
+		sort( $names );
+		$key = implode( ',', $names );
+		$by_hooks[ $key ]['hooks'] = $names;
+		foreach ( $ids[ $group ] as $id ) {
+			$by_hooks[ $key ]['ids'][] = $id;
+		}
+	}
+	$terms = array();
+	foreach ( $by_hooks as $term ) {
+		$ids_sql   = implode( ',', array_unique( $term['ids'] ) );
+		$hooks_sql = "'" . implode( "','", array_map( 'esc_sql', $term['hooks'] ) ) . "'";
+		$terms[]   = "( group_id IN ( {$ids_sql} ) AND hook IN ( {$hooks_sql} ) )";
+	}
+	return empty( $terms ) ? '' : 'NOT ( ' . implode( ' OR ', $terms ) . ' )';
+}
+
+/**
+ * Filter `action_scheduler_claim_actions_order_by`: put the ownership condition in front of the ORDER BY, so it
+ * joins the claim's WHERE (plain and SKIP LOCKED claims alike). Any error leaves the claim as it was.
+ *
+ * @param string $order_by The ORDER BY clause.
+ * @return string
+ */
+function wch_bridge_claim_order_by( $order_by ) {
+	if ( ! is_string( $order_by ) ) {
+		return $order_by;
+	}
+	try {
+		$own       = wch_bridge_ownership();
+		$condition = wch_bridge_claim_condition( $own );
+		wch_bridge_report_php_side( $own );
+	} catch ( \Throwable $e ) {
+		return $order_by;
+	}
+	return '' === $condition ? $order_by : 'AND ' . $condition . ' ' . $order_by;
+}
+
+/**
+ * Tells the sidecar what PHP runs (option `wch_bridge_php_side`, not autoloaded; written at most every 5 min, from
+ * claims only): the mode, whole groups kept off PHP, the `wch*` hooks PHP has callbacks for, failover state.
+ *
+ * @param array $own The result of wch_bridge_ownership().
+ */
+function wch_bridge_report_php_side( array $own ) {
+	static $last = 0;
+	if ( time() - $last < 300 ) {
+		return;
+	}
+	$last  = time();
+	$hooks = array();
+	foreach ( array_keys( isset( $GLOBALS['wp_filter'] ) ? (array) $GLOBALS['wp_filter'] : array() ) as $hook ) {
+		if ( is_string( $hook ) && 0 === strpos( $hook, 'wch' ) && has_action( $hook ) && count( $hooks ) < 500 ) {
+			$hooks[] = $hook;
+		}
+	}
+	sort( $hooks );
+	$state = wch_bridge_state();
+	$doc   = array(
+		'v'               => 1,
+		'mode'            => 'legacy' === $own['status'] ? 'groups' : $state['mode'],
+		'excluded_groups' => 'legacy' === $own['status'] ? wch_bridge_groups() : $state['excluded'],
+		'php_hooks'       => $hooks,
+		'failover'        => 'failover' === $own['status'],
+		'seen_gmt'        => gmdate( 'Y-m-d H:i:s' ),
+	);
+	update_option( 'wch_bridge_php_side', wp_json_encode( $doc ), false );
+}
 
 /**
  * The report URL (constant WCH_BRIDGE_REPORT_URL), or '' when not set.
@@ -186,7 +439,23 @@ function wch_bridge_report_url() {
 }
 
 /**
- * One human sentence about the state, plain text (escape on output).
+ * The owned pairs in words: "hook_a, hook_b in wch, wch-bulk".
+ *
+ * @param array $pairs group => hook => true.
+ * @return string
+ */
+function wch_bridge_pairs_text( array $pairs ) {
+	$hooks = array();
+	foreach ( $pairs as $group_hooks ) {
+		$hooks = array_merge( $hooks, array_keys( $group_hooks ) );
+	}
+	$hooks = array_unique( $hooks );
+	sort( $hooks );
+	return implode( ', ', $hooks ) . ' (' . implode( ', ', array_keys( $pairs ) ) . ')';
+}
+
+/**
+ * One human sentence about which side runs what, plain text (escape on output).
  *
  * @return string
  */
@@ -196,11 +465,14 @@ function wch_bridge_status_text() {
 
 	switch ( $state['status'] ) {
 		case 'ok':
-			return sprintf(
-				/* translators: %s: comma-separated Action Scheduler group slugs. */
-				__( 'Scheduled actions in the group(s) %s are run by the wch-bridge sidecar, not by WordPress. PHP\'s queue runners skip them; please do not use the "Run" link on them.', 'wch-bridge' ),
-				$groups
-			);
+			if ( 'groups' === $state['mode'] ) {
+				return sprintf(
+					/* translators: %s: comma-separated Action Scheduler group slugs. */
+					__( 'Scheduled actions in the group(s) %s are run by the wch-bridge sidecar, not by WordPress. PHP\'s queue runners skip them; please do not use the "Run" link on them.', 'wch-bridge' ),
+					$groups
+				);
+			}
+			return wch_bridge_hand_off_text( wch_bridge_ownership() );
 		case 'error':
 			return sprintf(
 				/* translators: %s: comma-separated Action Scheduler group slugs. */
@@ -208,9 +480,34 @@ function wch_bridge_status_text() {
 				implode( ', ', $state['missing'] )
 			);
 		case 'unsupported-store':
-			return __( 'wch-bridge: the active Action Scheduler data store has no claim filters (for example during the migration to custom tables), so PHP\'s queue runners are not kept off the sidecar\'s group yet.', 'wch-bridge' );
+			return __( 'wch-bridge: the active Action Scheduler data store has no claim filters (for example during the migration to custom tables), so PHP\'s queue runners are not kept off the sidecar\'s hooks yet.', 'wch-bridge' );
 		default:
-			return __( 'wch-bridge: Action Scheduler is not loaded (is WooCommerce active?). Nothing to keep off the sidecar\'s group.', 'wch-bridge' );
+			return __( 'wch-bridge: Action Scheduler is not loaded (is WooCommerce active?). Nothing to keep off the sidecar\'s hooks.', 'wch-bridge' );
+	}
+}
+
+/**
+ * Which side runs what, in hook-level mode.
+ *
+ * @param array $own The result of wch_bridge_ownership().
+ * @return string
+ */
+function wch_bridge_hand_off_text( array $own ) {
+	switch ( $own['status'] ) {
+		case 'live':
+			/* translators: 1: number of workers, 2: hooks and groups. */
+			return sprintf( __( 'The wch-bridge sidecar is live (%1$d worker(s)) and runs %2$s. PHP\'s queue runners run every other hook; please do not use the "Run" link on the sidecar\'s hooks.', 'wch-bridge' ), $own['live'], wch_bridge_pairs_text( $own['pairs'] ) );
+		case 'down':
+			/* translators: 1: seconds, 2: hooks and groups. */
+			return sprintf( __( 'No wch-bridge worker is live (last heartbeat %1$d s ago). Its hooks %2$s wait for it; PHP runs every other hook. Define WCH_BRIDGE_FAILOVER_AFTER to let PHP take them over.', 'wch-bridge' ), $own['age'], wch_bridge_pairs_text( $own['pairs'] ) );
+		case 'failover':
+			/* translators: %d: seconds. */
+			return sprintf( __( 'No wch-bridge heartbeat for %d s or more (WCH_BRIDGE_FAILOVER_AFTER): PHP runs every hook, the sidecar\'s too, until a worker is live again.', 'wch-bridge' ), wch_bridge_failover_after() );
+		case 'legacy':
+			/* translators: %s: group slugs. */
+			return sprintf( __( 'The wch-bridge sidecar is an older version that does not publish its hooks: PHP is kept off the whole group(s) %s.', 'wch-bridge' ), implode( ', ', wch_bridge_groups() ) );
+		default:
+			return __( 'No wch-bridge worker has published its hooks yet: PHP\'s queue runners run every hook.', 'wch-bridge' );
 	}
 }
 
@@ -285,12 +582,20 @@ add_filter( 'site_status_tests', 'wch_bridge_site_status_tests' );
 function wch_bridge_site_health_test() {
 	$state = wch_bridge_state();
 	$map   = array(
-		'ok'    => array( 'good', __( 'The wch-bridge sidecar owns its Action Scheduler group', 'wch-bridge' ) ),
+		'ok'    => array( 'good', __( 'PHP and the wch-bridge sidecar share the queue without overlap', 'wch-bridge' ) ),
 		'error' => array( 'critical', __( 'PHP is not kept off the wch-bridge group', 'wch-bridge' ) ),
 	);
 	$pick  = isset( $map[ $state['status'] ] )
 		? $map[ $state['status'] ]
-		: array( 'recommended', __( 'The wch-bridge group filter is not active', 'wch-bridge' ) );
+		: array( 'recommended', __( 'The wch-bridge claim filter is not active', 'wch-bridge' ) );
+	if ( 'ok' === $state['status'] && 'hooks' === $state['mode'] ) {
+		$own = wch_bridge_ownership();
+		if ( 'down' === $own['status'] ) {
+			$pick = array( 'recommended', __( 'No wch-bridge worker is live: its hooks wait', 'wch-bridge' ) );
+		} elseif ( 'failover' === $own['status'] ) {
+			$pick = array( 'recommended', __( 'PHP runs the wch-bridge hooks (failover)', 'wch-bridge' ) );
+		}
+	}
 
 	$description = '<p>' . esc_html( wch_bridge_status_text() ) . '</p>';
 	$url         = wch_bridge_report_url();

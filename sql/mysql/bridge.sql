@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS {prefix}wch_bridge_workers (
         stopped_at datetime NULL,
         in_hand int(11) NOT NULL default '0',
         in_hand_ids text NULL,
+        served_groups text NULL,
+        served_hooks text NULL,
         PRIMARY KEY  (worker_id),
         KEY heartbeat_at (heartbeat_at)
         ) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;

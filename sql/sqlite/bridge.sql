@@ -36,7 +36,9 @@ CREATE TABLE IF NOT EXISTS {prefix}wch_bridge_workers (
         heartbeat_at DATETIME NOT NULL,
         stopped_at DATETIME NULL,
         in_hand INTEGER NOT NULL DEFAULT 0,
-        in_hand_ids TEXT NULL
+        in_hand_ids TEXT NULL,
+        served_groups TEXT NULL,
+        served_hooks TEXT NULL
         );
 CREATE INDEX IF NOT EXISTS {prefix}wbw_heartbeat_at ON {prefix}wch_bridge_workers (heartbeat_at);
 

@@ -12,7 +12,7 @@ from tests.helpers.cli_ops import Ops, make_ops
 from wch_bridge.store.workers import WorkerRegistry
 
 STATUS_KEYS = {"health", "exit_code", "reasons", "database", "groups", "group_ids", "now_gmt", "counts", "totals",
-               "past_due", "failed_last_24h", "newest_completion_gmt", "newest_completion_age_seconds", "cleanup",
+               "past_due", "failed_last_24h", "unowned", "newest_completion_gmt", "newest_completion_age_seconds", "cleanup",
                "workers"}
 COUNT_KEYS = {"pending", "in-progress", "complete", "failed", "canceled", "other", "total"}
 
@@ -34,7 +34,7 @@ def healthy(ops: Ops) -> None:
     """A queue with nothing wrong: a live worker, the recurring cleanup scheduled, completed work."""
     beat(ops)
     ops.add("wch_cleanup_expired_carts", [], delay=3600)
-    ops.run_to(ops.add("wch_send_message", {"phone": "+15551237890"}), True)
+    ops.run_to(ops.add("wch_retry_failed_message", {"phone": "+15551237890"}), True)
 
 
 def test_healthy_queue_exits_0_and_shows_where_it_looks(ops: Ops) -> None:
@@ -43,7 +43,7 @@ def test_healthy_queue_exits_0_and_shows_where_it_looks(ops: Ops) -> None:
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert "health: OK" in r.stdout
     assert "127.0.0.1" in r.stdout and f"prefix {ops.prefix}" in r.stdout
-    assert "wch_send_message" in r.stdout and "wch_cleanup_expired_carts: scheduled" in r.stdout
+    assert "wch_retry_failed_message" in r.stdout and "wch_cleanup_expired_carts: scheduled" in r.stdout
     assert "1 live" in r.stdout
     assert "\x1b[" not in r.stdout  # no colours when stdout is not a terminal
     assert r.stderr == ""
@@ -51,9 +51,9 @@ def test_healthy_queue_exits_0_and_shows_where_it_looks(ops: Ops) -> None:
 
 def test_json_shape_counts_and_workers(ops: Ops) -> None:
     healthy(ops)
-    ops.failed("wch_send_message", {"phone": "+15551237890"})
-    ops.add("wch_send_message", [], delay=600)
-    ops.add("wch_other_group", [], group="elsewhere")
+    ops.failed("wch_retry_failed_message", {"phone": "+15551237890"})
+    ops.add("wch_retry_failed_message", [], delay=600)
+    ops.add("wch_process_sync_job", [], group="elsewhere")
     beat(ops, "w-dead", ago=120)
     beat(ops, "w-stopped", ago=5, stopped=True)
     rep = ops.json("status", code=1)
@@ -63,11 +63,11 @@ def test_json_shape_counts_and_workers(ops: Ops) -> None:
     assert rep["database"]["host"].startswith("127.0.0.1") and rep["database"]["database"] == "test"
     assert rep["groups"] == ["wch"] and len(rep["group_ids"]) == 1
     by_hook = {c["hook"]: c for c in rep["counts"]}
-    assert set(by_hook) == {"wch_send_message", "wch_cleanup_expired_carts"}  # other groups are not counted
-    assert set(by_hook["wch_send_message"]) == COUNT_KEYS | {"hook"}
-    assert by_hook["wch_send_message"]["complete"] == 1
-    assert by_hook["wch_send_message"]["failed"] == 1
-    assert by_hook["wch_send_message"]["pending"] == 1
+    assert set(by_hook) == {"wch_retry_failed_message", "wch_cleanup_expired_carts"}  # other groups are not counted
+    assert set(by_hook["wch_retry_failed_message"]) == COUNT_KEYS | {"hook"}
+    assert by_hook["wch_retry_failed_message"]["complete"] == 1
+    assert by_hook["wch_retry_failed_message"]["failed"] == 1
+    assert by_hook["wch_retry_failed_message"]["pending"] == 1
     assert rep["totals"]["total"] == 4
     assert rep["failed_last_24h"] == 1
     assert rep["newest_completion_gmt"] is not None
@@ -84,7 +84,7 @@ def test_json_shape_counts_and_workers(ops: Ops) -> None:
 
 def test_old_past_due_action_is_critical(ops: Ops) -> None:
     healthy(ops)
-    ops.add("wch_send_message", [], delay=-3600)
+    ops.add("wch_retry_failed_message", [], delay=-3600)
     r = ops.run("status")
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "health: CRITICAL" in r.stdout and "past-due" in r.stdout
@@ -106,9 +106,9 @@ def test_missing_cleanup_no_worker_and_no_heartbeat_table_are_warnings(ops: Ops)
 
 
 def test_served_groups_come_from_group_option_and_env(ops: Ops) -> None:
-    ops.add("wch_other_group", [], group="elsewhere", delay=60)
+    ops.add("wch_process_sync_job", [], group="elsewhere", delay=60)
     rep = ops.json("status", "--group", "elsewhere", code=1)
-    assert [c["hook"] for c in rep["counts"]] == ["wch_other_group"]
+    assert [c["hook"] for c in rep["counts"]] == ["wch_process_sync_job"]
     r = ops.run("status", "--json", env=ops.env(WCH_BRIDGE_GROUPS="wch,elsewhere"))
     assert r.returncode == 1
     assert '"elsewhere"' in r.stdout

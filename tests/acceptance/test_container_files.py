@@ -314,10 +314,13 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------------------------- mu-plugin
 
-# Just enough WordPress and Action Scheduler to run the mu-plugin: an in-memory groups table behind a fake $wpdb
+# Just enough WordPress and Action Scheduler to run the mu-plugin in whole-group mode: an in-memory groups table behind a fake $wpdb
 # that understands the plugin's two statements, and a DB-store-like object with claim filters.
 PHP_HARNESS = r"""
 define( 'ABSPATH', '/' );
+define( 'WCH_BRIDGE_EXCLUDE', 'groups' );  // whole-group mode; hook-level mode: tests/reliability/test_php_hand_off.py
+define( 'WCH_BRIDGE_GROUPS', 'wch' );
+function has_filter( $h, $cb = false ) { return false; }
 function add_action( $h, $cb ) { $GLOBALS['wch_hooks'][ $h ][] = $cb; }
 function add_filter( $h, $cb ) { $GLOBALS['wch_hooks'][ $h ][] = $cb; }
 function apply_filters( $h, $v ) { return $v; }
@@ -416,7 +419,7 @@ def test_mu_plugin_creates_the_group_row_then_excludes_it(php: str, tmp_path: Pa
     out = _run_mu_plugin(php, tmp_path, "fresh")
     assert out["rows"] == ["", "wc-admin-data", "wch"]  # inserted once
     assert out["filter"] == ["other", "wch"]  # merged with what was excluded before
-    assert out["state"] == {"status": "ok", "excluded": ["wch"], "missing": []}
+    assert out["state"] == {"status": "ok", "mode": "groups", "excluded": ["wch"], "missing": []}
     assert out["queries"] == [3, 1]  # select, insert, select; then a single select per request
     assert "wch-bridge sidecar" in out["text"]
 

@@ -44,12 +44,15 @@ def _connect(dsn: str) -> Any:
 
 class PhpRunner:
     """Run rounds until ``stop`` is set. ``hooks``: the WP-CLI ``--hooks`` filter (None: every hook and group).
-    ``claim``: ``plain`` (3.0-3.9.2), ``skip_locked`` (3.9.3+) or ``alternate``. Results: ``gate_samples``
+    ``claim``: ``plain`` (3.0-3.9.2), ``skip_locked`` (3.9.3+) or ``alternate``. ``order_by``: the claim's ORDER BY
+    as a filter returned it (the must-use plugin puts its condition in front). Results: ``gate_samples``
     (claims counted by the gate that are not PHP's: must stay 0), ``claims`` (claim ids), ``errors``."""
 
     def __init__(self, dsn: str, prefix: str, *, hooks: Sequence[str] | None = None, batch: int = 10,
-                 claim: str = "alternate", context: str = "Async Request", pause: float = 0.0) -> None:
+                 claim: str = "alternate", context: str = "Async Request", pause: float = 0.0,
+                 order_by: str = ORDER) -> None:
         self.dsn, self.prefix, self.hooks, self.batch = dsn, prefix, list(hooks) if hooks else None, batch
+        self.order_by = order_by  # what the filter action_scheduler_claim_actions_order_by returned
         self.claim, self.context, self.pause = claim, context, pause
         self.gate_samples: list[int] = []
         self.claims: list[int] = []
@@ -102,11 +105,11 @@ class PhpRunner:
         plain = self.claim == "plain" or (self.claim == "alternate" and rounds % 2 == 1)
         if plain:
             execute(f"UPDATE {a} SET claim_id=%s, last_attempt_gmt=%s, last_attempt_local=%s WHERE claim_id = 0 "
-                    f"AND scheduled_date_gmt <= %s AND status=%s{hooks} {ORDER} LIMIT %s",
+                    f"AND scheduled_date_gmt <= %s AND status=%s{hooks} {self.order_by} LIMIT %s",
                     (claim_id, now, now, now, "pending", *hook_params, self.batch))
         else:
             execute(f"UPDATE {a} t1 JOIN ( SELECT action_id from {a} WHERE claim_id = 0 AND scheduled_date_gmt <= %s "
-                    f"AND status=%s{hooks} {ORDER} LIMIT %s FOR UPDATE SKIP LOCKED ) t2 ON t1.action_id = "
+                    f"AND status=%s{hooks} {self.order_by} LIMIT %s FOR UPDATE SKIP LOCKED ) t2 ON t1.action_id = "
                     f"t2.action_id SET claim_id=%s, last_attempt_gmt=%s, last_attempt_local=%s",
                     (now, "pending", *hook_params, self.batch, claim_id, now, now))
         ids = [r[0] for r in execute(f"SELECT action_id FROM {a} WHERE claim_id = %s {ORDER}", (claim_id,)).fetchall()]

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wch_bridge import argscodec, phpser, schedules
+from wch_bridge import argscodec, hooks, phpser, schedules
 from wch_bridge.bench.measure import (
     Reservoir,
     _broadcast_figures,
@@ -42,7 +42,7 @@ log = logging.getLogger("wch_bridge.bench")
 
 DEFAULT_BENCH_DSN = "mysql+pymysql://root@127.0.0.1:3306/test"
 BENCH_HOOK = "wch_bridge_bench"
-BROADCAST_HOOK = "wch_send_broadcast_batch"
+BROADCAST_HOOK = hooks.BROADCAST_BATCH
 BENCH_GROUP = "wch"
 HANDLERS = ("noop", "sleep", "broadcast")
 SANDBOX_TOKEN = "bench-token-not-a-secret"
@@ -110,7 +110,7 @@ def broadcast_handler() -> Handler:
     handler = handlers.default_registry().get(BROADCAST_HOOK)
     if handler is None:
         raise BenchUnavailable(
-            "--handler broadcast is not available yet: wch_bridge.handlers has no wch_send_broadcast_batch "
+            f"--handler broadcast is not available yet: wch_bridge.handlers has no {BROADCAST_HOOK} "
             "handler registered in default_registry()"
         )
     return handler

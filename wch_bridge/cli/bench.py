@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from wch_bridge import hooks
 from wch_bridge.bench import (
     DEFAULT_BENCH_DSN,
     HANDLERS,
@@ -21,7 +22,7 @@ from wch_bridge.settings import mask_dsn
               help="Actions to seed and drain (broadcast: recipients, in batches of 50).")
 @click.option("--handler", type=click.Choice(HANDLERS), default="noop", show_default=True,
               help="noop; sleep (waits --sleep-ms, like a handler waiting on I/O); broadcast (the real "
-                   "wch_send_broadcast_batch handler against the sandbox API).")
+                   f"{hooks.BROADCAST_BATCH} handler against the sandbox API).")
 @click.option("--sleep-ms", type=float, default=20.0, show_default=True, help="Handler wait with --handler sleep.")
 @click.option("--api-latency-ms", type=float, default=50.0, show_default=True,
               help="Sandbox API latency with --handler broadcast.")

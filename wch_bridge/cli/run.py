@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from wch_bridge import argscodec, phpser, schedules
+from wch_bridge import hooks as hook_table
 from wch_bridge.app import build_worker, open_store, secrets_of, start_metrics
 from wch_bridge.cli.common import (
     EXIT_USAGE,
@@ -24,7 +25,10 @@ from wch_bridge.cli.common import (
     split_csv,
 )
 from wch_bridge.cli.config import settings_options
+from wch_bridge.owners import NOBODY
+from wch_bridge.store import ownership
 from wch_bridge.store.actions import NewRow
+from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
 
 
 def whatsapp_options(fn: Any) -> Any:
@@ -142,9 +146,10 @@ def parse_when(value: str | None, now: datetime) -> datetime:
 @click.option("--at", "at", default=None, help="When: Unix seconds, +90s/+5m/+2h/+1d, or ISO date-time (default: now).")
 @click.option("--priority", type=click.IntRange(0, 255), default=10, show_default=True, help="0-255, lower runs first.")
 @click.option("--unique", is_flag=True, help="Skip if a pending/in-progress action of HOOK exists in the group (AS 3.6-3.9 rule).")
+@click.option("--force", is_flag=True, help="Schedule HOOK even when neither the bridge nor PHP runs it.")
 @handle_errors
 def enqueue_cmd(dsn: str, prefix: str, groups: str, hook: str, args_json: str, at: str | None, priority: int,
-                unique: bool) -> None:
+                unique: bool, force: bool = False) -> None:
     """Schedule HOOK exactly as as_schedule_single_action() would (group: the first --group)."""
     settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
     if not hook or len(hook) > 191:
@@ -157,6 +162,10 @@ def enqueue_cmd(dsn: str, prefix: str, groups: str, hook: str, args_json: str, a
         fail("--args must be a JSON array or object (Action Scheduler stores an array)", EXIT_USAGE)
     args, extended = argscodec.encode_args(value)
     store = open_store(settings)
+    group = settings.groups[0]
+    if not force and ownership.owners(store, settings.groups, LIVE_HEARTBEAT_SECONDS).owner(group, hook) == NOBODY:
+        fail(f"not scheduled: no one runs {hook} in group {group!r} (the bridge runs {', '.join(hook_table.NAMES)}; "
+             "PHP has not reported a callback for it); check the name, or use --force", EXIT_USAGE)
     when = parse_when(at, store.now())
     ts = int(when.replace(tzinfo=UTC).timestamp())
     row = NewRow(hook=hook, scheduled_date_gmt=when, schedule=phpser.serialize_schedule(schedules.SimpleSchedule(ts)),

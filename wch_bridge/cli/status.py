@@ -62,10 +62,16 @@ def assess(snap: queries.StatusSnapshot, group_slugs: tuple[str, ...], prefix: s
               "scheduled there)")
     age = _age(now, snap.oldest_past_due)
     if snap.past_due and age is not None and age > PAST_DUE_CRITICAL.total_seconds():
-        h.add(CRITICAL, f"{snap.past_due} past-due action(s), the oldest due {ago(age)} ago: nothing is running "
-              "the queue (is `wch-bridge run` up?)")
+        live = snap.workers is not None and any(_live(w, now) for w in snap.workers)
+        h.add(CRITICAL, f"{snap.past_due} past-due action(s), the oldest due {ago(age)} ago: " + (
+              "a worker is live, so they are hooks it does not run or it is far behind" if live
+              else "nothing is running the queue (is `wch-bridge run` up?)"))
     elif snap.past_due and age is not None and age > PAST_DUE_WARNING.total_seconds():
         h.add(WARNING, f"{snap.past_due} past-due action(s), the oldest due {ago(age)} ago")
+    if snap.unowned:
+        names = ", ".join(f"{u['hook']} ({u['pending']} in {u['group']})" for u in snap.unowned[:10])
+        h.add(CRITICAL, f"{sum(u['pending'] for u in snap.unowned)} pending action(s) of hooks no one runs: {names} "
+              "(neither the bridge nor PHP has a handler for them; see `wch-bridge hooks list`)")
     if snap.failed_24h:
         h.add(WARNING, f"{snap.failed_24h} action(s) failed in the last 24 h "
               "(wch-bridge jobs list --status failed --since 24h)")
@@ -132,6 +138,7 @@ def build_report(snap: queries.StatusSnapshot, health: Health, db: dict[str, Any
             "oldest_age_seconds": _age(now, snap.oldest_past_due) if snap.past_due else None,
         },
         "failed_last_24h": snap.failed_24h,
+        "unowned": snap.unowned,
         "newest_completion_gmt": fmt_dt(snap.newest_completion),
         "newest_completion_age_seconds": _age(now, snap.newest_completion),
         "cleanup": {
@@ -201,7 +208,7 @@ def status_cmd(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
 
     \b
     Exit code 0 healthy, 1 warnings, 2 critical (reasons printed):
-      critical  the oldest past-due action is more than 30 min late
+      critical  the oldest past-due action is more than 30 min late; pending actions of hooks no one runs
       warning   past-due more than 5 min late; failures in the last 24 h; wch_cleanup_expired_carts not
                 scheduled; no live worker (heartbeat within 30 s); a worker died in the last 24 h without a
                 clean stop; no heartbeat table; a served group does not exist

@@ -20,6 +20,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from wch_bridge import hooks
 from wch_bridge import whatsapp as wa
 from wch_bridge.errors import ApiError, PermanentError, ShutdownRequested
 from wch_bridge.handlers.base import Job, Services
@@ -38,8 +39,8 @@ from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import message_retry_delay
 from wch_bridge.timeutil import fmt
 
-HOOK = "wch_send_broadcast_batch"
-RETRY_HOOK = "wch_retry_failed_message"
+HOOK = hooks.BROADCAST_BATCH
+RETRY_HOOK = hooks.BY_NAME[HOOK].retry_hook or hooks.RETRY_MESSAGE
 TTL = 3600
 MAX_THREADS = 16
 

@@ -21,6 +21,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
+from wch_bridge import hooks
 from wch_bridge import whatsapp as wa
 from wch_bridge.errors import ApiError, PermanentError
 from wch_bridge.handlers.base import Job
@@ -42,9 +43,9 @@ from wch_bridge.timeutil import fmt
 from wch_bridge.wcdata import Cart, PriceFormat
 from wch_bridge.wpsettings import plugin_settings
 
-CLEANUP_HOOK = "wch_cleanup_expired_carts"
-ABANDONED_HOOK = "wch_process_abandoned_cart"
-RETRY_HOOK = "wch_retry_failed_message"
+CLEANUP_HOOK = hooks.CART_CLEANUP
+ABANDONED_HOOK = hooks.ABANDONED_CART
+RETRY_HOOK = hooks.BY_NAME[ABANDONED_HOOK].retry_hook or hooks.RETRY_MESSAGE
 CART_EXPIRY_HOURS = 72
 CLEANUP_TTL = 86400
 KEY_TIME = "%Y%m%d%H%M%S"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from wch_bridge import hooks
 from wch_bridge import whatsapp as wa
 from wch_bridge.errors import ApiError, PermanentError, ShutdownRequested
 from wch_bridge.handlers.base import Job
@@ -28,7 +29,7 @@ from wch_bridge.handlers.common import (
 from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import MESSAGE_MAX_ATTEMPTS, message_retry_delay
 
-HOOK = "wch_retry_failed_message"
+HOOK = hooks.RETRY_MESSAGE
 
 
 def _after_sent(job: Job, entry: Any) -> None:

@@ -18,6 +18,7 @@ import secrets
 import time
 from typing import Any
 
+from wch_bridge import hooks
 from wch_bridge import whatsapp as wa
 from wch_bridge.errors import ApiError, PermanentError, RetryableError
 from wch_bridge.handlers.base import Job
@@ -37,7 +38,7 @@ from wch_bridge.retry import SYNC_MAX_RETRIES, sync_retry_delay
 from wch_bridge.timeutil import fmt
 from wch_bridge.wcdata import Order, PriceFormat, Product
 
-HOOK = "wch_process_sync_job"
+HOOK = hooks.SYNC_JOB
 RESULT_TTL = 3600
 AVAILABILITY = {"instock": "in stock", "outofstock": "out of stock", "onbackorder": "available for order"}
 STATUS_LABELS = {

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, or_, select, text
 
+from wch_bridge import hooks as hook_table
 from wch_bridge.models import Status
 from wch_bridge.store.actions import ActionStore, NewRow
 from wch_bridge.store.engine import translate_errors
@@ -175,11 +176,11 @@ def seed_due_sequence(
 
 #: The plugin's hooks, used to give the seeded history a realistic mix.
 HISTORY_HOOKS = (
-    "wch_send_broadcast_batch",
-    "wch_process_abandoned_cart",
+    hook_table.BROADCAST_BATCH,
+    hook_table.ABANDONED_CART,
     "wch_sync_product_batch",
-    "wch_cleanup_expired_carts",
-    "wch_retry_failed_message",
+    hook_table.CART_CLEANUP,
+    hook_table.RETRY_MESSAGE,
 )
 
 

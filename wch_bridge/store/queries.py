@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import and_, delete, func, inspect, literal, or_, select
 from sqlalchemy.engine import Connection
 
-from wch_bridge import phpser, schedules
+from wch_bridge import hooks, phpser, schedules
 from wch_bridge.errors import SchemaError, StoreError
 from wch_bridge.models import CLI_CONTEXT, Action, Status
+from wch_bridge.store import ownership
 from wch_bridge.store.actions import ActionStore, NewRow
 from wch_bridge.store.engine import retry_transient, translate_errors
 from wch_bridge.store.ledger import auth_pause
@@ -28,7 +29,7 @@ ZERO_DATE = "0000-00-00 00:00:00"
 LIVE_HEARTBEAT_SECONDS = 30
 #: Rows per purge transaction / per keyset page of the bulk commands.
 BATCH = 500
-CLEANUP_HOOK = "wch_cleanup_expired_carts"
+CLEANUP_HOOK = hooks.CART_CLEANUP
 
 RETRY_OF = "retry of action #{}"
 RETRIED_AS = "retried as action #{} via {}"
@@ -113,6 +114,7 @@ class StatusSnapshot:
     cleanup_running: bool = False
     workers: list[WorkerRow] | None = None  # None: the workers table does not exist
     api_pause: dict[str, Any] | None = None  # ledger.auth_pause(); None: no ledger table
+    unowned: list[dict[str, Any]] = field(default_factory=list)  # pending actions of hooks no one runs
 
 
 @translate_errors
@@ -158,6 +160,7 @@ def status_snapshot(store: ActionStore, group_slugs: Sequence[str], now: datetim
             select(a.c.action_id).where(a.c.hook == CLEANUP_HOOK, a.c.status == Status.RUNNING.value).limit(1)
         ).first() is not None
     snap.workers = workers(store)
+    snap.unowned = ownership.unowned(store, group_slugs, LIVE_HEARTBEAT_SECONDS)
     if store.t.messages.name in inspect(store.engine).get_table_names():
         with store.engine.connect() as conn:
             snap.api_pause = auth_pause(conn, store.t.messages)

@@ -37,6 +37,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from wch_bridge import argscodec
+from wch_bridge import hooks as hook_table
 from wch_bridge.errors import ActionDataError, WchBridgeError
 from wch_bridge.models import Status
 from wch_bridge.store.ledger import auth_pause
@@ -55,10 +56,10 @@ MAX_CAMPAIGNS = 50
 MAX_WORKERS_LISTED = 20
 FAILED_STATUSES = ("failed",)
 RETRY_STATUSES = ("retry",)
-CLEANUP_HOOK = "wch_cleanup_expired_carts"
-BROADCAST_HOOK = "wch_send_broadcast_batch"
-SYNC_HOOK = "wch_process_sync_job"
-CART_HOOK = "wch_process_abandoned_cart"
+CLEANUP_HOOK = hook_table.CART_CLEANUP
+BROADCAST_HOOK = hook_table.BROADCAST_BATCH
+SYNC_HOOK = hook_table.SYNC_JOB
+CART_HOOK = hook_table.ABANDONED_CART
 CART_EXPIRY_HOURS = 72
 _EPOCH = datetime(1970, 1, 2)
 _FINISHED = (Status.COMPLETE.value, Status.FAILED.value)

@@ -119,6 +119,30 @@ def install(engine: Engine, prefix: str, *, with_wordpress: bool = False,
     return sorted(t for t in inspect(engine).get_table_names() if t.startswith(prefix))
 
 
+#: Columns added to the bridge's own tables after their first release: (table suffix, column, DDL type).
+ADDED_COLUMNS = (
+    ("wch_bridge_workers", "served_groups", "text NULL"),
+    ("wch_bridge_workers", "served_hooks", "text NULL"),
+)
+
+
+@translate_errors
+def ensure_columns(engine: Engine, prefix: str) -> list[str]:
+    """Add the columns of :data:`ADDED_COLUMNS` missing from an existing bridge table (created by an older
+    version); returns ``table.column`` of those added. Only the bridge's own tables are altered."""
+    insp = inspect(engine)
+    tables = set(insp.get_table_names())
+    added = []
+    for suffix, column, col_type in ADDED_COLUMNS:
+        table = f"{prefix}{suffix}"
+        if table not in tables or column in {c["name"] for c in insp.get_columns(table)}:
+            continue
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {col_type}"))
+        added.append(f"{table}.{column}")
+    return added
+
+
 @translate_errors
 def install_queue_table(engine: Engine, prefix: str) -> None:
     """Create the bridge's pick-up queue table if it is missing (a worker started on tables made by an older

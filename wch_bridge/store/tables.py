@@ -121,6 +121,8 @@ class Tables:
             Column("stopped_at", WpDate),
             Column("in_hand", Integer, nullable=False),
             Column("in_hand_ids", Text),
+            Column("served_groups", Text),  # JSON list: what this worker owns, for the must-use plugin to read
+            Column("served_hooks", Text),
         )
         self.carts = Table(
             f"{p}wch_carts",

@@ -30,6 +30,8 @@ class WorkerRow:
     heartbeat_at: datetime | None
     stopped_at: datetime | None
     in_hand: int
+    groups: tuple[str, ...] = ()  # what it serves (published with each heartbeat)
+    hooks: tuple[str, ...] = ()
 
     def live(self, now: datetime, limit_seconds: float) -> bool:
         return (
@@ -37,6 +39,15 @@ class WorkerRow:
             and self.heartbeat_at is not None
             and (now - self.heartbeat_at).total_seconds() <= limit_seconds
         )
+
+
+def _names(raw: str | None) -> tuple[str, ...]:
+    """A JSON list of names from the heartbeat row (empty when missing or unreadable)."""
+    try:
+        value = json.loads(raw or "[]")
+    except ValueError:
+        return ()
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 class WorkerRegistry:
@@ -50,10 +61,15 @@ class WorkerRegistry:
     @retry_transient
     @translate_errors
     def beat(self, worker_id: str, *, host: str, pid: int, version: str, started_at: datetime, now: datetime,
-             in_hand_ids: Sequence[int], stopped: bool = False) -> None:
+             in_hand_ids: Sequence[int], stopped: bool = False, groups: Sequence[str] = (),
+             hooks: Sequence[str] = ()) -> None:
+        """Insert or refresh this worker's row: its heartbeat, the actions it holds, and what it serves (the
+        groups and hooks it takes), which the must-use plugin reads to keep PHP off exactly those."""
         w = self.t.workers
         values = {
             "heartbeat_at": now,
+            "served_groups": json.dumps(sorted(set(groups))),
+            "served_hooks": json.dumps(sorted(set(hooks))),
             "in_hand": len(in_hand_ids),
             "in_hand_ids": json.dumps(sorted(int(i) for i in in_hand_ids)),
             "stopped_at": now if stopped else None,
@@ -68,12 +84,18 @@ class WorkerRegistry:
     def list(self) -> list[WorkerRow]:
         w = self.t.workers
         with self.engine.connect() as conn:
-            rows = conn.execute(select(w).order_by(w.c.heartbeat_at.desc()).limit(200)).all()
+            have = {c["name"] for c in inspect(conn).get_columns(w.name)}  # an older table lacks served_*
+            cols = [c for c in w.c if c.name in have]
+            rows = conn.execute(select(*cols).order_by(w.c.heartbeat_at.desc()).limit(200)).mappings().all()
         return [
-            WorkerRow(r.worker_id, r.host, int(r.pid), r.version, r.started_at, r.heartbeat_at, r.stopped_at,
-                      int(r.in_hand))
+            WorkerRow(r["worker_id"], r["host"], int(r["pid"]), r["version"], r["started_at"], r["heartbeat_at"],
+                      r["stopped_at"], int(r["in_hand"]), _names(r.get("served_groups")), _names(r.get("served_hooks")))
             for r in rows
         ]
+
+    def served_pairs(self, now: datetime, limit_seconds: float) -> set[tuple[str, str]]:
+        """(group, hook) pairs served by the live workers."""
+        return {(g, h) for w in self.list() if w.live(now, limit_seconds) for g in w.groups for h in w.hooks}
 
     @translate_errors
     def live_count(self, now: datetime, limit_seconds: float) -> int:

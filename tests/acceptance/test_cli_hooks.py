@@ -1,0 +1,57 @@
+"""Nothing stranded, said plainly (issue 18 point 4), through the CLI as a subprocess on SQLite: ``enqueue`` of a
+hook no one runs is refused unless ``--force``; ``run --hooks`` naming a hook without a handler fails at start;
+``status`` and ``hooks list`` name the hooks no one runs, as critical, apart from "no live worker"."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TYPO = "wch_send_mesage"
+
+
+def cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).with_name("wch-bridge")), *args, "--dsn", f"sqlite:///{db}"],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "site.sqlite"
+    assert cli("schema", "install", "--with-wordpress", db=path).returncode == 0
+    return path
+
+
+def test_enqueue_refuses_a_hook_no_one_runs_unless_forced(db: Path) -> None:
+    refused = cli("enqueue", TYPO, "--args", "{}", db=db)
+    assert refused.returncode == 1 and "no one runs wch_send_mesage" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert cli("enqueue", "wch_process_sync_job", "--args", "{}", db=db).returncode == 0
+    forced = cli("enqueue", TYPO, "--args", "{}", "--force", db=db)
+    assert forced.returncode == 0 and "scheduled action #" in forced.stdout
+
+
+def test_status_and_hooks_list_name_the_hooks_no_one_runs(db: Path) -> None:
+    cli("enqueue", TYPO, "--args", "{}", "--force", db=db)
+    status = cli("status", "--json", db=db)
+    rep = json.loads(status.stdout)
+    assert status.returncode == 2 and rep["unowned"] == [{"group": "wch", "hook": TYPO, "pending": 1}]
+    critical = [r["message"] for r in rep["reasons"] if r["level"] == "critical"]
+    assert any("hooks no one runs: wch_send_mesage (1 in wch)" in m for m in critical), critical
+    listed = cli("hooks", "list", "--json", db=db)
+    rows = {r["hook"]: r for r in json.loads(listed.stdout)["hooks"]}
+    assert listed.returncode == 2
+    assert rows[TYPO]["owner"] == "nobody" and rows[TYPO]["pending"] == 1 and rows[TYPO]["handler"] == ""
+    assert rows["wch_process_sync_job"]["owner"] == "bridge" and rows["wch_process_sync_job"]["handler"]
+    text = cli("hooks", "list", db=db)
+    assert "HANDLER" in text.stdout and "hooks no one runs" in text.stdout
+
+
+def test_run_with_an_unknown_hook_fails_at_start(db: Path) -> None:
+    proc = cli("run", "--once", "--hooks", f"wch_process_sync_job,{TYPO}", db=db)
+    assert proc.returncode == 1, proc.stderr
+    assert f"no handler for {TYPO}" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,94 @@
+<?php
+/**
+ * Just enough WordPress and Action Scheduler, over a real MySQL connection (mysqli), to run the must-use plugin
+ * docker/mu-plugins/wch-bridge.php against a test database: its own reads and writes run for real.
+ *
+ * Usage: php php_wordpress.php MU_PLUGIN HOST PORT USER DB PREFIX [KEY=VALUE constants ...]
+ * Prints JSON: the ORDER BY that `action_scheduler_claim_actions_order_by` returns, the plugin's state, its
+ * view of the ownership and its status sentence.
+ */
+define( 'ABSPATH', '/' );
+define( 'ARRAY_A', 'ARRAY_A' );
+$GLOBALS['wp_filter'] = array();
+function add_action( $h, $cb, $p = 10, $n = 1 ) { $GLOBALS['wp_filter'][ $h ][ $p ][] = $cb; return true; }
+function add_filter( $h, $cb, $p = 10, $n = 1 ) { return add_action( $h, $cb, $p, $n ); }
+function has_action( $h, $cb = false ) { return has_filter( $h, $cb ); }
+function has_filter( $h, $cb = false ) {
+	if ( empty( $GLOBALS['wp_filter'][ $h ] ) ) { return false; }
+	if ( false === $cb ) { return true; }
+	foreach ( $GLOBALS['wp_filter'][ $h ] as $cbs ) { if ( in_array( $cb, $cbs, true ) ) { return true; } }
+	return false;
+}
+function apply_filters( $h, $v, ...$args ) {
+	if ( empty( $GLOBALS['wp_filter'][ $h ] ) ) { return $v; }
+	ksort( $GLOBALS['wp_filter'][ $h ] );
+	foreach ( $GLOBALS['wp_filter'][ $h ] as $cbs ) { foreach ( $cbs as $cb ) { $v = call_user_func( $cb, $v ); } }
+	return $v;
+}
+function do_action( $h ) { apply_filters( $h, null ); }
+function __( $s ) { return $s; }
+function esc_html( $s ) { return htmlspecialchars( $s, ENT_QUOTES ); }
+function esc_html__( $s ) { return esc_html( $s ); }
+function esc_attr( $s ) { return esc_html( $s ); }
+function esc_url( $s ) { return $s; }
+function wp_json_encode( $v ) { return json_encode( $v ); }
+function esc_sql( $s ) { global $wpdb; return $wpdb->db->real_escape_string( $s ); }
+function update_option( $name, $value, $autoload = null ) {
+	global $wpdb;
+	$v = $wpdb->db->real_escape_string( $value );
+	$n = $wpdb->db->real_escape_string( $name );
+	$wpdb->db->query( "INSERT INTO `{$wpdb->options}` (option_name, option_value, autoload) VALUES ('$n', '$v', 'no') ON DUPLICATE KEY UPDATE option_value = VALUES(option_value)" );
+	return true;
+}
+class Test_Wpdb {
+	public $prefix; public $options; public $last_error = ''; public $db; private $quiet = false;
+	public function __construct( $db, $prefix ) { $this->db = $db; $this->prefix = $prefix; $this->options = $prefix . 'options'; }
+	public function suppress_errors( $s = true ) { $old = $this->quiet; $this->quiet = $s; return $old; }
+	public function prepare( $q, ...$a ) {
+		if ( 1 === count( $a ) && is_array( $a[0] ) ) { $a = $a[0]; }
+		return preg_replace_callback( '/%[sd]/', function ( $m ) use ( &$a ) {
+			$v = array_shift( $a );
+			return '%d' === $m[0] ? (string) (int) $v : "'" . $this->db->real_escape_string( (string) $v ) . "'";
+		}, $q );
+	}
+	private function run( $q ) {
+		$this->last_error = '';
+		try { $r = $this->db->query( $q ); } catch ( mysqli_sql_exception $e ) { $this->last_error = $e->getMessage(); return false; }
+		if ( false === $r ) { $this->last_error = $this->db->error; }
+		return $r;
+	}
+	public function get_results( $q, $o = ARRAY_A ) { $r = $this->run( $q ); return $r instanceof mysqli_result ? $r->fetch_all( MYSQLI_ASSOC ) : ( false === $r ? null : array() ); }
+	public function get_var( $q ) { $r = $this->run( $q ); if ( ! $r instanceof mysqli_result ) { return null; } $row = $r->fetch_row(); return $row ? $row[0] : null; }
+	public function query( $q ) { $r = $this->run( $q ); return false === $r ? false : $this->db->affected_rows; }
+}
+class Test_Store {
+	public $f = array( 'group' => '', 'hooks' => '', 'exclude-groups' => '' );
+	public function set_claim_filter( $n, $v ) { if ( isset( $this->f[ $n ] ) ) { $this->f[ $n ] = $v; } }
+	public function get_claim_filter( $n ) { return isset( $this->f[ $n ] ) ? $this->f[ $n ] : ''; }
+}
+class ActionScheduler { public static $s; public static function store() { return self::$s; } }
+class ActionScheduler_Versions {
+	public static $latest = '3.9.3';
+	public static function instance() { return new self(); }
+	public function latest_version() { return self::$latest; }
+}
+ActionScheduler::$s = new Test_Store();
+mysqli_report( MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT );
+$db   = new mysqli( $argv[2], $argv[4], '', $argv[5], (int) $argv[3] );
+$wpdb = new Test_Wpdb( $db, $argv[6] );
+foreach ( array_slice( $argv, 7 ) as $kv ) {
+	list( $k, $v ) = explode( '=', $kv, 2 );
+	if ( 'AS_VERSION' === $k ) { ActionScheduler_Versions::$latest = $v; continue; }
+	if ( 'PHP_HOOK' === $k ) { add_action( $v, 'strlen' ); continue; }
+	define( $k, ctype_digit( $v ) ? (int) $v : $v );
+}
+require $argv[1];
+do_action( 'action_scheduler_init' );
+$order = apply_filters( 'action_scheduler_claim_actions_order_by', 'ORDER BY priority ASC, attempts ASC, scheduled_date_gmt ASC, action_id ASC', 0, array() );
+echo json_encode( array(
+	'order_by'  => $order,
+	'state'     => wch_bridge_state(),
+	'ownership' => wch_bridge_ownership(),
+	'exclude'   => ActionScheduler::$s->f['exclude-groups'],
+	'text'      => wch_bridge_status_text(),
+) );

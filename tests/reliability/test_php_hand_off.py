@@ -1,0 +1,180 @@
+"""The hand-off between PHP and the bridge, with the must-use plugin's own code: the plugin runs in php-cli over a
+real connection to the test database (``tests/helpers/php_wordpress.php``: a stand-in ``$wpdb`` on mysqli), reads
+what the bridge published (heartbeat rows, the option ``wch_bridge_owned``) and returns its claim ORDER BY; that
+exact string goes into Action Scheduler's claim statement (plain 3.0-3.9.2 and SKIP LOCKED 3.9.3+, alternating)
+in the PHP-style runner of ``tests/helpers/php_runner.py``.
+
+Proves: with a live bridge, PHP runs a hook the bridge does not own in ``wch`` and never an owned one (nor the
+owned hook in another owned group), and still runs the bridge's hook in a group the bridge does not serve; with
+the bridge stopped PHP keeps off the owned hooks unless ``WCH_BRIDGE_FAILOVER_AFTER`` passed, then runs them;
+an older bridge (no published hooks) and Action Scheduler before 3.4 fall back to whole-group exclusion."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, text, update
+from sqlalchemy.engine import make_url
+
+from tests.conftest import IN_CI, REPO
+from tests.helpers.php_runner import ORDER, PhpRunner, create_runs_table
+from wch_bridge import hooks
+from wch_bridge.store import ActionStore, make_engine, ownership
+from wch_bridge.store import schema as schema_mod
+from wch_bridge.store.workers import WorkerRegistry
+
+pytestmark = pytest.mark.mysql
+
+MU_PLUGIN = REPO / "docker" / "mu-plugins" / "wch-bridge.php"
+HARNESS = Path(__file__).resolve().parents[1] / "helpers" / "php_wordpress.php"
+OWNED = hooks.BROADCAST_BATCH
+PHP_ONLY = "wch_send_order_notification"  # one of the plugin's hooks only PHP runs
+SERVED = ("wch", "wch-bulk")
+
+
+@pytest.fixture(scope="module")
+def php() -> str:
+    exe = shutil.which("php")
+    ok = exe is not None and "mysqli" in subprocess.run([exe, "-m"], capture_output=True, text=True).stdout
+    if not ok:
+        if IN_CI:
+            pytest.fail("php with mysqli (Debian's php-cli and php-mysql) is required in CI")
+        pytest.skip("php with mysqli not installed")
+    return str(exe)
+
+
+@pytest.fixture
+def site(mysql_url: str, prefix: str) -> Iterator[ActionStore]:
+    eng = make_engine(mysql_url)
+    schema_mod.install(eng, prefix, with_wordpress=True)
+    with eng.begin() as conn:
+        create_runs_table(conn, prefix)
+    yield ActionStore(eng, prefix)
+    schema_mod.drop_prefix(eng, prefix)
+    eng.dispose()
+
+
+def seed(store: ActionStore, hook: str, n: int, group: str) -> list[int]:
+    gid = store.group_ids([group], create=True)[group]
+    now = store.now()
+    rows = [{"hook": hook, "status": "pending", "scheduled_date_gmt": now, "scheduled_date_local": now,
+             "schedule": 'O:28:"ActionScheduler_NullSchedule":0:{}', "group_id": gid, "args": f'{{"n":{i}}}',
+             "priority": 10} for i in range(n)]
+    with store.engine.begin() as conn:
+        conn.execute(insert(store.t.actions), rows)
+        return [int(r[0]) for r in conn.execute(text(f"SELECT action_id FROM {store.t.actions.name} WHERE "
+                                                     "hook = :h AND group_id = :g"), {"h": hook, "g": gid})]
+
+
+def beat(store: ActionStore, *, age: float = 0.0, stopped: bool = False) -> None:
+    now = store.now() - timedelta(seconds=age)
+    WorkerRegistry(store.engine, store.t).beat("w1", host="h", pid=1, version="t", started_at=now, now=now,
+                                               in_hand_ids=[], stopped=stopped, groups=SERVED, hooks=[OWNED])
+
+
+def run_plugin(php: str, mysql_url: str, prefix: str, *consts: str) -> dict[str, Any]:
+    u = make_url(mysql_url)
+    proc = subprocess.run([php, "-d", "display_errors=stderr", "-d", "error_reporting=E_ALL", str(HARNESS),
+                           str(MU_PLUGIN), u.host or "127.0.0.1", str(u.port or 3306), u.username or "root",
+                           u.database or "test", prefix, *consts], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+def php_claims(store: ActionStore, mysql_url: str, order_by: str, expect: int) -> set[int]:
+    """Run the PHP-style runner with ``order_by`` until it ran ``expect`` actions (or stalls); the ids it ran."""
+    runner = PhpRunner(mysql_url, store.prefix, batch=7, claim="alternate", order_by=order_by)
+    stop = threading.Event()
+    thread = runner.thread(stop)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and len(ran(store)) < expect:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a few more rounds: anything it could still claim would show
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not runner.errors, runner.errors
+    return ran(store)
+
+
+def ran(store: ActionStore) -> set[int]:
+    with store.engine.connect() as conn:
+        return {int(r[0]) for r in conn.execute(text(f"SELECT action_id FROM {store.prefix}test_runs"))}
+
+
+def test_live_bridge_php_runs_every_hook_but_the_owned_ones(php: str, site: ActionStore, mysql_url: str) -> None:
+    owned = seed(site, OWNED, 20, "wch") + seed(site, OWNED, 10, "wch-bulk")
+    php_only = seed(site, PHP_ONLY, 20, "wch")
+    elsewhere = seed(site, OWNED, 10, "other")  # the bridge does not serve this group
+    beat(site)
+    ownership.publish(site, {(g, OWNED) for g in SERVED}, 30)
+    out = run_plugin(php, mysql_url, site.prefix, f"PHP_HOOK={PHP_ONLY}")
+    assert out["ownership"]["status"] == "live" and out["state"]["mode"] == "hooks"
+    assert out["order_by"].startswith("AND NOT ( ( group_id IN (") and out["order_by"].endswith(ORDER)
+    assert out["exclude"] == ""  # no whole group is kept off PHP
+    assert OWNED in out["text"] and "every other hook" in out["text"]
+    assert php_claims(site, mysql_url, out["order_by"], 30) == set(php_only + elsewhere)
+    with site.engine.connect() as conn:
+        left = conn.execute(text(f"SELECT COUNT(*) FROM {site.t.actions.name} WHERE status = 'pending' AND "
+                                 "claim_id = 0")).scalar_one()
+    assert left == len(owned)
+    side = json.loads(ownership._options(site).get_option_raw("wch_bridge_php_side") or "{}")
+    assert side["mode"] == "hooks" and PHP_ONLY in side["php_hooks"]  # what PHP told the bridge
+
+
+def test_stopped_bridge_keeps_its_hooks_without_failover(php: str, site: ActionStore, mysql_url: str) -> None:
+    seed(site, OWNED, 10, "wch")
+    php_only = seed(site, PHP_ONLY, 5, "wch")
+    beat(site, age=3600, stopped=True)
+    ownership.publish(site, {(g, OWNED) for g in SERVED}, 30)
+    out = run_plugin(php, mysql_url, site.prefix, f"PHP_HOOK={PHP_ONLY}")
+    assert out["ownership"]["status"] == "down" and "wait for it" in out["text"]
+    assert php_claims(site, mysql_url, out["order_by"], 5) == set(php_only)
+
+
+def test_failover_gives_php_the_owned_hooks_after_the_delay(php: str, site: ActionStore, mysql_url: str) -> None:
+    owned = seed(site, OWNED, 10, "wch")
+    beat(site, age=100, stopped=True)
+    ownership.publish(site, {(g, OWNED) for g in SERVED}, 30)
+    early = run_plugin(php, mysql_url, site.prefix, "WCH_BRIDGE_FAILOVER_AFTER=300")
+    assert early["ownership"]["status"] == "down" and "NOT (" in early["order_by"]
+    site.engine.dispose()
+    with site.engine.begin() as conn:  # the last heartbeat is now older than the failover delay
+        conn.execute(update(site.t.workers).values(heartbeat_at=site.now() - timedelta(seconds=400)))
+    late = run_plugin(php, mysql_url, site.prefix, "WCH_BRIDGE_FAILOVER_AFTER=300")
+    assert late["ownership"]["status"] == "failover" and late["order_by"] == ORDER
+    assert "PHP runs every hook" in late["text"]
+    assert php_claims(site, mysql_url, late["order_by"], 10) == set(owned)
+    beat(site)  # a worker is live again: PHP gives them up
+    back = run_plugin(php, mysql_url, site.prefix, "WCH_BRIDGE_FAILOVER_AFTER=300")
+    assert back["ownership"]["status"] == "live" and "NOT (" in back["order_by"]
+
+
+def test_older_bridge_or_action_scheduler_fall_back_to_whole_groups(
+    php: str, site: ActionStore, mysql_url: str
+) -> None:
+    seed(site, OWNED, 3, "wch")
+    other = seed(site, PHP_ONLY, 3, "other")
+    with site.engine.begin() as conn:  # a bridge from before served_groups/served_hooks
+        conn.execute(text(f"ALTER TABLE {site.t.workers.name} DROP COLUMN served_groups"))
+    site.engine.dispose()
+    with site.engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO {site.t.workers.name} (worker_id, host, pid, version, started_at, "
+                          "heartbeat_at, in_hand) VALUES ('old', 'h', 1, '0.1', :n, :n, 0)"), {"n": site.now()})
+    legacy = run_plugin(php, mysql_url, site.prefix, "WCH_BRIDGE_GROUPS=wch")
+    assert legacy["ownership"]["status"] == "legacy"
+    assert legacy["order_by"].startswith("AND group_id NOT IN (")
+    assert php_claims(site, mysql_url, legacy["order_by"], 3) == set(other)
+    old_as = run_plugin(php, mysql_url, site.prefix, "AS_VERSION=3.3.0", "WCH_BRIDGE_GROUPS=wch")
+    assert old_as["state"]["mode"] == "groups" and old_as["exclude"] == ["wch"]
+    assert old_as["order_by"] == ORDER

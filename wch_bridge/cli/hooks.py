@@ -1,0 +1,69 @@
+"""``wch-bridge hooks`` (= ``hooks list``): every hook seen in the served groups, who runs it (the bridge, PHP or
+nobody), its counts by status and its handler's description."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from wch_bridge import hooks as hook_table
+from wch_bridge.cli.common import db_options, echo_json, handle_errors, main, make_settings
+from wch_bridge.cli.opsutil import open_ops_store, table
+from wch_bridge.owners import NOBODY
+from wch_bridge.store import ownership
+from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
+
+COLUMNS = ("pending", "in-progress", "complete", "failed")
+
+
+def hook_rows(store: Any, groups: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One row per (group, hook) seen in the served groups, plus the bridge's hooks not seen yet."""
+    who = ownership.owners(store, groups, LIVE_HEARTBEAT_SECONDS)
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for group, hook, status, n in ownership.hook_counts(store, groups):
+        counts.setdefault((group, hook), {})[status] = n
+    for group in groups:
+        for name in hook_table.NAMES:
+            counts.setdefault((group, name), {})
+    rows = []
+    for (group, hook), by in sorted(counts.items()):
+        if not by and who.owner(group, hook) == NOBODY:
+            continue  # a bridge hook in a group no worker serves, never seen there
+        rows.append({"group": group, "hook": hook, "owner": who.owner(group, hook),
+                     **{s: by.get(s, 0) for s in COLUMNS}, "handler": hook_table.describe(hook)})
+    return rows
+
+
+@main.group("hooks", invoke_without_command=True)
+@click.pass_context
+def hooks_group(ctx: click.Context) -> None:
+    """The hooks of the served groups and who runs them (bare `wch-bridge hooks` lists them)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(hooks_list_cmd)
+
+
+@hooks_group.command("list")
+@db_options
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@handle_errors
+def hooks_list_cmd(dsn: str | None = None, prefix: str | None = None, groups: str | None = None,
+                   as_json: bool = False) -> None:
+    """Every hook seen in the served groups: owner (bridge: a live or last-published bridge worker serves it;
+    php: the must-use plugin reported a PHP callback for it; nobody), counts by status, and the bridge handler's
+    description. Exit 2 when pending actions belong to hooks no one runs, else 0."""
+    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
+    store = open_ops_store(settings)
+    rows = hook_rows(store, settings.groups)
+    stranded = any(r["owner"] == NOBODY and r["pending"] for r in rows)
+    if as_json:
+        echo_json({"groups": list(settings.groups), "hooks": rows})
+    else:
+        body = [[r["group"], r["hook"], r["owner"], *[r[s] for s in COLUMNS], r["handler"] or "-"] for r in rows]
+        for line in table(["GROUP", "HOOK", "OWNER", "PENDING", "RUNNING", "COMPLETE", "FAILED", "HANDLER"], body,
+                          right=(3, 4, 5, 6)):
+            click.echo(line)
+        if stranded:
+            click.echo("pending actions of hooks no one runs: neither the bridge nor PHP will ever take them")
+    sys.exit(2 if stranded else 0)
