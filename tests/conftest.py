@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import Engine
 
 from wch_bridge.store import ActionStore, make_engine
@@ -26,6 +27,10 @@ FIXTURES = REPO / "tests" / "fixtures" / "php"
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 LOCAL_MYSQL = "mysql+pymysql://root@127.0.0.1:3306/test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Property tests check behaviour, not speed: no per-example deadline (a loaded 2-core machine made them flaky).
+hypothesis_settings.register_profile("wch", deadline=None)
+hypothesis_settings.load_profile("wch")
 
 
 def _docker_engine_running() -> bool:
