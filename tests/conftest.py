@@ -1,14 +1,17 @@
 """Shared fixtures: real databases (MariaDB/MySQL and SQLite), isolated by a random table prefix per test.
 
 MySQL DSN: WCH_TEST_DSN, else a testcontainers MySQL where a Docker engine runs, else the local server
-``mysql+pymysql://root@127.0.0.1:3306/test``. In CI (CI=true) a missing server FAILS the test; elsewhere it skips."""
+``mysql+pymysql://root@127.0.0.1:3306/test``. In CI (CI=true) a missing server FAILS the test; elsewhere it skips.
+WCH_TEST_MYSQL_IMAGE names the image testcontainers starts (default ``mysql:8.0``) and makes the container required:
+no fall-back to the local server (docker/test-testcontainers.sh sets it to a MariaDB image built on this machine).
+WCH_TEST_CONTAINER_NETWORK: the container's network mode (podman's API needs ``slirp4netns``: its default bridge
+network would change the host's firewall)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +30,8 @@ FIXTURES = REPO / "tests" / "fixtures" / "php"
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 LOCAL_MYSQL = "mysql+pymysql://root@127.0.0.1:3306/test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+MYSQL_IMAGE = os.environ.get("WCH_TEST_MYSQL_IMAGE", "")
+CONTAINER_NETWORK = os.environ.get("WCH_TEST_CONTAINER_NETWORK", "")
 
 # Property tests check behaviour, not speed: no per-example deadline (a loaded 2-core machine made them flaky).
 hypothesis_settings.register_profile("wch", deadline=None)
@@ -34,11 +39,16 @@ hypothesis_settings.load_profile("wch")
 
 
 def _docker_engine_running() -> bool:
-    if not shutil.which("docker"):
-        return False
+    """Whether testcontainers' own client (docker-py: DOCKER_HOST, else the default socket) reaches an engine."""
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
+        import docker
+
+        client = docker.from_env(timeout=5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 - no engine, whatever the reason
         return False
 
 
@@ -47,13 +57,23 @@ def mysql_url() -> Iterator[str]:
     dsn = os.environ.get("WCH_TEST_DSN")
     container = None
     if not dsn:
-        if _docker_engine_running():
+        if MYSQL_IMAGE or _docker_engine_running():
             try:
-                from testcontainers.mysql import MySqlContainer
+                try:
+                    from testcontainers.community.mysql import MySqlContainer
+                except ImportError:  # older testcontainers 4 releases
+                    from testcontainers.mysql import MySqlContainer
 
-                container = MySqlContainer("mysql:8.0").start()
+                network = {"network_mode": CONTAINER_NETWORK} if CONTAINER_NETWORK else {}
+                container = MySqlContainer(MYSQL_IMAGE or "mysql:8.0", **network)
+                container.start()
                 dsn = container.get_connection_url().replace("mysql://", "mysql+pymysql://")
-            except Exception:  # noqa: BLE001 - fall back to the machine's server
+            except Exception as exc:  # noqa: BLE001 - fall back to the machine's server, unless asked for the image
+                if container is not None:
+                    with contextlib.suppress(Exception):
+                        container.stop()  # whatever part of it was created
+                if MYSQL_IMAGE:
+                    pytest.fail(f"testcontainers could not start {MYSQL_IMAGE}: {type(exc).__name__}: {exc}")
                 container = None
         dsn = dsn or LOCAL_MYSQL
     try:

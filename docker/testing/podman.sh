@@ -50,7 +50,7 @@ wch_install_packages() {
 #: Write the configuration under WCH_IMAGES_DIR and point podman at it; take the folder's lock (one user at a time).
 wch_podman_setup() {
   local d=$WCH_IMAGES_DIR
-  mkdir -p "$d/storage" "$d/run/libpod" "$d/run/storage" || die "cannot create $d"
+  mkdir -p "$d/storage" "$d/run/libpod" "$d/run/storage" "$d/no-cni-plugins" "$d/no-cni-networks" || die "cannot create $d"
   exec 9>"$d/lock"
   flock -w 1800 9 || die "$d is in use by another run (lock $d/lock)"
   cat >"$d/containers.conf" <<EOF
@@ -66,6 +66,11 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$d/run/events.log"
 tmp_dir = "$d/run/libpod"
+
+[network]
+# No CNI plugins: a container asking for podman's bridge network fails instead of changing the host's firewall.
+cni_plugin_dirs = ["$d/no-cni-plugins"]
+network_config_dir = "$d/no-cni-networks"
 EOF
   cat >"$d/storage.conf" <<EOF
 # Written by wch-bridge's docker/testing/podman.sh on every run.
