@@ -22,7 +22,8 @@ WCH_DOCKERFILE=$WCH_REPO/docker/Dockerfile
 WCH_BASE_IMAGE=localhost/wch-bridge-base:bookworm
 WCH_BASE_SUITE=bookworm
 WCH_BASE_PACKAGES=python3,python3-venv,python3-pip,python-is-python3,ca-certificates
-WCH_PACKAGES=(podman buildah runc fuse-overlayfs uidmap slirp4netns containernetworking-plugins debootstrap curl)
+#: The Debian packages (installed without recommends; never podman-docker). .ci/run reads the same list.
+mapfile -t WCH_PACKAGES <"$WCH_REPO/docker/testing/packages.txt"
 
 die() {
   echo "${WCH_TOOL:-podman}: $*" >&2
