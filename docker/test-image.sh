@@ -6,16 +6,20 @@
 #   docker/test-image.sh build      only build (the Debian 12 base is reused when present)
 #   docker/test-image.sh smoke      only the smoke test of an image built before
 #
-# Settings (environment): WCH_IMAGES_DIR (podman's storage, default /var/tmp/wch-bridge-images), WCH_IMAGE (the
-# image's name, default localhost/wch-bridge:local, what compose.yaml calls it), WCH_REBUILD_BASE=1 (debootstrap the
-# base again), WCH_SMOKE_DB_HOST / WCH_SMOKE_DB_PORT / WCH_SMOKE_DB_USER (a MariaDB/MySQL that user reaches without a
-# password, as the test suite's: 127.0.0.1, 3306, root; the smoke test creates its own database and drops it).
+# Settings (environment):
+#   WCH_IMAGES_DIR      podman's storage and configuration (default /var/tmp/wch-bridge-images)
+#   WCH_IMAGE           the image's name (default localhost/wch-bridge:local, what compose.yaml calls it)
+#   WCH_REBUILD_BASE=1  debootstrap the base again
+#   WCH_DEBIAN_MIRROR   the Debian mirror (default: the one the machine's apt sources name)
+#   WCH_SMOKE_DB_HOST, WCH_SMOKE_DB_PORT, WCH_SMOKE_DB_USER  a MariaDB/MySQL this user reaches without a password
+#                       (default 127.0.0.1, 3306, root, as the test suite); the smoke test creates its own database
+#                       there and drops it
 #
 # The smoke test leaves no container, volume or database behind, and uses the host's network only (never podman's
 # default bridge network, which would change the host's firewall).
 set -euo pipefail
-WCH_TOOL=test-image
-# shellcheck source=testing/podman.sh
+WCH_TOOL=test-image  # read by testing/podman.sh
+# shellcheck source=docker/testing/podman.sh disable=SC2034
 source "$(dirname "$0")/testing/podman.sh"
 
 IMAGE=${WCH_IMAGE:-localhost/wch-bridge:local}
@@ -112,7 +116,7 @@ smoke() {
   ok "--version: $out"
 
   rc=0; out=$(oneoff health 2>&1) || rc=$?
-  [ "$rc" = 2 ] && echo "$out" | grep -q "actionscheduler_actions" \
+  { [ "$rc" = 2 ] && echo "$out" | grep -q "actionscheduler_actions"; } \
     || fail "health before schema install: exit $rc, '$out' (expected exit 2 naming the missing table)"
   ok "health before schema install: exit 2 ($out)"
 
@@ -120,7 +124,7 @@ smoke() {
   ok "schema install: $(echo "$out" | head -n 1)"
 
   rc=0; out=$(oneoff health 2>&1) || rc=$?
-  [ "$rc" = 2 ] && echo "$out" | grep -q "^unhealthy: no \(worker\|live worker\)" \
+  { [ "$rc" = 2 ] && echo "$out" | grep -q "^unhealthy: no \(worker\|live worker\)"; } \
     || fail "health after schema install, no worker yet: exit $rc, '$out' (expected exit 2, no worker)"
   ok "health after schema install, before any worker: exit 2 ($out)"
 

@@ -15,8 +15,8 @@
 # such a request fails instead). Afterwards no container is left and the service is stopped. WCH_IMAGES_DIR as in
 # docker/test-image.sh.
 set -euo pipefail
-WCH_TOOL=test-testcontainers
-# shellcheck source=testing/podman.sh
+WCH_TOOL=test-testcontainers  # read by testing/podman.sh
+# shellcheck source=docker/testing/podman.sh disable=SC2034
 source "$(dirname "$0")/testing/podman.sh"
 
 MARIADB_IMAGE=localhost/wch-bridge-test-mariadb:bookworm
@@ -64,12 +64,11 @@ cleanup() {
 }
 
 start_service() {
-  local i
   rm -f "$SOCKET"
   podman system service --time=0 "unix://$SOCKET" \
     >"$WCH_IMAGES_DIR/service.log" 2>&1 &
   SERVICE_PID=$!
-  for i in $(seq 1 60); do
+  for _ in $(seq 1 60); do
     if curl -fsS --unix-socket "$SOCKET" http://d/_ping >/dev/null 2>&1; then
       step "podman system service on $SOCKET (pid $SERVICE_PID)"
       return 0

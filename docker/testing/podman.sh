@@ -96,7 +96,8 @@ wch_from_image() {
   esac
 }
 
-#: The Debian mirror the machine's apt sources name for main (deb822 .sources files or sources.list lines).
+#: The Debian mirror the machine's apt sources name for main (deb822 .sources files or sources.list lines);
+#: WCH_DEBIAN_MIRROR overrides it.
 wch_debian_mirror() {
   python3 - "$WCH_BASE_SUITE" <<'EOF'
 import glob, re, sys
@@ -133,7 +134,8 @@ EOF
 #: debootstrap Debian 12 (minbase + Python) into $1; one retry; the log in $2.
 _wch_debootstrap() {
   local root=$1 log=$2 mirror attempt
-  mirror=$(wch_debian_mirror) || die "no Debian mirror for '$WCH_BASE_SUITE main' in the machine's apt sources"
+  mirror=${WCH_DEBIAN_MIRROR:-$(wch_debian_mirror)} \
+    || die "no Debian mirror for '$WCH_BASE_SUITE main' in the machine's apt sources (set WCH_DEBIAN_MIRROR)"
   for attempt in 1 2; do
     rm -rf "$root"
     if debootstrap --variant=minbase --include="$WCH_BASE_PACKAGES" "$WCH_BASE_SUITE" "$root" "$mirror" \
@@ -155,6 +157,7 @@ wch_base_image() {
     step "base image $WCH_BASE_IMAGE (reused) as $from"
     return 0
   fi
+  local t0=$SECONDS
   step "building the Debian 12 base image with debootstrap"
   root=$WCH_IMAGES_DIR/rootfs.tmp
   log=$WCH_IMAGES_DIR/debootstrap.log
@@ -189,7 +192,7 @@ EOF
     || die "podman import of the base failed"
   rm -rf "$root"
   podman tag "$WCH_BASE_IMAGE" "$from"
-  step "base image $WCH_BASE_IMAGE built and tagged $from"
+  step "base image $WCH_BASE_IMAGE built ($(wch_image_mb "$WCH_BASE_IMAGE") MB) in $((SECONDS - t0)) s, tagged $from"
 }
 
 #: Size of an image in MB (what `podman images` shows).
