@@ -5,15 +5,16 @@
 #
 #   docker/test-testcontainers.sh [COMMAND...]
 #
-# COMMAND (default: the store tests, `.venv/bin/python -m pytest -n 0 -q tests/integration/test_store.py
-# tests/integration/test_testcontainers.py`, from the repository root) runs with DOCKER_HOST at the service's socket,
-# TESTCONTAINERS_RYUK_DISABLED=true (the reaper's image cannot be pulled; the fixture stops its container itself),
-# WCH_TEST_MYSQL_IMAGE set (tests/conftest.py then requires the container: no fall-back to the local server) and
-# WCH_TEST_DSN unset. The fixture's container gets podman's slirp4netns user-mode network
-# (WCH_TEST_CONTAINER_NETWORK), whose published ports a process forwards: podman's API would otherwise pick its
-# bridge network, which changes the host's firewall (and is disabled in docker/testing/podman.sh's configuration, so
-# such a request fails instead). Afterwards no container is left and the service is stopped. WCH_IMAGES_DIR as in
-# docker/test-image.sh.
+# COMMAND (default: the store tests on MySQL, `.venv/bin/python -m pytest -n 0 -q -k mysql
+# tests/integration/test_store.py tests/integration/test_testcontainers.py`, from the repository root) runs with:
+#   DOCKER_HOST                        the service's socket;
+#   TESTCONTAINERS_RYUK_DISABLED=true  the reaper's image cannot be pulled (the fixture stops its container itself);
+#   WCH_TEST_MYSQL_IMAGE               the local MariaDB image: tests/conftest.py then requires the container (no
+#                                      fall-back to the local server); WCH_TEST_DSN is unset;
+#   WCH_TEST_CONTAINER_NETWORK         slirp4netns, podman's user-mode network, whose published ports a process
+#                                      forwards. Podman's API would otherwise pick its bridge network, which changes
+#                                      the host's firewall (docker/testing/podman.sh disables it: such a request fails).
+# Afterwards no container is left and the service is stopped. WCH_IMAGES_DIR as in docker/test-image.sh.
 set -euo pipefail
 WCH_TOOL=test-testcontainers  # read by testing/podman.sh
 # shellcheck source=docker/testing/podman.sh disable=SC2034
@@ -90,7 +91,9 @@ before=$(podman ps -aq --filter label=org.testcontainers=true | wc -l)
 start_service
 
 if [ $# -eq 0 ]; then
-  set -- "$WCH_REPO/.venv/bin/python" -m pytest -n 0 -q \
+  # The MySQL half of the store tests (their SQLite half ran in the main step) and the check that the DSN is the
+  # container's.
+  set -- "$WCH_REPO/.venv/bin/python" -m pytest -n 0 -q -k mysql \
     tests/integration/test_store.py tests/integration/test_testcontainers.py
 fi
 step "running with DOCKER_HOST=unix://$SOCKET: $*"

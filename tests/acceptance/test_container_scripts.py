@@ -68,6 +68,7 @@ def test_the_testcontainers_step_requires_the_container() -> None:
                     "unset WCH_TEST_DSN", "podman system service"):
         assert setting in code, setting
     assert "tests/integration/test_store.py" in code and "tests/integration/test_testcontainers.py" in code
+    assert "-k mysql" in code  # the fixture under test is the MySQL one
 
 
 def test_scripts_parse() -> None:
