@@ -1,25 +1,42 @@
 # ruff: noqa: S608 - raw AS statements on a validated test prefix, exactly as PHP issues them
-"""A PHP-style Action Scheduler runner for tests that run the bridge beside it: ``ActionScheduler_QueueRunner::
-do_batch`` with the DBStore's exact statements (reference 2.3 and 2.4.3-2.4.8), over plain PyMySQL.
+"""A faithful stand-in for Action Scheduler 3.8.2's PHP runners, for tests that run the bridge beside them.
 
-Each round: PHP's concurrency gate (``get_claim_count``, sampled for claims that are not PHP's own), a claim row,
-the claim UPDATE (the 3.0-3.9.2 ``UPDATE ... ORDER BY ... LIMIT``, or the 3.9.3+ SKIP LOCKED derived table, or
-alternating), then per claimed action: bail if the claim was lost, ``get_status``, the started log, the start
-UPDATE, the "hook" (a row in ``{prefix}test_runs``), ``mark_complete``, the complete log; then the release of what
-is left and the claim row's deletion.
+Every statement is the one ``ActionScheduler_DBStore`` / ``ActionScheduler_DBLogger`` / ``ActionScheduler_QueueCleaner``
+send through ``$wpdb`` (reference ``action-scheduler.md`` 2.3, 2.4.3-2.4.9, 5.2, 5.5), in autocommit on a PyMySQL
+connection of the runner's own at REPEATABLE READ (the server default PHP runs at), and **nothing is retried**:
 
-Deadlocks and lock-wait timeouts (1213, 1205): PHP's runner dies on them and a later run (or the cleaner) picks
-the work up; here the statement is simply tried again, so the simulation never leaves anything half-done."""
+- a database error (deadlock 1213, lock wait 1205, anything) is what ``$wpdb`` prints to the site's error log; the
+  call then answers as ``$wpdb`` does (``false``, ``null``, an empty list) and PHP's code goes on with that answer;
+- the "0 rows changed" cases where PHP throws (``log_execution``, ``mark_complete``, ``mark_failure``, a claim release
+  that changed fewer rows than it selected, ``get_status`` of a missing row) raise ``AsException`` as PHP does, with
+  PHP's consequences (a failed action, a runner that dies, a claim left behind);
+
+and each is recorded in ``PhpSide.errors``: on a real site every one of them is an error someone sees. A test beside
+the bridge asserts there are none.
+
+Two runner loops at once, as on a site with a system cron calling WP-CLI and visitors triggering WP-Cron:
+
+- ``WP CLI`` (``wp action-scheduler run``, batch 100, cleanup batch 100): per batch the cleaner, the concurrency
+  gate (``get_claim_count`` >= 1: the run ends, "There are too many concurrent batches."), ``stake_claim``, the
+  actions, ``release_claim``; until a claim comes back empty;
+- ``WP Cron`` (``ActionScheduler_QueueRunner::run``, batch 25, cleanup batch 20): the cleaner and the gate once, then
+  ``do_batch`` until one processes nothing or the 30 s time limit is likely to be exceeded.
+
+An action's hook is a row in ``{prefix}test_runs`` (runner ``php``). With ``exclude_groups`` (the must-use plugin's
+``exclude-groups`` claim filter) the claim adds ``AND group_id NOT IN (…)``. The cleaner's retention is short
+(``retention_s``) so its deletes really happen beside the bridge."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 ORDER = "ORDER BY priority ASC, attempts ASC, scheduled_date_gmt ASC, action_id ASC"
-RETRYABLE = (1213, 1205)
+TIME_LIMIT_S = 30  # action_scheduler_queue_runner_time_limit; the cleaner's periods are 10x this
 
 
 def create_runs_table(conn: Any, prefix: str) -> None:
@@ -30,7 +47,10 @@ def create_runs_table(conn: Any, prefix: str) -> None:
                       "action_id BIGINT NOT NULL, runner VARCHAR(64) NOT NULL)"))
 
 
-def _connect(dsn: str) -> Any:
+def connect(dsn: str) -> Any:
+    """A PyMySQL connection from a ``mysql+pymysql://user[:pw]@host[:port]/db`` DSN: autocommit, REPEATABLE READ,
+    WordPress's session (utf8mb4, sql_mode without the modes wpdb removes). Raw PyMySQL reports changed rows, as
+    mysqli does for ``$wpdb``."""
     import pymysql
 
     rest = dsn.split("://", 1)[1]
@@ -38,99 +58,374 @@ def _connect(dsn: str) -> Any:
     host_port, db = hostdb.split("/", 1)
     host, _, port = host_port.partition(":")
     user, _, password = creds.partition(":")
-    return pymysql.connect(host=host, port=int(port or 3306), user=user, password=password,
-                           database=db.split("?")[0], autocommit=True)
+    conn = pymysql.connect(host=host, port=int(port or 3306), user=user, password=password,
+                           database=db.split("?")[0], autocommit=True, charset="utf8mb4")
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cur.execute("SELECT @@SESSION.sql_mode")
+        bad = {"NO_ZERO_DATE", "ONLY_FULL_GROUP_BY", "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES", "TRADITIONAL", "ANSI"}
+        modes = [m for m in str(cur.fetchone()[0]).split(",") if m and m.upper() not in bad]
+        cur.execute("SET SESSION sql_mode = %s", (",".join(modes),))
+    return conn
+
+
+def utc_now(delta_s: float = 0) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=delta_s)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass(frozen=True)
+class PhpError:
+    runner: str  # the runner's context: "WP CLI" / "WP Cron"
+    where: str  # the store method (or statement) that failed
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.runner}] {self.where}: {self.message}"
+
+
+class AsException(Exception):
+    """An exception PHP's code throws (``InvalidArgumentException``, ``RuntimeException``, ...)."""
+
+
+class Gated(Exception):
+    """WP-CLI's ``There are too many concurrent batches.`` (not an error: the run simply ends)."""
+
+
+@dataclass
+class PhpSide:
+    """What both runner loops share and report: errors, the claims PHP made, the gate's answers."""
+
+    dsn: str
+    prefix: str
+    exclude_groups: Sequence[str] = ()
+    retention_s: int = 20
+    errors: list[PhpError] = field(default_factory=list)
+    php_claims: set[int] = field(default_factory=set)
+    gate_checks: int = 0
+    gate_closed: int = 0  # invocations that did nothing because a claim was active
+    foreign_claims: list[int] = field(default_factory=list)  # claims the gate counted that PHP never made
+    actions_run: int = 0
+    deleted: int = 0  # old actions the cleaners deleted
+    invocations: dict[str, int] = field(default_factory=dict)
+
+    def loops(self, stop: threading.Event, *, cli_batch: int = 100, cron_batch: int = 25) -> list[threading.Thread]:
+        """Start the WP-CLI-style and the WP-Cron-style loop; they run until ``stop`` is set."""
+        runners = [PhpRunner(self, "WP CLI", batch=cli_batch, cleanup_batch=cli_batch),
+                   PhpRunner(self, "WP Cron", batch=cron_batch, cleanup_batch=20)]
+        threads = [threading.Thread(target=r.loop, args=(stop,), daemon=True, name=r.context) for r in runners]
+        for t in threads:
+            t.start()
+        return threads
+
+
+class Wpdb:
+    """``$wpdb`` over one connection: a database error is recorded (wpdb prints it to the error log) and answered
+    with ``None``; callers map that to wpdb's ``false`` / ``null`` / ``[]`` as PHP's code sees it."""
+
+    def __init__(self, conn: Any, side: PhpSide, context: str) -> None:
+        self.conn, self.side, self.context = conn, side, context
+
+    def _run(self, where: str, sql: str, params: Sequence[Any], fetch: Callable[[Any], Any]) -> Any:
+        import pymysql
+
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql, tuple(params))
+                return fetch(cur)
+        except pymysql.err.MySQLError as exc:
+            self.side.errors.append(PhpError(self.context, where, f"WordPress database error {exc.args!r}"))
+            return None
+
+    def query(self, where: str, sql: str, *params: Any) -> int | None:
+        """Rows changed (``$wpdb->query``), None on error."""
+        return self._run(where, sql, params, lambda cur: cur.rowcount)
+
+    def insert_id(self, where: str, sql: str, *params: Any) -> int | None:
+        return self._run(where, sql, params, lambda cur: cur.lastrowid)
+
+    def get_results(self, where: str, sql: str, *params: Any) -> list[tuple[Any, ...]] | None:
+        return self._run(where, sql, params, lambda cur: list(cur.fetchall()))
+
+    def get_var(self, where: str, sql: str, *params: Any) -> Any:
+        rows = self.get_results(where, sql, *params)
+        return rows[0][0] if rows else None
+
+
+class DbStore:
+    """``ActionScheduler_DBStore`` + ``ActionScheduler_DBLogger`` 3.8.2: the statements, and when they throw."""
+
+    def __init__(self, db: Wpdb, prefix: str, exclude_groups: Sequence[str]) -> None:
+        self.db = db
+        self.a, self.lg = f"{prefix}actionscheduler_actions", f"{prefix}actionscheduler_logs"
+        self.c, self.g = f"{prefix}actionscheduler_claims", f"{prefix}actionscheduler_groups"
+        self.exclude_groups = list(exclude_groups)
+
+    # -- logger
+    def log(self, action_id: int, message: str) -> None:
+        now = utc_now()
+        self.db.insert_id("log", f"INSERT INTO `{self.lg}` (`action_id`, `message`, `log_date_gmt`, `log_date_local`) "
+                                 "VALUES (%s, %s, %s, %s)", action_id, message, now, now)
+
+    # -- claims
+    def get_claim_count(self) -> int:
+        got = self.db.get_var("get_claim_count", f"SELECT COUNT(DISTINCT claim_id) FROM {self.a} WHERE claim_id != 0 "
+                                                 "AND status IN ( %s, %s)", "pending", "in-progress")
+        return int(got or 0)
+
+    def active_claim_ids(self) -> list[int]:
+        """Not PHP's: the test's look at which claims the gate counted (a plain read)."""
+        rows = self.db.get_results("(test) claims counted", f"SELECT DISTINCT claim_id FROM {self.a} WHERE "
+                                   "claim_id != 0 AND status IN ('pending', 'in-progress')")
+        return [int(r[0]) for r in rows or []]
+
+    def generate_claim_id(self, now: str) -> int:
+        return int(self.db.insert_id("generate_claim_id", f"INSERT INTO `{self.c}` (`date_created_gmt`) VALUES (%s)",
+                                     now) or 0)
+
+    def claim_actions(self, claim_id: int, limit: int, now: str) -> list[int]:
+        where = "WHERE claim_id = 0 AND scheduled_date_gmt <= %s AND status=%s"
+        params: list[Any] = [claim_id, now, now, now, "pending"]
+        if self.exclude_groups:
+            ids: list[int] = []
+            for slug in self.exclude_groups:
+                ids += [int(r[0]) for r in self.db.get_results(
+                    "get_group_ids", f"SELECT group_id FROM {self.g} WHERE slug=%s", slug) or []]
+            if not ids:
+                raise AsException(f'The group "{self.exclude_groups[0]}" does not exist.')
+            where += f" AND group_id NOT IN ( {','.join(str(i) for i in ids)} )"
+        changed = self.db.query("claim_actions", f"UPDATE {self.a} SET claim_id=%s, last_attempt_gmt=%s, "
+                                f"last_attempt_local=%s {where} {ORDER} LIMIT %s", *params, limit)
+        if changed is None:
+            raise AsException("Unable to claim actions. Database error.")
+        return self.find_actions_by_claim_id(claim_id, now)
+
+    def find_actions_by_claim_id(self, claim_id: int, cut_off: str | None = None) -> list[int]:
+        cut_off = cut_off or utc_now()
+        rows = self.db.get_results("find_actions_by_claim_id", f"SELECT action_id, scheduled_date_gmt FROM {self.a} "
+                                   f"WHERE claim_id = %s {ORDER}", claim_id) or []
+        return [int(aid) for aid, when in rows if str(when) <= cut_off]
+
+    def release_claim(self, claim_id: int) -> None:
+        ids = [int(r[0]) for r in self.db.get_results(
+            "release_claim", f"SELECT action_id FROM {self.a} WHERE claim_id = %s", claim_id) or []]
+        changed: int | None = 0
+        if ids:
+            changed = self.db.query("release_claim", f"UPDATE {self.a} SET claim_id = 0 WHERE action_id IN "
+                                    f"({','.join(str(i) for i in ids)})")
+        self.db.query("release_claim", f"DELETE FROM `{self.c}` WHERE `claim_id` = %s", claim_id)
+        if (changed or 0) < len(ids):
+            gone = self.db.get_var("(test) rows deleted meanwhile", f"SELECT {len(ids)} - COUNT(*) FROM {self.a} "
+                                   f"WHERE action_id IN ({','.join(str(i) for i in ids)})")
+            raise AsException(f"Unable to release actions from claim id {claim_id}. ({changed} of {len(ids)} "
+                              f"released; {gone} deleted meanwhile)")
+
+    def unclaim_action(self, action_id: int) -> None:
+        self.db.query("unclaim_action", f"UPDATE `{self.a}` SET `claim_id` = %s WHERE `action_id` = %s", "0", action_id)
+
+    # -- one action
+    def get_status(self, action_id: int) -> str:
+        status = self.db.get_var("get_status", f"SELECT status FROM {self.a} WHERE action_id=%s", action_id)
+        if status is None:
+            raise AsException("Invalid action ID. No status found.")
+        return str(status)
+
+    def fetch_action(self, action_id: int) -> tuple[Any, ...] | None:
+        rows = self.db.get_results("fetch_action", f"SELECT a.*, g.slug AS `group` FROM {self.a} a LEFT JOIN {self.g} "
+                                   "g ON a.group_id=g.group_id WHERE a.action_id=%s", action_id)
+        return rows[0] if rows else None  # None: a NullAction, whose execute() does nothing
+
+    def log_execution(self, action_id: int) -> None:
+        now = utc_now()
+        changed = self.db.query("log_execution", f"UPDATE {self.a} SET attempts = attempts+1, status=%s, "
+                                "last_attempt_gmt = %s, last_attempt_local = %s WHERE action_id = %s",
+                                "in-progress", now, now, action_id)
+        if not changed:
+            raise AsException(f"Unable to update the status of action {action_id} to in-progress.")
+
+    def mark_complete(self, action_id: int) -> None:
+        now = utc_now()
+        changed = self.db.query("mark_complete", f"UPDATE `{self.a}` SET `status` = %s, `last_attempt_gmt` = %s, "
+                                "`last_attempt_local` = %s WHERE `action_id` = %s", "complete", now, now, action_id)
+        if not changed:
+            raise AsException(f"Unidentified action {action_id}: we were unable to mark this action as having "
+                              "completed. It may may have been deleted by another process.")
+
+    def mark_failure(self, action_id: int) -> None:
+        changed = self.db.query("mark_failure", f"UPDATE `{self.a}` SET `status` = %s WHERE `action_id` = %s",
+                                "failed", action_id)
+        if not changed:
+            raise AsException(f"Unidentified action {action_id}: we were unable to mark this action as having "
+                              "failed. It may may have been deleted by another process.")
+
+    # -- the cleaner's
+    def query_old(self, status: str, cutoff: str, limit: int, *, claimed: bool = False) -> list[int]:
+        sql = f"SELECT a.action_id FROM {self.a} a WHERE 1=1 AND a.status IN (%s) AND a.last_attempt_gmt <= %s"
+        if claimed:
+            sql += " AND a.claim_id != 0"
+        rows = self.db.get_results("query_actions", f"{sql} LIMIT %s, %s", status, cutoff, 0, limit)
+        return [int(r[0]) for r in rows or []]
+
+    def delete_action(self, action_id: int) -> None:
+        deleted = self.db.query("delete_action", f"DELETE FROM `{self.a}` WHERE `action_id` = %s", action_id)
+        if not deleted:
+            # thrown, then caught by the cleaner (action_scheduler_failed_old_action_deletion): not shown anywhere
+            raise AsException(f"Unidentified action {action_id}: we were unable to delete this action.")
+        self.db.query("clear_deleted_action_logs", f"DELETE FROM `{self.lg}` WHERE `action_id` = %s", action_id)
 
 
 class PhpRunner:
-    """Run rounds until ``stop`` is set. ``hooks``: the WP-CLI ``--hooks`` filter (None: every hook and group).
-    ``claim``: ``plain`` (3.0-3.9.2), ``skip_locked`` (3.9.3+) or ``alternate``. ``order_by``: the claim's ORDER BY
-    as a filter returned it (the must-use plugin puts its condition in front). Results: ``gate_samples``
-    (claims counted by the gate that are not PHP's: must stay 0), ``claims`` (claim ids), ``errors``."""
+    """One runner loop (``context`` ``WP CLI`` or ``WP Cron``): invocation after invocation, each on a fresh
+    connection (a new PHP process or request), until ``stop`` is set."""
 
-    def __init__(self, dsn: str, prefix: str, *, hooks: Sequence[str] | None = None, batch: int = 10,
-                 claim: str = "alternate", context: str = "Async Request", pause: float = 0.0,
-                 order_by: str = ORDER) -> None:
-        self.dsn, self.prefix, self.hooks, self.batch = dsn, prefix, list(hooks) if hooks else None, batch
-        self.order_by = order_by  # what the filter action_scheduler_claim_actions_order_by returned
-        self.claim, self.context, self.pause = claim, context, pause
-        self.gate_samples: list[int] = []
-        self.claims: list[int] = []
-        self.errors: list[str] = []
+    def __init__(self, side: PhpSide, context: str, *, batch: int, cleanup_batch: int) -> None:
+        self.side, self.context, self.batch, self.cleanup_batch = side, context, batch, cleanup_batch
+        self.current: int | None = None  # the FatalErrorMonitor's tracked action
+        self.claim: int | None = None
 
-    def thread(self, stop: threading.Event) -> threading.Thread:
-        t = threading.Thread(target=self.run, args=(stop,), daemon=True)
-        t.start()
-        return t
+    def error(self, where: str, message: str) -> None:
+        self.side.errors.append(PhpError(self.context, where, message))
 
-    def run(self, stop: threading.Event) -> None:
-        import pymysql
+    def loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            conn = connect(self.side.dsn)
+            try:
+                store = DbStore(Wpdb(conn, self.side, self.context), self.side.prefix, self.side.exclude_groups)
+                ran = self.invocation(store, stop)
+            finally:
+                conn.close()
+            self.side.invocations[self.context] = self.side.invocations.get(self.context, 0) + 1
+            time.sleep(0.02 if ran else 0.2)
 
-        conn = _connect(self.dsn)
-        cur = conn.cursor()
-
-        def execute(sql: str, params: object = None) -> Any:
-            for attempt in range(20):
-                try:
-                    cur.execute(sql, params)
-                    return cur
-                except pymysql.err.OperationalError as exc:
-                    if exc.args[0] not in RETRYABLE or attempt == 19:
-                        raise
-                    time.sleep(0.01 * (attempt + 1))
-            return cur
-
-        rounds = 0
+    def invocation(self, store: DbStore, stop: threading.Event) -> int:
+        """One ``wp action-scheduler run`` or one ``action_scheduler_run_queue`` (WP-Cron); returns actions run."""
+        self.claim, self.current = None, None
+        started, ran = time.monotonic(), 0
         try:
-            while not stop.is_set():
-                rounds += 1
-                ran = self._round(execute, rounds)
-                time.sleep(self.pause if ran else 0.05)
-        except Exception as exc:  # noqa: BLE001 - reported to the test
-            self.errors.append(repr(exc))
-        finally:
-            conn.close()
+            if self.context == "WP CLI":
+                while not stop.is_set():
+                    n = self.batch_cli(store)
+                    if not n:
+                        break
+                    ran += n
+                return ran
+            self.clean(store)
+            if self.gate_open(store):
+                while not stop.is_set():
+                    n = self.do_batch(store)
+                    ran += n
+                    elapsed = time.monotonic() - started
+                    if not n or elapsed + 3 * elapsed / max(ran, 1) > TIME_LIMIT_S:
+                        break
+        except Gated:
+            pass
+        except AsException as exc:
+            self.error("runner", f"uncaught {exc}")
+            if self.context == "WP Cron" and self.claim is not None:
+                self.fatal_error_monitor(store)
+        return ran
 
-    def _round(self, execute: Any, rounds: int) -> int:
-        p = self.prefix
-        a, lg, c = f"{p}actionscheduler_actions", f"{p}actionscheduler_logs", f"{p}actionscheduler_claims"
-        now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-        gate = execute(f"SELECT COUNT(DISTINCT claim_id) FROM {a} WHERE claim_id != 0 AND status IN "
-                       f"( 'pending', 'in-progress') AND claim_id NOT IN (SELECT claim_id FROM {c})").fetchone()
-        self.gate_samples.append(int(gate[0]))
-        claim_id = execute(f"INSERT INTO `{c}` (`date_created_gmt`) VALUES (%s)", (now,)).lastrowid
-        self.claims.append(claim_id)
-        hooks = f" AND hook IN ({', '.join(['%s'] * len(self.hooks))})" if self.hooks else ""
-        hook_params = tuple(self.hooks or ())
-        plain = self.claim == "plain" or (self.claim == "alternate" and rounds % 2 == 1)
-        if plain:
-            execute(f"UPDATE {a} SET claim_id=%s, last_attempt_gmt=%s, last_attempt_local=%s WHERE claim_id = 0 "
-                    f"AND scheduled_date_gmt <= %s AND status=%s{hooks} {self.order_by} LIMIT %s",
-                    (claim_id, now, now, now, "pending", *hook_params, self.batch))
-        else:
-            execute(f"UPDATE {a} t1 JOIN ( SELECT action_id from {a} WHERE claim_id = 0 AND scheduled_date_gmt <= %s "
-                    f"AND status=%s{hooks} {self.order_by} LIMIT %s FOR UPDATE SKIP LOCKED ) t2 ON t1.action_id = "
-                    f"t2.action_id SET claim_id=%s, last_attempt_gmt=%s, last_attempt_local=%s",
-                    (now, "pending", *hook_params, self.batch, claim_id, now, now))
-        ids = [r[0] for r in execute(f"SELECT action_id FROM {a} WHERE claim_id = %s {ORDER}", (claim_id,)).fetchall()]
-        log_sql = f"INSERT INTO `{lg}` (`action_id`,`message`,`log_date_gmt`,`log_date_local`) VALUES (%s,%s,%s,%s)"
+    def fatal_error_monitor(self, store: DbStore) -> None:
+        """WP-Cron died on an uncaught exception: the monitor fails the tracked action and releases the claim."""
+        try:
+            if self.current is not None:
+                store.mark_failure(self.current)
+                store.log(self.current, "unexpected shutdown: PHP Fatal error Uncaught Exception")
+            if self.claim is not None:
+                store.release_claim(self.claim)
+        except AsException as exc:
+            self.error("FatalErrorMonitor", str(exc))
+
+    def gate_open(self, store: DbStore) -> bool:
+        self.side.gate_checks += 1
+        if store.get_claim_count() < 1:
+            return True
+        self.side.gate_closed += 1
+        foreign = [c for c in store.active_claim_ids() if c not in self.side.php_claims]
+        self.side.foreign_claims.extend(foreign)
+        return False
+
+    def clean(self, store: DbStore) -> None:
+        """``ActionScheduler_QueueCleaner::clean(300)``: retention (short here), reset_timeouts, mark_failures."""
+        cutoff = utc_now(self.side.retention_s)
+        for status in ("complete", "canceled"):
+            for aid in store.query_old(status, cutoff, self.cleanup_batch):
+                try:
+                    store.delete_action(aid)
+                    self.side.deleted += 1
+                except AsException:
+                    pass  # caught by the cleaner; another runner's cleaner deleted it first
+        period = 10 * TIME_LIMIT_S
+        for aid in store.query_old("pending", utc_now(period), self.cleanup_batch, claimed=True):
+            store.unclaim_action(aid)
+            store.log(aid, "action reset")
+        for aid in store.query_old("in-progress", utc_now(period), self.cleanup_batch):
+            store.mark_failure(aid)  # throws on 0 rows: not caught, the runner dies
+            store.log(aid, f"action marked as failed after {period} seconds. Unknown error occurred. Check server, "
+                           "PHP and database error logs to diagnose cause.")
+
+    def stake(self, store: DbStore, limit: int) -> list[int]:
+        """``stake_claim``: the claim row, the claim UPDATE, the claim read back."""
+        now = utc_now()
+        self.claim = store.generate_claim_id(now)
+        self.side.php_claims.add(self.claim)
+        return store.claim_actions(self.claim, limit, now)
+
+    def batch_cli(self, store: DbStore) -> int:
+        """``ActionScheduler_WPCLI_QueueRunner::setup`` then ``run``."""
+        self.clean(store)
+        if not self.gate_open(store):
+            raise Gated
+        ids = self.stake(store, self.batch)
+        if not ids:
+            return 0  # the command's loop ends (the empty claim is never released: as in PHP)
+        done = 0
+        assert self.claim is not None
         for aid in ids:
-            if execute(f"SELECT action_id FROM {a} WHERE claim_id = %s AND action_id = %s",
-                       (claim_id, aid)).fetchone() is None:
+            if aid not in store.find_actions_by_claim_id(self.claim):
+                self.error("run", "The claim has been lost. Aborting current batch.")
+                break
+            self.process_action(store, aid)
+            done += 1
+        store.release_claim(self.claim)
+        self.claim = None
+        return done
+
+    def do_batch(self, store: DbStore) -> int:
+        """``ActionScheduler_QueueRunner::do_batch``."""
+        ids = self.stake(store, self.batch)
+        done = 0
+        assert self.claim is not None
+        for aid in ids:
+            if aid not in store.find_actions_by_claim_id(self.claim):
                 break  # "bail if we lost the claim"
-            if execute(f"SELECT status FROM {a} WHERE action_id=%s", (aid,)).fetchone()[0] != "pending":
-                execute(log_sql, (aid, f"action ignored via {self.context}", now, now))
-                continue
-            execute(log_sql, (aid, f"action started via {self.context}", now, now))
-            execute(f"UPDATE {a} SET attempts = attempts+1, status='in-progress', last_attempt_gmt = %s, "
-                    f"last_attempt_local = %s WHERE action_id = %s", (now, now, aid))
-            execute(f"INSERT INTO {p}test_runs (action_id, runner) VALUES (%s, 'php')", (aid,))
-            execute(f"UPDATE `{a}` SET `status` = 'complete', `last_attempt_gmt` = %s, `last_attempt_local` = %s "
-                    f"WHERE `action_id` = %s", (now, now, aid))
-            execute(log_sql, (aid, f"action complete via {self.context}", now, now))
-        left = [r[0] for r in execute(f"SELECT action_id FROM {a} WHERE claim_id = %s AND status = 'pending'",
-                                      (claim_id,)).fetchall()]
-        if left:
-            execute(f"UPDATE {a} SET claim_id = 0 WHERE action_id IN ({', '.join(['%s'] * len(left))})", tuple(left))
-        execute(f"DELETE FROM `{c}` WHERE `claim_id` = %s", (claim_id,))
-        return len(ids)
+            self.process_action(store, aid)
+            done += 1
+        store.release_claim(self.claim)
+        self.claim = None
+        return done
+
+    def process_action(self, store: DbStore, aid: int) -> None:
+        """``ActionScheduler_Abstract_QueueRunner::process_action``."""
+        valid = False
+        self.current = aid
+        try:
+            if store.get_status(aid) != "pending":
+                store.log(aid, f"action ignored via {self.context}")
+                return
+            valid = True
+            store.log(aid, f"action started via {self.context}")
+            row = store.fetch_action(aid)
+            store.log_execution(aid)
+            if row is not None:  # the hook
+                if store.db.query("hook", f"INSERT INTO {self.side.prefix}test_runs (action_id, runner) "
+                                  "VALUES (%s, 'php')", aid) is None:
+                    raise AsException("the hook's own query failed")
+                self.side.actions_run += 1
+            store.log(aid, f"action complete via {self.context}")
+            store.mark_complete(aid)
+        except AsException as exc:
+            self.error("process_action", str(exc))
+            if valid:
+                store.mark_failure(aid)  # may throw in turn: the runner dies, the monitor still tracks aid
+                store.log(aid, f"action failed via {self.context}: {exc}")
+        self.current = None

@@ -1,16 +1,22 @@
 """A worker process for tests: the real Worker with a test handler that records each run in ``{prefix}test_runs``.
 
-Usage: python -m tests.helpers.run_worker DSN PREFIX HOOK [--sleep-ms N] [--once] [--concurrency N]"""
+Usage: python -m tests.helpers.run_worker DSN PREFIX HOOK [--sleep-ms N] [--once] [--concurrency N]
+[--sample-locks-ms N]
+
+``--sample-locks-ms``: sample the row locks of the worker's own connections (``tests.helpers.lock_sampler``) and
+print the figures at exit as one JSON line ``{"lock_sample": {...}}`` on stdout."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 
 from sqlalchemy import text
 
+from tests.helpers.lock_sampler import LockSampler
 from wch_bridge.handlers.base import Job
 from wch_bridge.settings import Settings
 from wch_bridge.store import ActionStore, make_engine
@@ -26,8 +32,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--once", action="store_true")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--grace", type=float, default=30.0)
+    p.add_argument("--sample-locks-ms", type=float, default=0.0)
     ns = p.parse_args(argv)
     engine = make_engine(ns.dsn)
+    sampler = LockSampler(ns.dsn, engine, ns.sample_locks_ms) if ns.sample_locks_ms else None
+    if sampler:
+        sampler.start()  # before the store's first connection, so every connection is known
     store = ActionStore(engine, ns.prefix)
     runs = f"{ns.prefix}test_runs"
 
@@ -44,6 +54,8 @@ def main(argv: list[str]) -> int:
     worker.install_signal_handlers()
     print("ready", flush=True)
     code = worker.run()
+    if sampler:
+        print(json.dumps({"lock_sample": sampler.stop()}), flush=True)
     if worker.abandoned_threads:
         sys.stdout.flush()
         os._exit(code)
