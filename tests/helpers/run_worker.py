@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--grace", type=float, default=30.0)
     p.add_argument("--sample-locks-ms", type=float, default=0.0)
     ns = p.parse_args(argv)
-    engine = make_engine(ns.dsn)
+    engine = make_engine(ns.dsn, pool_size=max(5, ns.concurrency + 2))  # as the app sizes it (app.py)
     sampler = LockSampler(ns.dsn, engine, ns.sample_locks_ms) if ns.sample_locks_ms else None
     if sampler:
         sampler.start()  # before the store's first connection, so every connection is known
