@@ -23,8 +23,10 @@ Two runner loops at once, as on a site with a system cron calling WP-CLI and vis
   ``do_batch`` until one processes nothing or the 30 s time limit is likely to be exceeded.
 
 An action's hook is a row in ``{prefix}test_runs`` (runner ``php``). With ``exclude_groups`` (the must-use plugin's
-``exclude-groups`` claim filter) the claim adds ``AND group_id NOT IN (…)``. The cleaner's retention is short
-(``retention_s``) so its deletes really happen beside the bridge."""
+``exclude-groups`` claim filter) the claim adds ``AND group_id NOT IN (…)``; ``order_by`` is what the filter
+``action_scheduler_claim_actions_order_by`` returned (the must-use plugin's hook-level exclusion); ``claim`` picks
+3.9.3's SKIP LOCKED claim statement instead of 3.8.2's, or alternates (the rest stays 3.8.2's). ``retention_s``: the
+cleaner's retention (31 days as in AS; tests shorten it so its deletes happen beside the bridge)."""
 
 from __future__ import annotations
 
@@ -98,7 +100,12 @@ class PhpSide:
     dsn: str
     prefix: str
     exclude_groups: Sequence[str] = ()
-    retention_s: int = 20
+    retention_s: int = 2678400  # action_scheduler_retention_period (31 days)
+    #: what ``action_scheduler_claim_actions_order_by`` returned (the must-use plugin's hook-level exclusion puts
+    #: its ``AND NOT (…)`` in front of AS's ORDER BY)
+    order_by: str = ORDER
+    #: the claim statement: ``plain`` (3.0-3.9.2), ``skip_locked`` (3.9.3+'s derived table), ``alternate``
+    claim: str = "plain"
     errors: list[PhpError] = field(default_factory=list)
     php_claims: set[int] = field(default_factory=set)
     gate_checks: int = 0
@@ -182,7 +189,8 @@ class DbStore:
         return int(self.db.insert_id("generate_claim_id", f"INSERT INTO `{self.c}` (`date_created_gmt`) VALUES (%s)",
                                      now) or 0)
 
-    def claim_actions(self, claim_id: int, limit: int, now: str) -> list[int]:
+    def claim_actions(self, claim_id: int, limit: int, now: str, *, order_by: str = ORDER,
+                      skip_locked: bool = False) -> list[int]:
         where = "WHERE claim_id = 0 AND scheduled_date_gmt <= %s AND status=%s"
         params: list[Any] = [claim_id, now, now, now, "pending"]
         if self.exclude_groups:
@@ -193,8 +201,14 @@ class DbStore:
             if not ids:
                 raise AsException(f'The group "{self.exclude_groups[0]}" does not exist.')
             where += f" AND group_id NOT IN ( {','.join(str(i) for i in ids)} )"
-        changed = self.db.query("claim_actions", f"UPDATE {self.a} SET claim_id=%s, last_attempt_gmt=%s, "
-                                f"last_attempt_local=%s {where} {ORDER} LIMIT %s", *params, limit)
+        if not skip_locked:
+            changed = self.db.query("claim_actions", f"UPDATE {self.a} SET claim_id=%s, last_attempt_gmt=%s, "
+                                    f"last_attempt_local=%s {where} {order_by} LIMIT %s", *params, limit)
+        else:
+            changed = self.db.query("claim_actions", f"UPDATE {self.a} t1 JOIN ( SELECT action_id from {self.a} "
+                                    f"{where} {order_by} LIMIT %s FOR UPDATE SKIP LOCKED ) t2 ON t1.action_id = "
+                                    "t2.action_id SET claim_id=%s, last_attempt_gmt=%s, last_attempt_local=%s",
+                                    *params[3:], limit, *params[:3])
         if changed is None:
             raise AsException("Unable to claim actions. Database error.")
         return self.find_actions_by_claim_id(claim_id, now)
@@ -281,6 +295,7 @@ class PhpRunner:
         self.side, self.context, self.batch, self.cleanup_batch = side, context, batch, cleanup_batch
         self.current: int | None = None  # the FatalErrorMonitor's tracked action
         self.claim: int | None = None
+        self.stakes = 0
 
     def error(self, where: str, message: str) -> None:
         self.side.errors.append(PhpError(self.context, where, message))
@@ -368,7 +383,9 @@ class PhpRunner:
         now = utc_now()
         self.claim = store.generate_claim_id(now)
         self.side.php_claims.add(self.claim)
-        return store.claim_actions(self.claim, limit, now)
+        self.stakes += 1
+        skip = self.side.claim == "skip_locked" or (self.side.claim == "alternate" and self.stakes % 2 == 0)
+        return store.claim_actions(self.claim, limit, now, order_by=self.side.order_by, skip_locked=skip)
 
     def batch_cli(self, store: DbStore) -> int:
         """``ActionScheduler_WPCLI_QueueRunner::setup`` then ``run``."""

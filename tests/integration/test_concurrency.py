@@ -51,7 +51,7 @@ def test_four_workers_and_php_run_everything_exactly_once(conc_store: ActionStor
     prefix = conc_store.prefix
     seed_due_actions(conc_store, HOOK, N, group="wch")
     stop = threading.Event()
-    side = PhpSide(mysql_url, prefix, retention_s=3600)  # keep finished rows: the test counts them
+    side = PhpSide(mysql_url, prefix)  # AS's retention: finished rows stay, the test counts them
     loops = side.loops(stop)
     procs = [
         subprocess.Popen([sys.executable, "-m", "tests.helpers.run_worker", mysql_url, prefix, HOOK, "--once",

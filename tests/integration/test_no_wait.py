@@ -26,9 +26,9 @@ HOOK = "wch_nowait_test"
 @pytest.fixture
 def holder(mysql_url: str) -> Iterator[Any]:
     """A second session that can lock rows, like PHP's runner between two statements."""
-    from tests.helpers.php_runner import _connect
+    from tests.helpers.php_runner import connect
 
-    conn = _connect(mysql_url)
+    conn = connect(mysql_url)
     conn.autocommit(False)
     cur = conn.cursor()
     cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")

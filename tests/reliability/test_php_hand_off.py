@@ -2,7 +2,7 @@
 real connection to the test database (``tests/helpers/php_wordpress.php``: a stand-in ``$wpdb`` on mysqli), reads
 what the bridge published (heartbeat rows, the option ``wch_bridge_owned``) and returns its claim ORDER BY; that
 exact string goes into Action Scheduler's claim statement (plain 3.0-3.9.2 and SKIP LOCKED 3.9.3+, alternating)
-in the PHP-style runner of ``tests/helpers/php_runner.py``.
+in the PHP runners' stand-in of ``tests/helpers/php_runner.py``.
 
 Proves: with a live bridge, PHP runs a hook the bridge does not own in ``wch`` and never an owned one (nor the
 owned hook in another owned group), and still runs the bridge's hook in a group the bridge does not serve; with
@@ -26,7 +26,7 @@ from sqlalchemy import insert, text, update
 from sqlalchemy.engine import make_url
 
 from tests.conftest import IN_CI, REPO
-from tests.helpers.php_runner import ORDER, PhpRunner, create_runs_table
+from tests.helpers.php_runner import ORDER, PhpSide, create_runs_table
 from wch_bridge import hooks
 from wch_bridge.store import ActionStore, make_engine, ownership
 from wch_bridge.store import schema as schema_mod
@@ -92,9 +92,9 @@ def run_plugin(php: str, mysql_url: str, prefix: str, *consts: str) -> dict[str,
 
 def php_claims(store: ActionStore, mysql_url: str, order_by: str, expect: int) -> set[int]:
     """Run the PHP-style runner with ``order_by`` until it ran ``expect`` actions (or stalls); the ids it ran."""
-    runner = PhpRunner(mysql_url, store.prefix, batch=7, claim="alternate", order_by=order_by)
+    side = PhpSide(mysql_url, store.prefix, claim="alternate", order_by=order_by)
     stop = threading.Event()
-    thread = runner.thread(stop)
+    loops = side.loops(stop, cli_batch=7, cron_batch=7)
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline and len(ran(store)) < expect:
@@ -102,8 +102,9 @@ def php_claims(store: ActionStore, mysql_url: str, order_by: str, expect: int) -
         time.sleep(0.3)  # a few more rounds: anything it could still claim would show
     finally:
         stop.set()
-        thread.join(timeout=30)
-    assert not runner.errors, runner.errors
+        for t in loops:
+            t.join(timeout=30)
+    assert not side.errors, [str(e) for e in side.errors]
     return ran(store)
 
 

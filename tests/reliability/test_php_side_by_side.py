@@ -2,17 +2,19 @@
 Scheduler 3.8.2's PHP runners (``tests.helpers.php_runner``: a WP-CLI-style loop, batch 100, and a WP-Cron-style
 loop, batch 25, at once; AS's exact statements in autocommit at REPEATABLE READ, the cleaner with a short retention,
 the concurrency gate, nothing retried) works through the same table: ``wch`` actions mixed with other groups'
-(a named group, group_id 0, and the bridge's hook name in another group), with and without the must-use plugin's
-``exclude-groups`` filter (without it PHP claims ``wch`` actions too).
+(a named group, group_id 0, and the bridge's hook name in another group), with the must-use plugin's hook-level
+exclusion (its default), with its whole-group ``exclude-groups`` filter, and without it (PHP claims ``wch`` actions
+too).
 
 Proves, per round: PHP meets no error at all (every database error, deadlock and lock wait included, and every
 "0 rows changed" where AS throws, would be an error on a real site: AS never retries), no action runs twice, none is
 lost, nothing is left pending or in-progress, the bridge runs only ``wch`` actions and never holds a claim, PHP's
-gate never counts anything but PHP's own claims, and no transaction of the bridge holds more row locks than its
-batch (20 in ``run_worker``) plus a small constant (sampled from ``information_schema.innodb_trx``).
+gate never counts anything but PHP's own claims, PHP's cleaner deleted old rows meanwhile, and no transaction of the
+bridge holds more row locks than its batch (20 in ``run_worker``) plus a small constant (sampled from
+``information_schema.innodb_trx``).
 
-The light test (one round of 1,000 per variant) runs in the normal suite; the heavy one runs 6 rounds of 10,000,
-alternating with and without the must-use plugin."""
+The light test (one round of 800 actions per variant) runs in the normal suite; the heavy one runs rounds of 10,000
+(``WCH_SBS_ROUNDS``, default 6, and ``WCH_SBS_ACTIONS``), cycling through the variants."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import pytest
 from sqlalchemy import insert, text
 
 from tests.conftest import REPO
-from tests.helpers.php_runner import PhpSide, create_runs_table, utc_now
+from tests.helpers.php_runner import ORDER, PhpSide, create_runs_table, utc_now
 from wch_bridge.store import ActionStore, make_engine
 from wch_bridge.store import schema as schema_mod
 
@@ -47,7 +49,8 @@ STALL_S = 30.0
 #: throws (seen with PHP alone: at 1 s, and at 20 s on a box with a load of 28, "Unable to release actions from
 #: claim id …", a row deleted meanwhile). Each round also starts with old finished rows for the cleaner to delete.
 RETENTION_S = 60
-OLD_SHARE = 5  # one old complete or canceled row per this many due actions  # a round with no progress for this long is over (PHP stuck behind a claim: a failure)
+OLD_SHARE = 5
+PLUGIN_VARIANTS = ("hooks", "none", "groups")  # one old complete or canceled row per this many due actions  # a round with no progress for this long is over (PHP stuck behind a claim: a failure)
 
 
 @pytest.fixture
@@ -93,7 +96,7 @@ def seed(store: ActionStore, n: int) -> tuple[int, int]:
 @dataclass
 class Round:
     n: int
-    plugin: bool
+    plugin: str
     php_errors: list[str] = field(default_factory=list)
     twice: int = 0
     lost: int = 0
@@ -127,11 +130,26 @@ def _worker(mysql_url: str, prefix: str) -> subprocess.Popen[bytes]:
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def run_round(store: ActionStore, mysql_url: str, n: int, *, plugin: bool, timeout: float) -> Round:
+def php_side(store: ActionStore, mysql_url: str, plugin: str) -> PhpSide:
+    """PHP's runners as the must-use plugin leaves them: ``hooks`` (its default: the claim's ORDER BY, from the
+    filter, starts with ``AND NOT ( ( group_id IN (…) AND hook IN (…) ) )`` for the hooks the bridge owns),
+    ``groups`` (``WCH_BRIDGE_EXCLUDE=groups``: the ``exclude-groups`` claim filter, ``AND group_id NOT IN (…)``)
+    or ``none`` (no plugin: PHP claims ``wch`` actions too)."""
+    if plugin == "groups":
+        return PhpSide(mysql_url, store.prefix, exclude_groups=("wch",), retention_s=RETENTION_S)
+    if plugin == "hooks":
+        gid = store.group_ids(["wch"])["wch"]
+        order_by = f"AND NOT ( ( group_id IN ( {gid} ) AND hook IN ( '{HOOK}' ) ) ) {ORDER}"
+        return PhpSide(mysql_url, store.prefix, order_by=order_by, retention_s=RETENTION_S)
+    assert plugin == "none"
+    return PhpSide(mysql_url, store.prefix, retention_s=RETENTION_S)
+
+
+def run_round(store: ActionStore, mysql_url: str, n: int, *, plugin: str, timeout: float) -> Round:
     prefix, a = store.prefix, store.t.actions.name
     first, last = seed(store, n)
     out = Round(n, plugin)
-    side = PhpSide(mysql_url, prefix, exclude_groups=("wch",) if plugin else (), retention_s=RETENTION_S)
+    side = php_side(store, mysql_url, plugin)
     stop = threading.Event()
     started = time.monotonic()
     workers = [_worker(mysql_url, prefix) for _ in range(2)]
@@ -213,7 +231,7 @@ def check(r: Round) -> list[str]:
     return bad
 
 
-def run_rounds(store: ActionStore, mysql_url: str, sizes_plugins: list[tuple[int, bool]], timeout: float) -> None:
+def run_rounds(store: ActionStore, mysql_url: str, sizes_plugins: list[tuple[int, str]], timeout: float) -> None:
     rounds = []
     for n, plugin in sizes_plugins:
         rounds.append(run_round(store, mysql_url, n, plugin=plugin, timeout=timeout))
@@ -222,13 +240,14 @@ def run_rounds(store: ActionStore, mysql_url: str, sizes_plugins: list[tuple[int
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("plugin", [True, False], ids=["mu-plugin", "no-mu-plugin"])
-def test_php_runners_and_bridge_side_by_side(sbs_store: ActionStore, mysql_url: str, plugin: bool) -> None:
-    run_rounds(sbs_store, mysql_url, [(1000, plugin)], timeout=120)
+@pytest.mark.parametrize("plugin", PLUGIN_VARIANTS)
+def test_php_runners_and_bridge_side_by_side(sbs_store: ActionStore, mysql_url: str, plugin: str) -> None:
+    run_rounds(sbs_store, mysql_url, [(800, plugin)], timeout=120)
 
 
 @pytest.mark.heavy
 def test_php_runners_and_bridge_side_by_side_heavy(sbs_store: ActionStore, mysql_url: str) -> None:
     rounds = int(os.environ.get("WCH_SBS_ROUNDS", "6"))
     n = int(os.environ.get("WCH_SBS_ACTIONS", "10000"))
-    run_rounds(sbs_store, mysql_url, [(n, i % 2 == 0) for i in range(rounds)], timeout=240)
+    variants = [PLUGIN_VARIANTS[i % len(PLUGIN_VARIANTS)] for i in range(rounds)]
+    run_rounds(sbs_store, mysql_url, [(n, v) for v in variants], timeout=1200)
