@@ -23,6 +23,7 @@ class LockSampler:
         self.max_query = ""
         self.samples = 0
         self.over: dict[int, int] = {}  # rows locked -> samples seen with that many (only above 0)
+        self.longest_ms = 0.0  # the longest a transaction was seen holding row locks (first to last sample)
         self._stop = threading.Event()
         event.listen(engine, "connect", self._on_connect)
         self._thread = threading.Thread(target=self._run, daemon=True, name="lock-sampler")
@@ -39,6 +40,7 @@ class LockSampler:
     def _run(self) -> None:
         conn = connect(self.dsn)
         seen: dict[str, str] = {}  # trx_id -> the last statement seen running in it
+        holding: dict[str, float] = {}  # trx_id -> when first seen holding row locks
         try:
             with conn.cursor() as cur:
                 while not self._stop.is_set():
@@ -56,6 +58,11 @@ class LockSampler:
                                 seen[trx] = str(query)[:300]
                             if locked:
                                 self.over[locked] = self.over.get(locked, 0) + 1
+                                now = time.monotonic()
+                                if len(holding) > 10000:
+                                    holding.clear()
+                                first = holding.setdefault(trx, now)
+                                self.longest_ms = max(self.longest_ms, (now - first) * 1000)
                             if locked > self.max_rows_locked:
                                 self.max_rows_locked = locked
                                 self.max_query = f"{seen.get(trx, '(idle)')} (started {since})"
@@ -67,4 +74,5 @@ class LockSampler:
         self._stop.set()
         self._thread.join(timeout=5)
         return {"max_rows_locked": self.max_rows_locked, "max_query": self.max_query, "samples": self.samples,
-                "connections": len(self.ids), "rows_locked_seen": dict(sorted(self.over.items()))}
+                "connections": len(self.ids), "longest_held_ms": round(self.longest_ms),
+                "rows_locked_seen": dict(sorted(self.over.items()))}

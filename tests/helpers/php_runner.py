@@ -80,9 +80,11 @@ class PhpError:
     runner: str  # the runner's context: "WP CLI" / "WP Cron"
     where: str  # the store method (or statement) that failed
     message: str
+    #: for a deadlock: the statements of MariaDB's LATEST DETECTED DEADLOCK report, read right after it
+    deadlock: str = ""
 
     def __str__(self) -> str:
-        return f"[{self.runner}] {self.where}: {self.message}"
+        return f"[{self.runner}] {self.where}: {self.message}" + (f" <{self.deadlock}>" if self.deadlock else "")
 
 
 class AsException(Exception):
@@ -140,8 +142,24 @@ class Wpdb:
                 cur.execute(sql, tuple(params))
                 return fetch(cur)
         except pymysql.err.MySQLError as exc:
-            self.side.errors.append(PhpError(self.context, where, f"WordPress database error {exc.args!r}"))
+            report = self._deadlock_report() if exc.args and exc.args[0] == 1213 else ""
+            self.side.errors.append(PhpError(self.context, where, f"WordPress database error {exc.args!r}", report))
             return None
+
+    def _deadlock_report(self) -> str:
+        """The two statements of the latest deadlock and the index each waited on (the test's diagnosis: whose
+        statement closed the cycle)."""
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SHOW ENGINE INNODB STATUS")
+                status = str(cur.fetchone()[2])
+        except Exception as exc:  # noqa: BLE001 - a diagnosis only
+            return f"no report: {exc!r}"
+        part = status.split("LATEST DETECTED DEADLOCK", 1)[-1].split("\nTRANSACTIONS\n", 1)[0]
+        keep = [ln.strip()[:240] for ln in part.splitlines()
+                if ln.startswith(("UPDATE", "DELETE", "INSERT", "SELECT", "*** (", "*** WE ROLL"))
+                or " index " in ln and "RECORD LOCKS" in ln]
+        return " | ".join(keep)
 
     def query(self, where: str, sql: str, *params: Any) -> int | None:
         """Rows changed (``$wpdb->query``), None on error."""

@@ -121,6 +121,7 @@ class Round:
                 f"foreign_claims={self.foreign_claims} bridge_claimed={self.bridge_claimed} "
                 f"bridge_other_group={self.bridge_other_group} max_rows_locked={self.max_rows_locked} "
                 f"({top.get('max_query')!r}) {self.seconds:.0f}s (workers done at {self.bridge_s:.0f}s); "
+                f"longest held {[s.get('longest_held_ms') for s in self.lock_samples]} ms; "
                 f"locks: {[s.get('rows_locked_seen') for s in self.lock_samples]}; errors: {self.php_errors[:8]}")
 
 
