@@ -43,14 +43,14 @@ MIX = (("wch", HOOK, 7), ("woocommerce", "woocommerce_cleanup_sessions", 1), (No
        ("other", HOOK, 1))
 WORKER_BATCH = 20  # tests.helpers.run_worker's batch size
 LOCK_SLACK = 5
-STALL_S = 30.0
+STALL_S = 30.0  # a round with no progress for this long is over (PHP stuck behind a claim: a failure)
 #: The cleaner's retention (AS: 31 days). Short, so its deletes happen beside the bridge; but longer than any batch
 #: takes, or PHP's own cleaner deletes finished rows of a claim still being worked through and that claim's release
 #: throws (seen with PHP alone: at 1 s, and at 20 s on a box with a load of 28, "Unable to release actions from
 #: claim id …", a row deleted meanwhile). Each round also starts with old finished rows for the cleaner to delete.
 RETENTION_S = 60
-OLD_SHARE = 5
-PLUGIN_VARIANTS = ("hooks", "none", "groups")  # one old complete or canceled row per this many due actions  # a round with no progress for this long is over (PHP stuck behind a claim: a failure)
+OLD_SHARE = 5  # one old complete or canceled row per this many due actions
+PLUGIN_VARIANTS = ("hooks", "none", "groups")
 
 
 @pytest.fixture
@@ -131,26 +131,27 @@ def _worker(mysql_url: str, prefix: str) -> subprocess.Popen[bytes]:
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def php_side(store: ActionStore, mysql_url: str, plugin: str) -> PhpSide:
+def php_side(store: ActionStore, mysql_url: str, plugin: str, claims: set[int]) -> PhpSide:
     """PHP's runners as the must-use plugin leaves them: ``hooks`` (its default: the claim's ORDER BY, from the
     filter, starts with ``AND NOT ( ( group_id IN (…) AND hook IN (…) ) )`` for the hooks the bridge owns),
     ``groups`` (``WCH_BRIDGE_EXCLUDE=groups``: the ``exclude-groups`` claim filter, ``AND group_id NOT IN (…)``)
-    or ``none`` (no plugin: PHP claims ``wch`` actions too)."""
+    or ``none`` (no plugin: PHP claims ``wch`` actions too). ``claims``: every claim PHP made in earlier rounds (one
+    left behind is still PHP's)."""
     if plugin == "groups":
-        return PhpSide(mysql_url, store.prefix, exclude_groups=("wch",), retention_s=RETENTION_S)
+        return PhpSide(mysql_url, store.prefix, exclude_groups=("wch",), retention_s=RETENTION_S, php_claims=claims)
     if plugin == "hooks":
         gid = store.group_ids(["wch"])["wch"]
         order_by = f"AND NOT ( ( group_id IN ( {gid} ) AND hook IN ( '{HOOK}' ) ) ) {ORDER}"
-        return PhpSide(mysql_url, store.prefix, order_by=order_by, retention_s=RETENTION_S)
+        return PhpSide(mysql_url, store.prefix, order_by=order_by, retention_s=RETENTION_S, php_claims=claims)
     assert plugin == "none"
-    return PhpSide(mysql_url, store.prefix, retention_s=RETENTION_S)
+    return PhpSide(mysql_url, store.prefix, retention_s=RETENTION_S, php_claims=claims)
 
 
-def run_round(store: ActionStore, mysql_url: str, n: int, *, plugin: str, timeout: float) -> Round:
+def run_round(store: ActionStore, mysql_url: str, n: int, *, plugin: str, timeout: float, claims: set[int]) -> Round:
     prefix, a = store.prefix, store.t.actions.name
     first, last = seed(store, n)
     out = Round(n, plugin)
-    side = php_side(store, mysql_url, plugin)
+    side = php_side(store, mysql_url, plugin, claims)
     stop = threading.Event()
     started = time.monotonic()
     workers = [_worker(mysql_url, prefix) for _ in range(2)]
@@ -233,9 +234,9 @@ def check(r: Round) -> list[str]:
 
 
 def run_rounds(store: ActionStore, mysql_url: str, sizes_plugins: list[tuple[int, str]], timeout: float) -> None:
-    rounds = []
+    rounds, claims = [], set[int]()
     for n, plugin in sizes_plugins:
-        rounds.append(run_round(store, mysql_url, n, plugin=plugin, timeout=timeout))
+        rounds.append(run_round(store, mysql_url, n, plugin=plugin, timeout=timeout, claims=claims))
         print(f"round {len(rounds)}: {rounds[-1].summary()}", flush=True)  # noqa: T201 - shown with -s
     failures = [f"round {i + 1} ({r.summary()}): {'; '.join(check(r))}" for i, r in enumerate(rounds) if check(r)]
     assert not failures, "\n".join(failures)
