@@ -18,7 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from wch_bridge import argscodec, phpser, schedules
-from wch_bridge.errors import ActionDataError, ShutdownRequested, TransientStoreError, WchBridgeError
+from wch_bridge.errors import (
+    ActionDataError,
+    LockBusyError,
+    ShutdownRequested,
+    TransientStoreError,
+    WchBridgeError,
+)
 from wch_bridge.handlers.base import Handler, Job, Services
 from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.models import CONTEXT, Action, NewAction, Outcome
@@ -422,6 +428,9 @@ class Worker:
 
     # ------------------------------------------------------------------ outages
     def _outage(self, exc: Exception) -> None:
+        if isinstance(exc, LockBusyError):  # rows someone held just then: not an outage, try again shortly
+            log.debug("rows busy, trying again: %s", self._clean(str(exc)))
+            return
         if self._outage_since is None:
             self._outage_since = time.monotonic()
             log.warning("database unavailable, retrying with back-off: %s", self._clean(str(exc)))

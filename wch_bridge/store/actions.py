@@ -75,7 +75,7 @@ class ActionStore:
         self._site = site
         self._group_cache: dict[str, int] = {}
         self._slug_by_id: dict[int, str] = {}
-        self.sql = TransitionSql(self.t, self.info.dialect)
+        self.sql = TransitionSql(self.t, self.info.dialect, mariadb=self.info.is_mariadb)
         self.queue = ClaimQueue(engine, self.sql, mariadb=self.info.is_mariadb, skip_locked=self.info.skip_locked)
 
     # ------------------------------------------------------------------ facts
@@ -295,14 +295,16 @@ class ActionStore:
             ready = [i for i in ids if i in rows and rows[i][2] == Status.PENDING.value and int(rows[i][12]) == 0]
             return [Step(self.sql.start, stamp, ready)]
 
-        def then(conn: Connection, applied: Applied) -> tuple[list[Action], list[Any]]:
+        def then(conn: Connection, applied: Applied) -> Applied:
             msg = f"action started via {context}"
             self._insert_logs(conn, [(i, msg) for i in applied.changed], now)
-            changed = set(applied.changed)
-            started = self._actions_from_rows(conn, [rows[i] for i in order if i in changed])
-            return started, [rows[i] for i in applied.busy]
+            return applied
 
-        return self._guarded(steps, then)
+        applied = self._guarded(steps, then)  # committed: build the answer outside the transaction
+        changed = set(applied.changed)
+        with self.engine.connect() as conn:
+            started = self._actions_from_rows(conn, [rows[i] for i in order if i in changed])
+        return started, [rows[i] for i in applied.busy]
 
     @retry_transient
     @translate_errors
@@ -340,7 +342,7 @@ class ActionStore:
             self.queue.mark_stale()  # the ids left the queue but were not started: the reconciling pass restores them
             raise
         if busy:
-            self.queue.put_back(None, busy)
+            self.queue.put_back(busy)
         return Taken(started, len(ids))
 
     @translate_errors
@@ -435,12 +437,15 @@ class ActionStore:
                     raise LockBusyError(f"action {action_id} is locked by another session; trying again")
                 return False
             self._insert_logs(conn, [(action_id, message)], now)
-            if build == self.sql.release:
-                rows = conn.exec_driver_sql(self.sql.by_id(1), (action_id,)).all()
-                self.queue.put_back(conn, rows)
             return True
 
-        return self._guarded(lambda _c: [Step(build, (), [int(action_id)])], then)
+        done = self._guarded(lambda _c: [Step(build, (), [int(action_id)])], then)
+        if done and build == self.sql.release:  # back in the pick-up queue (else the reconciling pass adds it)
+            with self.engine.connect() as conn:
+                rows = conn.exec_driver_sql(self.sql.by_id(1), (action_id,)).all()
+                conn.commit()
+            self.queue.put_back(rows)
+        return done
 
     # ------------------------------------------------------------------ creating
     @retry_transient

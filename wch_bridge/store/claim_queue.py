@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from wch_bridge.store.hotpath import TransitionSql
 from wch_bridge.timeutil import fmt, parse_db_date
@@ -162,17 +162,11 @@ class ClaimQueue:
             conn.exec_driver_sql(self.sql.queue_delete(len(ids)), tuple(ids))
         return ids
 
-    def put_back(self, conn: Connection | None, rows: Sequence[Sequence[Any]]) -> None:
+    def put_back(self, rows: Sequence[Sequence[Any]]) -> None:
         """Queue these ACTION_COLUMNS rows again (still pending, but locked by someone when we tried them; or
-        released to pending by the bridge). In ``conn``'s transaction when given."""
-        values = [(int(r[0]), str(r[1]), int(r[8]), int(r[5]), int(r[9]),
-                   fmt(r[3]) if isinstance(r[3], datetime) else str(r[3])) for r in rows]
-        if not values:
-            return
-        if conn is not None:
-            conn.exec_driver_sql(self.sql.queue_insert, values)
-        else:
-            self._insert(values)
+        released to pending by the bridge)."""
+        self._insert([(int(r[0]), str(r[1]), int(r[8]), int(r[5]), int(r[9]),
+                       fmt(r[3]) if isinstance(r[3], datetime) else str(r[3])) for r in rows])
 
     def next_due(self, hooks: Sequence[str], group_ids: Sequence[int]) -> datetime | None:
         if not hooks or not group_ids:

@@ -34,9 +34,12 @@ class TransitionSql:
     (PRIMARY)``): the optimizer otherwise flips to a status index as status counts change (a drained table) and the
     statement then locks every row of that status, PHP's running actions included (reference section 11.2)."""
 
-    def __init__(self, t: Tables, dialect: str) -> None:
+    def __init__(self, t: Tables, dialect: str, *, mariadb: bool = False) -> None:
         self.t = t
         self.mysql = dialect == "mysql"
+        # statements on the bridge's own queue table may wait a little for another worker (MariaDB; MySQL's
+        # session minimum of 1 s applies there): never statements on Action Scheduler's tables
+        self.patient = f"SET STATEMENT innodb_lock_wait_timeout = {QUEUE_WAIT_S} FOR " if mariadb else ""
         self.ph = "%s" if self.mysql else "?"
         self.pk = " FORCE INDEX (PRIMARY)" if self.mysql else ""
         self.actions = t.actions.name
@@ -147,16 +150,15 @@ class TransitionSql:
     def _queue_take(self, n: int) -> str:
         """MariaDB: remove these ids and answer the ones this statement removed (waiting up to a few seconds for
         another worker's uncommitted removal: the queue is the bridge's own table)."""
-        return (f"SET STATEMENT innodb_lock_wait_timeout = {QUEUE_WAIT_S} FOR "  # noqa: S608
-                f"DELETE FROM {self.queue} WHERE {self._in(n)} RETURNING action_id")
+        return f"{self.patient}DELETE FROM {self.queue} WHERE {self._in(n)} RETURNING action_id"  # noqa: S608
 
     def _queue_delete(self, n: int) -> str:
-        return f"DELETE FROM {self.queue} WHERE {self._in(n)}"  # noqa: S608
+        return f"{self.patient}DELETE FROM {self.queue} WHERE {self._in(n)}"  # noqa: S608
 
     @property
     def queue_insert(self) -> str:
         verb = "INSERT IGNORE" if self.mysql else "INSERT OR IGNORE"
-        return (f"{verb} INTO {self.queue} (action_id, hook, group_id, priority, attempts, "  # noqa: S608
+        return (f"{self.patient}{verb} INTO {self.queue} (action_id, hook, group_id, priority, attempts, "  # noqa: S608
                 f"scheduled_date_gmt) VALUES ({self.marks(6)})")
 
     def _queue_next_due(self, n_hooks: int, n_groups: int) -> str:
