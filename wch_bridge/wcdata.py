@@ -110,6 +110,17 @@ class Cart:
 
 
 @dataclass(frozen=True)
+class CustomerProfile:
+    """A ``{prefix}wch_customer_profiles`` row (the columns the bridge reads)."""
+
+    phone: str
+    name: str
+    opt_in_marketing: bool
+    notification_opt_out: bool = False
+    wc_customer_id: int | None = None
+
+
+@dataclass(frozen=True)
 class CleanupResult:
     """What ``expire_idle_carts`` did: ``mode`` is ``expired`` (marked) or ``deleted`` (older schema)."""
 

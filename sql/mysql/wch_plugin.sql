@@ -28,3 +28,27 @@ CREATE TABLE IF NOT EXISTS {prefix}wch_carts (
   KEY expires_at (expires_at),
   KEY recovered (recovered)
 ) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;
+CREATE TABLE IF NOT EXISTS {prefix}wch_customer_profiles (
+  id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
+  phone VARCHAR(20) NOT NULL,
+  wc_customer_id BIGINT(20) UNSIGNED NULL,
+  name VARCHAR(100) NOT NULL,
+  email VARCHAR(100) NULL,
+  last_known_address JSON NULL,
+  saved_addresses JSON NULL,
+  preferences JSON NULL,
+  tags JSON NULL,
+  total_orders INT(11) NOT NULL DEFAULT 0,
+  total_spent DECIMAL(10,2) NOT NULL DEFAULT 0.00,
+  opt_in_marketing TINYINT(1) NOT NULL DEFAULT 0,
+  notification_opt_out TINYINT(1) NOT NULL DEFAULT 0,
+  last_interaction_at DATETIME NULL,
+  marketing_opted_at DATETIME NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL,
+  PRIMARY KEY  (id),
+  UNIQUE KEY phone (phone),
+  KEY wc_customer_id (wc_customer_id),
+  KEY total_orders (total_orders),
+  KEY total_spent (total_spent)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;

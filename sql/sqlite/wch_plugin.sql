@@ -25,3 +25,23 @@ CREATE INDEX IF NOT EXISTS {prefix}wc_status ON {prefix}wch_carts (status);
 CREATE INDEX IF NOT EXISTS {prefix}wc_updated_at ON {prefix}wch_carts (updated_at);
 CREATE INDEX IF NOT EXISTS {prefix}wc_expires_at ON {prefix}wch_carts (expires_at);
 CREATE INDEX IF NOT EXISTS {prefix}wc_recovered ON {prefix}wch_carts (recovered);
+CREATE TABLE IF NOT EXISTS {prefix}wch_customer_profiles (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  phone VARCHAR(20) NOT NULL UNIQUE,
+  wc_customer_id INTEGER NULL,
+  name VARCHAR(100) NOT NULL,
+  email VARCHAR(100) NULL,
+  last_known_address TEXT NULL,
+  saved_addresses TEXT NULL,
+  preferences TEXT NULL,
+  tags TEXT NULL,
+  total_orders INTEGER NOT NULL DEFAULT 0,
+  total_spent DECIMAL(10,2) NOT NULL DEFAULT 0.00,
+  opt_in_marketing INTEGER NOT NULL DEFAULT 0,
+  notification_opt_out INTEGER NOT NULL DEFAULT 0,
+  last_interaction_at DATETIME NULL,
+  marketing_opted_at DATETIME NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {prefix}wcp_wc_customer_id ON {prefix}wch_customer_profiles (wc_customer_id);

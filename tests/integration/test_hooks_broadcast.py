@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from hooks_support import Site, make_site
+from hooks_support import Site, make_site, plugin_fixture
 
 from wch_bridge.sandbox import Sandbox
 from wch_bridge.store import ActionStore, make_engine
@@ -44,16 +44,34 @@ def test_text_batch_sends_each_recipient_and_writes_the_transients(site: Site) -
     assert any("broadcast camp1 batch 0: 3 sent" in line for line in site.logs(aid))
 
 
-def test_template_message_from_the_admin_producer_shape(site: Site) -> None:
-    site.sandbox.configure(templates={"spring_sale": 2})
-    message = {"template_name": "spring_sale", "template_data": {"language": "en_GB"},
-               "variables": {"name": "Asha", "discount": "20%"}}
-    aid = site.enqueue(HOOK, batch_args([A], cid="tpl", message=message))
+def test_admin_campaign_sends_the_template_as_the_plugin_builds_it(site: Site) -> None:
+    """The admin screen's real message (f46ecdf, fixture) becomes per-recipient lower-case components with the
+    profile's name, the typed values and the URL button parameter (head BroadcastTemplateBuilder)."""
+    fx = plugin_fixture("admin_broadcast_batch.json")
+    for profile in fx["profiles"]:
+        site.seed.add_customer(profile["phone"], profile["name"], opt_in_marketing=bool(profile["opt_in_marketing"]))
+    site.sandbox.configure(templates={"spring_sale": 4})
+    aid = site.enqueue(HOOK, fx["args"])
+    site.run()
+    assert site.status(aid) == "complete"
+    cid = str(fx["args"]["campaign_id"])
+    for phone, components in fx["expected"]["components_by_phone"].items():
+        (body,) = site.sandbox.messages_to(phone)
+        assert body["type"] == "template"
+        assert body["template"] == {"name": "spring_sale", "language": {"code": fx["expected"]["language"]},
+                                    "components": components}
+        assert site.ledger.get(f"broadcast:{cid}:{phone}").status == "sent"
+    # no profile at all: the name falls back to "there" as the plugin's head does
+    (body,) = site.sandbox.messages_to("+15550000103")
+    assert body["template"]["components"][1]["parameters"][0] == {"type": "text", "text": "there"}
+
+
+def test_plain_text_broadcast_message_still_sends_text(site: Site) -> None:
+    aid = site.enqueue(HOOK, batch_args([A], cid="txt", message="Spring sale: 20% off"))
     site.run()
     assert site.status(aid) == "complete"
     (body,) = site.sandbox.messages_to(A)
-    assert body["template"] == {"name": "spring_sale", "language": {"code": "en_GB"}, "components": [
-        {"type": "body", "parameters": [{"type": "text", "text": "Asha"}, {"type": "text", "text": "20%"}]}]}
+    assert body["type"] == "text" and body["text"]["body"] == "Spring sale: 20% off"
 
 
 def test_rerun_of_the_same_batch_sends_nothing_twice(site: Site) -> None:

@@ -10,18 +10,20 @@ Handlers never import this module: ``app.build_services`` puts an instance in ``
   permalink;
 * orders (``wp_orders``): ``get_order(id)`` -> ``wcdata.Order`` from HPOS or legacy posts;
 * carts (``wp_carts``): ``get_cart``, ``list_idle_carts``, ``count_idle_carts``, ``expire_idle_carts``,
-  ``cart_status_values``/``carts_support_expired``, ``mark_reminder_sent``.
+  ``cart_status_values``/``carts_support_expired``, ``mark_reminder_sent``;
+* customers (``wp_customers``): ``customer_profiles(phones)`` -> ``wcdata.CustomerProfile`` by phone.
 
 Every statement is SQLAlchemy Core with bound parameters; table names come from ``WpTables`` (validated prefix)."""
 
 from __future__ import annotations
 
 from wch_bridge.store.wp_carts import CartsMixin
+from wch_bridge.store.wp_customers import CustomersMixin
 from wch_bridge.store.wp_orders import OrdersMixin
 from wch_bridge.store.wp_products import ProductsMixin
 
 __all__ = ["WordPressData"]
 
 
-class WordPressData(ProductsMixin, OrdersMixin, CartsMixin):
+class WordPressData(ProductsMixin, OrdersMixin, CartsMixin, CustomersMixin):
     """WordPress / WooCommerce / WCH plugin data under one table prefix (see the module docstring)."""

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from wch_bridge.store.engine import translate_errors
 from wch_bridge.store.wp import WordPressData
@@ -185,6 +185,22 @@ class SiteSeeder:
                 customer_phone=phone, items=json.dumps(items), total=total, status=status,
                 reminder_sent_at=reminder_sent_at, expires_at=updated + timedelta(hours=72),
                 created_at=updated, updated_at=updated)).inserted_primary_key[0])
+
+    @translate_errors
+    def add_customer(self, phone: str, name: str = "", *, opt_in_marketing: bool = True,
+                     notification_opt_out: bool | None = None, wc_customer_id: int | None = None) -> int:
+        """A ``wch_customer_profiles`` row as the plugin's customer service writes it (phone in E.164 with ``+``);
+        ``notification_opt_out`` only where the table has that column (M06-01 on)."""
+        _, local = self._now()
+        t = self.wp.t.customer_profiles
+        values: dict[str, Any] = {"phone": phone, "name": name, "opt_in_marketing": int(opt_in_marketing),
+                                  "wc_customer_id": wc_customer_id, "created_at": local, "updated_at": local}
+        with self.wp.engine.begin() as conn:
+            new_id = int(conn.execute(insert(t).values(**values)).inserted_primary_key[0])
+            if notification_opt_out is not None:
+                o = self.wp.t.customer_opt_out
+                conn.execute(update(o).where(o.c.id == new_id).values(notification_opt_out=int(notification_opt_out)))
+        return new_id
 
     def set_wch_settings(self, values: dict[str, Any]) -> None:
         self.wp.update_option("wch_settings", values)
