@@ -43,8 +43,9 @@ class Product:
 
     @property
     def retailer_id(self) -> str:
-        """Catalog ``id``: the SKU, else ``wc_<post ID>`` (reference D.5)."""
-        return self.sku or f"wc_{self.id}"
+        """Catalog ``id``: the post ID as text, as the plugin sends it (docs/plugin-contracts.md, "Catalog"); its
+        product messages address items by this ``product_retailer_id``."""
+        return str(self.id)
 
     def sale_active(self, now_ts: int) -> bool:
         if self.sale_price is None:

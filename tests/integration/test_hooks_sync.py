@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
-from hooks_support import CATALOG, Site
+from hooks_support import CATALOG, Site, plugin_fixture
 
 pytest_plugins = ("hooks_fixtures",)  # fixtures: sandbox, site
 
@@ -22,18 +23,21 @@ def test_product_is_upserted_into_the_catalog_with_plugin_meta(site: Site) -> No
     aid = site.enqueue(HOOK, sync_args("sync_p1", "product", pid))
     site.run()
     assert site.status(aid) == "complete"
-    item = site.sandbox.catalog(CATALOG)["SKU-123"]
+    fx = plugin_fixture("catalog_ids.json")
+    item = site.sandbox.catalog(CATALOG)[str(pid)]  # retailer_id = (string) product id, whatever the SKU
+    assert set(site.sandbox.catalog(CATALOG)) == {str(pid)}
     assert item == {
-        "id": "SKU-123", "availability": "in stock", "quantity_to_sell_on_facebook": 7,
+        "id": str(pid), "availability": "in stock", "quantity_to_sell_on_facebook": 7,
         "title": "Blue Running Shoe", "description": "Lightweight trainer & more", "condition": "new",
         "price": "59.99 USD", "sale_price": "49.99 USD", "link": "https://shop.example/product/blue-running-shoe/",
         "brand": "Acme Shoes", "image_link": "https://shop.example/wp-content/uploads/shoe.jpg",
     }
     (req,) = site.sandbox.requests("items_batch")
     assert req["body"]["allow_upsert"] is True and req["body"]["requests"][0]["method"] == "UPDATE"
-    assert site.wp.get_post_meta(pid, "_wch_catalog_id") == "SKU-123"
+    # _wch_catalog_id is Meta's item id (items_batch answers carry none): never the retailer id or the SKU
+    assert site.wp.get_post_meta(pid, "_wch_catalog_id") is None, fx["expected"]["meta"]["_wch_catalog_id"]
     assert site.wp.get_post_meta(pid, "_wch_sync_status") == "synced"
-    assert site.wp.get_post_meta(pid, "_wch_last_synced")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", site.wp.get_post_meta(pid, "_wch_last_synced") or "")
     assert "accepted by the catalog" in (site.wp.get_post_meta(pid, "_wch_sync_message") or "")
     result = site.wp.get_transient("wch_job_result_sync_p1")
     assert result["status"] == "success" and result["result"]["product_id"] == pid
@@ -43,16 +47,27 @@ def test_product_is_upserted_into_the_catalog_with_plugin_meta(site: Site) -> No
 
 def test_variable_product_sends_each_variation_with_its_group(site: Site) -> None:
     parent = site.seed.add_product("Tee", sku="TEE", regular_price=None)
-    site.seed.add_variation(parent, sku="TEE-S", regular_price="10.00", attributes={"pa_size": "s"}, stock=0)
-    site.seed.add_variation(parent, sku="TEE-M", regular_price="12.50", attributes={"pa_size": "m"})
+    small = site.seed.add_variation(parent, sku="TEE-S", regular_price="10.00", attributes={"pa_size": "s"}, stock=0)
+    medium = site.seed.add_variation(parent, sku="TEE-M", regular_price="12.50", attributes={"pa_size": "m"})
     aid = site.enqueue(HOOK, sync_args("sync_v", "product", parent))
     site.run()
     assert site.status(aid) == "complete"
     items = site.sandbox.catalog(CATALOG)
-    assert set(items) == {"TEE-S", "TEE-M"}
-    assert items["TEE-S"]["item_group_id"] == "TEE" and items["TEE-S"]["availability"] == "out of stock"
-    assert items["TEE-M"]["price"] == "12.50 USD"
-    assert items["TEE-M"]["link"] == "https://shop.example/product/tee/?attribute_pa_size=m"
+    assert set(items) == {str(small), str(medium)}  # the variations, by their own ids; not the parent
+    assert items[str(small)]["item_group_id"] == str(parent)  # (string) parent id
+    assert items[str(medium)]["item_group_id"] == str(parent)
+    assert items[str(small)]["availability"] == "out of stock"
+    assert items[str(medium)]["price"] == "12.50 USD"
+    assert items[str(medium)]["link"] == "https://shop.example/product/tee/?attribute_pa_size=m"
+
+
+def test_one_variation_sync_uses_the_parent_id_as_group(site: Site) -> None:
+    parent = site.seed.add_product("Cap", sku="CAP", regular_price=None)
+    var = site.seed.add_variation(parent, sku="CAP-RED", regular_price="8.00", attributes={"pa_color": "red"})
+    aid = site.enqueue(HOOK, sync_args("sync_v1", "product", var))
+    site.run()
+    assert site.status(aid) == "complete"
+    assert site.sandbox.catalog(CATALOG)[str(var)]["item_group_id"] == str(parent)
 
 
 def test_inventory_sync_updates_availability_and_quantity(site: Site) -> None:
@@ -62,8 +77,10 @@ def test_inventory_sync_updates_availability_and_quantity(site: Site) -> None:
     assert site.status(aid) == "complete"
     (req,) = site.sandbox.requests("items_batch")
     assert req["body"]["requests"] == [{"method": "UPDATE", "data": {
-        "id": "MUG", "availability": "out of stock", "quantity_to_sell_on_facebook": 0}}]
+        "id": str(pid), "availability": "out of stock", "quantity_to_sell_on_facebook": 0}}]
     assert site.wp.get_transient("wch_job_result_sync_i")["result"]["stock"] == 0
+    # time(): a Unix timestamp, as the plugin's inventory handler writes it
+    assert re.fullmatch(r"\d{9,11}", site.wp.get_post_meta(pid, "_wch_stock_last_synced") or "")
 
 
 def test_unpublished_product_is_deleted_from_the_catalog(site: Site) -> None:
@@ -72,7 +89,7 @@ def test_unpublished_product_is_deleted_from_the_catalog(site: Site) -> None:
     site.run()
     assert site.status(aid) == "complete"
     (req,) = site.sandbox.requests("items_batch")
-    assert req["body"]["requests"] == [{"method": "DELETE", "data": {"id": "OLD"}}]
+    assert req["body"]["requests"] == [{"method": "DELETE", "data": {"id": str(pid)}}]
 
 
 def test_order_status_message_hpos_once_per_status(site: Site) -> None:

@@ -170,8 +170,9 @@ def _sync_product(job: Job, product_id: int, *, inventory_only: bool) -> dict[st
     fmt_ = wp.price_format()
     brand = plain_text(wp.get_option_raw("blogname") or "", 100) or "Store"
     now_ts = int(job.services.clock.timestamp())
-    parent = wp.get_product(product.parent_id) if product.is_variation and product.parent_id else None
-    group = parent.retailer_id if parent is not None else (product.retailer_id if product.variations else None)
+    # item_group_id: the parent's ID for a variation (the plugin's rule); a variable product sends its variations
+    group = (str(product.parent_id) if product.is_variation and product.parent_id else
+             (product.retailer_id if product.variations else None))
     targets = [product] if product.is_variation or not product.variations else list(product.variations)
     requests: list[dict[str, Any]] = []
     for target in targets:
@@ -201,16 +202,18 @@ def _sync_product(job: Job, product_id: int, *, inventory_only: bool) -> dict[st
     status = "partial" if errors else "synced"
     handle = batch.handles[0]
     message = f"accepted by the catalog as batch {handle}" + (f"; rejected: {'; '.join(errors)}" if errors else "")
+    # The plugin's meanings: _wch_stock_last_synced is a Unix time, _wch_last_synced site-local 'Y-m-d H:i:s';
+    # _wch_catalog_id is Meta's own item id from an answer that carries one (items_batch answers carry none,
+    # so it is left as it is).
     if inventory_only:
-        wp.update_post_meta(product.id, {"_wch_stock_last_synced": local_now})
+        wp.update_post_meta(product.id, {"_wch_stock_last_synced": str(now_ts)})
     else:
         wp.update_post_meta(product.id, {
-            "_wch_catalog_id": group or product.retailer_id, "_wch_sync_status": status,
-            "_wch_last_synced": local_now, "_wch_sync_message": message[:500],
+            "_wch_sync_status": status, "_wch_last_synced": local_now, "_wch_sync_message": message[:500],
         })
         for target in targets:
             if target is not product:
-                wp.update_post_meta(target.id, {"_wch_catalog_id": target.retailer_id})
+                wp.update_post_meta(target.id, {"_wch_sync_status": status, "_wch_last_synced": local_now})
     kind = "inventory" if inventory_only else "product"
     result: dict[str, Any] = {
         "success": True, "product_id": product.id, "synced_at": local_now, "handle": handle,
