@@ -123,7 +123,7 @@ class CustomerProfile:
 
 @dataclass(frozen=True)
 class CleanupResult:
-    """What ``expire_idle_carts`` did: ``mode`` is ``expired`` (marked) or ``deleted`` (older schema)."""
+    """What ``delete_idle_carts`` did: ``mode`` is ``deleted`` (``none`` when the table is missing)."""
 
     mode: str
     count: int

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from hooks_support import Site, make_site
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from wch_bridge import phpser, schedules
 from wch_bridge.sandbox import Sandbox
@@ -34,7 +34,7 @@ def cart_row(site: Site, cart_id: int) -> object:
 # ---------------------------------------------------------------------------------------------- cleanup
 
 
-def test_run_schedules_the_recurring_cleanup_once_and_it_marks_idle_carts_expired(site: Site) -> None:
+def test_run_schedules_the_recurring_cleanup_once_and_it_deletes_idle_carts(site: Site) -> None:
     old = site.seed.add_cart("+15550000001", ITEMS, idle_hours=73)
     fresh = site.seed.add_cart("+15550000002", ITEMS, idle_hours=71)
     done = site.seed.add_cart("+15550000003", ITEMS, idle_hours=100, status="converted")
@@ -43,10 +43,11 @@ def test_run_schedules_the_recurring_cleanup_once_and_it_marks_idle_carts_expire
     assert first.status == "complete" and first.group == "wch" and first.args == "[]"
     sched = phpser.parse_schedule(first.schedule)
     assert isinstance(sched, schedules.IntervalSchedule) and sched.interval_seconds == 3600
-    assert [cart_row(site, i).status for i in (old, fresh, done)] == ["expired", "active", "converted"]
-    assert any("1 active cart(s) idle since before" in m and "marked expired" in m for m in site.logs(first.action_id))
+    assert site.wp.get_cart(old) is None
+    assert [cart_row(site, i).status for i in (fresh, done)] == ["active", "converted"]
+    assert any("1 active cart(s) idle since before" in m and "deleted" in m for m in site.logs(first.action_id))
     result = site.wp.get_transient("wch_cart_cleanup_last_result")
-    assert result["deleted_count"] == 1 and result["expired_count"] == 1 and result["mode"] == "expired"
+    assert result["deleted_count"] == 1 and result["expired_count"] == 0 and result["mode"] == "deleted"
     expiry = datetime.strptime(result["expiry_date"], "%Y-%m-%d %H:%M:%S")
     now_local = site.wp.site.local(site.clock.now())
     assert timedelta(0) <= now_local - timedelta(hours=72) - expiry <= timedelta(seconds=5)
@@ -69,6 +70,7 @@ def old_schema_site(mysql_url: str, prefix: str, sandbox: Sandbox) -> Iterator[S
     engine.dispose()
 
 
+
 def test_cleanup_deletes_on_the_m0006_schema_without_expired(old_schema_site: Site) -> None:
     site = old_schema_site
     assert site.wp.cart_status_values() == frozenset({"active", "completed", "abandoned"})
@@ -80,7 +82,34 @@ def test_cleanup_deletes_on_the_m0006_schema_without_expired(old_schema_site: Si
     assert site.wp.get_cart(old) is None and cart_row(site, kept).status == "completed"
     result = site.wp.get_transient("wch_cart_cleanup_last_result")
     assert result["deleted_count"] == 1 and result["mode"] == "deleted" and result["expired_count"] == 0
-    assert any("deleted (this carts schema has no 'expired' status)" in m for m in site.logs(first.action_id))
+    assert any("deleted" in m for m in site.logs(first.action_id))
+
+
+def plugin_opens_a_cart(site: Site, phone: str) -> int:
+    """What the plugin does when it finds no active cart for a customer: a plain INSERT (fixture
+    plugin/cart_lifecycle.json: f46ecdf class-wch-cart-manager.php, head CartRepository::create)."""
+    c = site.wp.t.carts
+    now = site.wp.site.local(site.clock.now())
+    with site.wp.engine.begin() as conn:
+        return int(conn.execute(insert(c).values(
+            customer_phone=phone, items="[]", total="0.00", status="active", expires_at=now + timedelta(hours=72),
+            created_at=now, updated_at=now)).inserted_primary_key[0])
+
+
+def customer_can_shop_again(site: Site) -> None:
+    phone = "+15550000009"
+    site.seed.add_cart(phone, ITEMS, idle_hours=80)
+    site.run()
+    new_id = plugin_opens_a_cart(site, phone)  # a duplicate-key error here locks the customer out
+    assert cart_row(site, new_id).status == "active"
+
+
+def test_after_cleanup_the_customer_can_open_a_new_cart(site: Site) -> None:
+    customer_can_shop_again(site)  # head schema: status ENUM has 'expired', UNIQUE customer_phone
+
+
+def test_after_cleanup_the_customer_can_open_a_new_cart_m0006(old_schema_site: Site) -> None:
+    customer_can_shop_again(old_schema_site)
 
 
 # ---------------------------------------------------------------------------------------------- abandoned cart

@@ -1,10 +1,10 @@
 """``wch_cleanup_expired_carts`` ``[]`` (recurring hourly) and ``wch_process_abandoned_cart`` ``{cart_id}``
 (wch-plugin.md 2.3 and 2.4). Cart times are site-local, as the plugin writes them.
 
-Cleanup: active carts idle for more than 72 h are marked ``expired`` when the ``status`` column allows it, else
-deleted as the plugin's E1 cleanup did; the transient ``wch_cart_cleanup_last_result`` (24 h) is written, as the
-plugin does, when a run cleaned something: ``{deleted_count, expired_count, mode, expiry_date, timestamp}``
-(``deleted_count`` counts the carts taken out of the active set either way, so the plugin's admin page shows them).
+Cleanup: active carts idle for more than 72 h are deleted on every carts schema, as the plugin's cleanup hook does
+(a cart kept as ``expired`` would block the customer's next cart: ``customer_phone`` is UNIQUE and the plugin opens
+a cart with a plain INSERT); the transient ``wch_cart_cleanup_last_result`` (24 h) is written, as the plugin does,
+when a run cleaned something: ``{deleted_count, expired_count (always 0), mode, expiry_date, timestamp}``.
 
 Abandoned cart: only an ``active`` cart idle at least ``abandoned_cart_delay_hours`` (setting, else
 ``notifications.abandoned_cart_delay_hours`` of ``wch_settings``, default 24) and not reminded since its last update.
@@ -75,7 +75,7 @@ def handle_cleanup(job: Job) -> Outcome:
     wp = need(services, "wp")
     now_local = services.site.local(services.clock.now())
     cutoff = now_local - timedelta(hours=CART_EXPIRY_HOURS)
-    result = wp.expire_idle_carts(cutoff)
+    result = wp.delete_idle_carts(cutoff)
     if not result.table_found:
         line = f"table {wp.prefix}wch_carts not found: nothing to clean up"
         services.log.warning("%s", line)
@@ -83,13 +83,13 @@ def handle_cleanup(job: Job) -> Outcome:
     if result.count:  # like the plugin: a run that found nothing leaves the last result in place
         wp.set_transient("wch_cart_cleanup_last_result", {
             "deleted_count": result.count,
-            "expired_count": result.count if result.mode == "expired" else 0,
+            "expired_count": 0,
             "mode": result.mode,
             "expiry_date": fmt(cutoff),
             "timestamp": fmt(now_local),
         }, CLEANUP_TTL)
-    verb = "marked expired" if result.mode == "expired" else "deleted (this carts schema has no 'expired' status)"
-    line = f"{result.count} active cart(s) idle since before {fmt(cutoff)} (site time) {verb}"
+    line = (f"{result.count} active cart(s) idle since before {fmt(cutoff)} (site time) deleted (the customer's "
+            "next cart needs the row gone: customer_phone is unique)")
     return Outcome(message=line, log_lines=(line,), data={"count": result.count, "mode": result.mode})
 
 

@@ -9,8 +9,8 @@ Handlers never import this module: ``app.build_services`` puts an instance in ``
 * products (``wp_products``): ``get_product(id)`` -> ``wcdata.Product`` with variations, prices, stock, image,
   permalink;
 * orders (``wp_orders``): ``get_order(id)`` -> ``wcdata.Order`` from HPOS or legacy posts;
-* carts (``wp_carts``): ``get_cart``, ``list_idle_carts``, ``count_idle_carts``, ``expire_idle_carts``,
-  ``cart_status_values``/``carts_support_expired``, ``mark_reminder_sent``;
+* carts (``wp_carts``): ``get_cart``, ``list_idle_carts``, ``count_idle_carts``, ``delete_idle_carts``,
+  ``cart_status_values``, ``mark_reminder_sent``;
 * customers (``wp_customers``): ``customer_profiles(phones)`` -> ``wcdata.CustomerProfile`` by phone.
 
 Every statement is SQLAlchemy Core with bound parameters; table names come from ``WpTables`` (validated prefix)."""
