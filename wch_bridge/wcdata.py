@@ -78,6 +78,7 @@ class Order:
     billing_country: str = ""
     billing_email: str = ""
     wch_customer_phone: str = ""  # order meta _wch_customer_phone (the plugin's preferred number)
+    wch_order: bool = False  # order meta _wch_order: the order came through WhatsApp (the plugin notifies only those)
     date_created_gmt: datetime | None = None
     items: tuple[OrderItem, ...] = ()
 

@@ -40,6 +40,7 @@ __all__ = [
     "encrypt_secret",
     "encrypt_secret_legacy",
     "parse_wp_config",
+    "php_truthy",
     "plugin_settings",
     "setting",
 ]
@@ -65,6 +66,13 @@ def setting(values: Any, dotted: str, default: Any = None) -> Any:
         else:
             return default
     return default if node is None else node
+
+
+def php_truthy(value: Any) -> bool:
+    """PHP's truthiness of a settings value (``false``, ``0``, ``"0"``, ``""``, ``[]`` and ``null`` are false)."""
+    if isinstance(value, str):
+        return value not in ("", "0")
+    return bool(value)
 
 
 def _text(value: Any) -> str | None:

@@ -66,6 +66,21 @@ def test_admin_campaign_sends_the_template_as_the_plugin_builds_it(site: Site) -
     assert body["template"]["components"][1]["parameters"][0] == {"type": "text", "text": "there"}
 
 
+def test_customer_who_opted_out_after_queueing_gets_nothing(site: Site) -> None:
+    fx = plugin_fixture("consent.json")["profile_opted_out_of_marketing"]
+    site.seed.add_customer(A, "Asha", opt_in_marketing=True)
+    site.seed.add_customer(fx["phone"], fx["name"], opt_in_marketing=False)  # B: opted out since
+    aid = site.enqueue(HOOK, batch_args([A, B, C], cid="optout"))
+    site.run()
+    assert site.status(aid) == "complete"
+    assert len(site.sandbox.messages_to(A)) == 1 and len(site.sandbox.messages_to(C)) == 1  # C: no profile
+    assert site.sandbox.messages_to(B) == []
+    row = site.ledger.get(f"broadcast:optout:{B}")
+    assert row.status == "failed" and "opt_in_marketing = 0" in row.error_text
+    result = site.wp.get_transient("wch_broadcast_result_optout_0")["results"]
+    assert result["sent"] == 2 and result["failed"] == 1
+
+
 def test_plain_text_broadcast_message_still_sends_text(site: Site) -> None:
     aid = site.enqueue(HOOK, batch_args([A], cid="txt", message="Spring sale: 20% off"))
     site.run()

@@ -109,6 +109,32 @@ def test_order_status_message_hpos_once_per_status(site: Site) -> None:
     assert "already sent earlier" in site.wp.get_transient("wch_job_result_sync_o2")["result"]["summary"]
 
 
+def test_order_messages_obey_the_plugin_consent_gates(site: Site) -> None:
+    """Not through WhatsApp, status updates off in wch_settings, or the customer opted out: no message, the
+    action completes and the result says why (fixture plugin/consent.json)."""
+    fx = plugin_fixture("consent.json")
+    site.seed.set_options(woocommerce_custom_orders_table_enabled="yes")
+    web = site.seed.add_order(status="processing", phone="+16505550001", wch_order=False)
+    opted = fx["profile_opted_out_of_notifications"]
+    site.seed.add_customer(opted["phone"], opted["name"], notification_opt_out=True)
+    quiet = site.seed.add_order(status="processing", phone=opted["phone"])
+    ids = [site.enqueue(HOOK, sync_args("sync_web", "order", web)),
+           site.enqueue(HOOK, sync_args("sync_optout", "order", quiet))]
+    site.run()
+    assert [site.status(i) for i in ids] == ["complete", "complete"]
+    assert site.sandbox.requests("/messages") == []
+    web_result = site.wp.get_transient("wch_job_result_sync_web")["result"]
+    assert web_result["sent"] is False and "did not come through WhatsApp" in web_result["skipped"]
+    assert "notification_opt_out" in site.wp.get_transient("wch_job_result_sync_optout")["result"]["skipped"]
+    # the settings switch the plugin's settings page writes
+    site.seed.set_wch_settings(fx["wch_settings_off"])
+    on_wa = site.seed.add_order(status="completed", phone="+16505550002")
+    aid = site.enqueue(HOOK, sync_args("sync_off", "order", on_wa))
+    site.run()
+    assert site.status(aid) == "complete" and site.sandbox.requests("/messages") == []
+    assert "notifications.order_status_updates" in site.wp.get_transient("wch_job_result_sync_off")["result"]["skipped"]
+
+
 def test_order_from_legacy_posts_uses_wch_customer_phone(site: Site) -> None:
     oid = site.seed.add_order(status="completed", total="10.00", phone="0000", hpos=False,
                               wch_customer_phone="+447911123456")

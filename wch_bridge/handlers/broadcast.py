@@ -3,7 +3,8 @@
 ``message`` is a text, or ``{template_name, template_data, variables}`` (the admin producer's shape,
 docs/plugin-contracts.md): the send request is built per recipient as the plugin builds it (``templates.py``:
 lower-case components with parameters from the definition's ``{{n}}``, ``customer_name`` from the recipient's
-``wch_customer_profiles.name``).
+``wch_customer_profiles.name``). A recipient whose profile has ``opt_in_marketing = 0`` when the batch runs is
+not sent to (recorded failed in the ledger with that reason); a phone without a profile is sent to.
 
 Every recipient goes through the ledger under ``broadcast:{campaign_id}:{E.164 phone}``: a re-run of the batch
 sends nothing that was sent. Sends run on a small thread pool (bounded by the messages-per-second limit, which the
@@ -41,6 +42,8 @@ from wch_bridge.retry import message_retry_delay
 from wch_bridge.timeutil import fmt
 
 HOOK = "wch_send_broadcast_batch"
+OPTED_OUT = ("not sent: the customer no longer accepts marketing messages (wch_customer_profiles.opt_in_marketing = 0 "
+             "at send time)")
 RETRY_HOOK = "wch_retry_failed_message"
 TTL = 3600
 MAX_THREADS = 16
@@ -129,7 +132,9 @@ def handle(job: Job) -> Outcome:
     client = need(services, "whatsapp")
     wp = need(services, "wp")
     need(services, "ledger")
-    profiles = wp.customer_profiles([str(p).strip() for p in batch if p is not None]) if needs_names else {}
+    # read at send time: names for the template, and opt_in_marketing re-checked (a customer who opted out after
+    # the campaign was queued gets nothing; the ledger row says why)
+    profiles = wp.customer_profiles([str(p).strip() for p in batch if p is not None])
 
     stop = threading.Event()  # a halt or the worker's stop request: no new recipients
     outcomes: list[tuple[str, SendOutcome | None, str]] = [("", None, "")] * len(batch)
@@ -151,8 +156,11 @@ def handle(job: Job) -> Outcome:
             to = phone
         profile = profiles.get(phone)
         body = message_body(to, kind, content_for(profile.name if profile is not None else None))
+        opted_out = profile is not None and not profile.opt_in_marketing
 
         def deliver() -> tuple[Any, str, dict[str, Any]]:
+            if opted_out:
+                raise ApiError(OPTED_OUT, category=wa.RECIPIENT)
             return client.send_message(body), kind, body
 
         try:

@@ -36,6 +36,8 @@ from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import SYNC_MAX_RETRIES, sync_retry_delay
 from wch_bridge.timeutil import fmt
 from wch_bridge.wcdata import Order, PriceFormat, Product
+from wch_bridge.wpsettings import php_truthy
+from wch_bridge.wpsettings import setting as setting_of
 
 HOOK = "wch_process_sync_job"
 RESULT_TTL = 3600
@@ -242,6 +244,27 @@ def order_text(order: Order, price: PriceFormat) -> str:
     return "\n".join(lines)
 
 
+def _not_sent(job: Job, order: Order, why: str) -> dict[str, Any]:
+    summary = f"order #{order.id} '{order.status}': no message: {why}"
+    return {"success": True, "order_id": order.id, "status": order.status, "sent": False, "skipped": why,
+            "synced_at": fmt(job.services.site.local(job.services.clock.now())), "summary": summary}
+
+
+def _order_gate(job: Job, order: Order, to: str) -> str | None:
+    """Why the plugin would not message this customer about this order, or None (docs/plugin-contracts.md,
+    "Order messages"): only orders that came through WhatsApp (``_wch_order``), only with
+    ``notifications.order_status_updates`` on (default on), never a customer whose profile opted out."""
+    wp = need(job.services, "wp")
+    if not order.wch_order:
+        return "the order did not come through WhatsApp (no _wch_order meta); the plugin notifies only those"
+    if not php_truthy(setting_of(wp.wch_settings(), "notifications.order_status_updates", True)):
+        return "order status updates are off in the plugin's settings (notifications.order_status_updates)"
+    profile = wp.customer_profiles([to]).get(to)
+    if profile is not None and profile.notification_opt_out:
+        return f"customer {masked(to)} opted out of notifications (wch_customer_profiles.notification_opt_out)"
+    return None
+
+
 def _sync_order(job: Job, order_id: int) -> dict[str, Any]:
     wp = need(job.services, "wp")
     order: Order | None = wp.get_order(order_id)
@@ -249,8 +272,11 @@ def _sync_order(job: Job, order_id: int) -> dict[str, Any]:
         raise PermanentError(f"Order not found: #{order_id}")
     if not order.phone.strip():
         raise PermanentError(f"order #{order_id} has no customer phone number (billing phone is empty)")
-    client = need(job.services, "whatsapp")
     to = e164(order.phone, order.billing_country)
+    why = _order_gate(job, order, to)
+    if why is not None:
+        return _not_sent(job, order, why)
+    client = need(job.services, "whatsapp")
     base = wp.price_format()
     price = PriceFormat(order.currency or base.currency, base.decimals, base.position, base.thousand_sep,
                         base.decimal_sep)

@@ -126,8 +126,10 @@ class SiteSeeder:
         items: list[tuple[str, int, str]] = (),  # type: ignore[assignment]
         hpos: bool = True,
         wch_customer_phone: str | None = None,
+        wch_order: bool = True,
     ) -> int:
-        """An order in HPOS tables (with the placeholder post that reserves its id) or as a legacy post."""
+        """An order in HPOS tables (with the placeholder post that reserves its id) or as a legacy post;
+        ``wch_order``: it came through WhatsApp (meta ``_wch_order`` = ``1``, as the plugin's checkout writes it)."""
         utc, _ = self._now()
         wc_status = status if status.startswith("wc-") else f"wc-{status}"
         w = self.wp
@@ -144,6 +146,9 @@ class SiteSeeder:
                 if wch_customer_phone:
                     conn.execute(insert(w.t.orders_meta).values(
                         order_id=order_id, meta_key="_wch_customer_phone", meta_value=wch_customer_phone))
+                if wch_order:
+                    conn.execute(insert(w.t.orders_meta).values(order_id=order_id, meta_key="_wch_order",
+                                                                meta_value="1"))
         else:
             meta: dict[str, Any] = {
                 "_order_currency": currency, "_order_total": total, "_billing_first_name": first_name,
@@ -152,6 +157,8 @@ class SiteSeeder:
             }
             if wch_customer_phone:
                 meta["_wch_customer_phone"] = wch_customer_phone
+            if wch_order:
+                meta["_wch_order"] = "1"
             order_id = self.add_post(meta, post_type="shop_order", post_status=wc_status,
                                      post_title=f"Order &ndash; {fmt(utc)}")
         with w.engine.begin() as conn:
