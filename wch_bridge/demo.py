@@ -143,8 +143,8 @@ class Demo:
         seed.set_wch_settings({
             "api": {"whatsapp_phone_number_id": PHONE_NUMBER_ID, "api_version": "v21.0"},
             "catalog": {"catalog_id": CATALOG_ID},
-            "notifications": {"abandoned_cart_delay_hours": 24, "abandoned_cart_template": "cart_reminder",
-                              "template_language": "en_US"},
+            "notifications": {"abandoned_cart_delay_hours": 24, "order_status_updates": True},
+            "recovery": {"template_sequence_1": "cart_reminder"},
         })
         n = self.actions
         n_sync = max(8, n // 2)

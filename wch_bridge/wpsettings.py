@@ -103,27 +103,21 @@ class PluginSettings:
     encrypted_token: str | None = field(default=None, repr=False)
     abandoned_cart_delay_hours: float = DEFAULT_ABANDONED_CART_DELAY_HOURS
     abandoned_cart_template: str | None = None
-    template_language: str | None = None
 
 
 def plugin_settings(values: Any) -> PluginSettings:
     """Decode the unserialized ``wch_settings`` value (anything else, e.g. ``False`` for a missing option, gives
-    the defaults).
-
-    The abandoned-cart template is ``notifications.abandoned_cart_template`` when set, else the first recovery
-    template ``recovery.template_sequence_1`` (E1). The language is ``notifications.template_language`` or
-    ``general.language`` when one of them looks like a locale (``en_US``)."""
+    the defaults). Only keys of the plugin's settings schema/defaults are read
+    (``f46ecdf:includes/class-wch-settings.php``, docs/plugin-contracts.md "Settings"):
+    ``api.whatsapp_phone_number_id``, ``api.api_version``, ``api.whatsapp_business_account_id``,
+    ``api.access_token``, ``catalog.catalog_id``, ``notifications.abandoned_cart_delay_hours`` and
+    ``recovery.template_sequence_1`` (the first recovery template: the abandoned-cart template). The plugin has no
+    template-language setting: ``template_language`` stays unset here."""
     if not isinstance(values, dict):
         values = {}
     version = _text(setting(values, "api.api_version"))
     if version and not re.fullmatch(r"v\d+\.\d+", version):
         version = None
-    language = None
-    for key in ("notifications.template_language", "general.language"):
-        candidate = _text(setting(values, key))
-        if candidate and re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", candidate):
-            language = candidate
-            break
     return PluginSettings(
         phone_number_id=_text(setting(values, "api.whatsapp_phone_number_id")),
         api_version=version,
@@ -133,9 +127,7 @@ def plugin_settings(values: Any) -> PluginSettings:
         abandoned_cart_delay_hours=_hours(
             setting(values, "notifications.abandoned_cart_delay_hours"), DEFAULT_ABANDONED_CART_DELAY_HOURS
         ),
-        abandoned_cart_template=_text(setting(values, "notifications.abandoned_cart_template"))
-        or _text(setting(values, "recovery.template_sequence_1")),
-        template_language=language,
+        abandoned_cart_template=_text(setting(values, "recovery.template_sequence_1")),
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from hooks_support import Site, make_site
+from hooks_support import Site, make_site, plugin_fixture
 from sqlalchemy import insert, update
 
 from wch_bridge import phpser, schedules
@@ -169,16 +169,21 @@ def test_delay_comes_from_wch_settings(site: Site) -> None:
 
 
 def test_outside_24h_window_falls_back_to_the_template(site: Site) -> None:
-    site.sandbox.configure(outside_window=[PHONE], templates={"cart_reminder": 2})
-    cid = site.seed.add_cart(PHONE, ITEMS, total="59.98", idle_hours=30)
+    """The recovery template's parameters as the plugin fills them: {{1}} name, {{2}} item count, {{3}} total;
+    the template name from recovery.template_sequence_1 (fixture plugin/recovery_template.json)."""
+    fx = plugin_fixture("recovery_template.json")
+    site.seed.set_wch_settings(fx["wch_settings"])
+    site.seed.add_customer(fx["profile"]["phone"], fx["profile"]["name"])
+    site.sandbox.configure(outside_window=[PHONE], templates={"cart_reminder": 3})
+    cid = site.seed.add_cart(PHONE, fx["cart"]["items"], total=fx["cart"]["total"], idle_hours=30)
     aid = site.enqueue(ABANDONED, {"cart_id": cid})
-    site.run(abandoned_cart_template="cart_reminder")
+    site.run()
     assert site.status(aid) == "complete"
     attempts = site.sandbox.requests("/messages")
     assert [(r["body"]["type"], r["status"]) for r in attempts] == [("text", 400), ("template", 200)]
     template = attempts[1]["body"]["template"]
     assert template["name"] == "cart_reminder" and template["components"][0]["parameters"] == [
-        {"type": "text", "text": "Blue Shoe x2, Sock & Co x1"}, {"type": "text", "text": "$59.98"}]
+        {"type": "text", "text": t} for t in fx["expected_body_parameters"]]
     row = site.ledger.get(f"cart:{cid}:{cart_row(site, cid).updated_at:%Y%m%d%H%M%S}")
     assert row.status == "sent" and row.kind == "template"
     assert any("(template cart_reminder" in m for m in site.logs(aid))
@@ -196,7 +201,7 @@ def test_outside_window_without_a_template_fails_with_the_reason(site: Site) -> 
 
 
 def test_template_name_from_wch_settings_and_v2_payload(site: Site) -> None:
-    site.seed.set_wch_settings({"notifications": {"abandoned_cart_template": "from_plugin"}})
+    site.seed.set_wch_settings({"recovery": {"template_sequence_1": "from_plugin"}})
     site.sandbox.configure(outside_window=[PHONE])
     cid = site.seed.add_cart(PHONE, ITEMS, idle_hours=30)
     aid = site.enqueue(ABANDONED, [{"_wch_version": 2, "_wch_meta": {}, "args": {"cart_id": cid}}])

@@ -140,11 +140,13 @@ def test_plugin_settings_ignores_a_malformed_version_and_delay() -> None:
     assert ps.api_version is None and ps.abandoned_cart_delay_hours == 24.0
 
 
-def test_explicit_abandoned_cart_template_wins() -> None:
-    ps = plugin_settings(
-        {"notifications": {"abandoned_cart_template": "cart_tpl"}, "recovery": {"template_sequence_1": "r1"}}
-    )
-    assert ps.abandoned_cart_template == "cart_tpl"
+def test_only_keys_of_the_plugins_settings_are_read() -> None:
+    """f46ecdf class-wch-settings.php has no notifications.abandoned_cart_template, notifications.template_language
+    or general.language: values under those names are not the plugin's and are ignored."""
+    ps = plugin_settings({"notifications": {"abandoned_cart_template": "cart_tpl", "template_language": "es_ES"},
+                          "general": {"language": "fr_FR"}, "recovery": {"template_sequence_1": "r1"}})
+    assert ps.abandoned_cart_template == "r1"
+    assert not hasattr(ps, "template_language")
 
 
 def test_setting_walks_sections() -> None:

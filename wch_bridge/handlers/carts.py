@@ -103,6 +103,16 @@ def reminder_text(cart: Cart, price: PriceFormat) -> str:
     return "\n".join(lines)
 
 
+def recovery_parameters(wp: Any, cart: Cart, price: PriceFormat) -> list[str]:
+    """The recovery template's body parameters as the plugin's head fills them (``RecoveryService``):
+    ``{{1}}`` the customer's profile name (``there`` without one), ``{{2}}`` the number of items (the sum of the
+    quantities), ``{{3}}`` the cart total. Plugin bug: the head prints the total as ``$`` + two decimals whatever
+    the store currency; the bridge formats it in the store's currency."""
+    profile = wp.customer_profiles([cart.customer_phone]).get(cart.customer_phone)
+    name = (profile.name.strip() if profile is not None else "") or "there"
+    return [name, str(sum(item.quantity for item in cart.items)), price.format(cart.total)]
+
+
 def _skip(job: Job, cart_id: int, why: str) -> Outcome:
     line = f"cart #{cart_id}: no reminder: {why}"
     job.services.log.info("%s", line)
@@ -137,7 +147,7 @@ def handle_abandoned(job: Job) -> Outcome:
     price = wp.price_format()
     body = message_body(to, "text", {"preview_url": False, "body": reminder_text(cart, price)})
     template = setting(services, "abandoned_cart_template") or plugin.abandoned_cart_template
-    language = str(setting(services, "template_language") or plugin.template_language or "en_US")
+    language = str(setting(services, "template_language") or "en_US")
 
     def deliver() -> tuple[Any, str, dict[str, Any]]:
         try:
@@ -149,11 +159,10 @@ def handle_abandoned(job: Job) -> Outcome:
                 raise ApiError(
                     f"customer is outside WhatsApp's 24-hour window ({err.code}) and no abandoned-cart template "
                     "is configured (--abandoned-cart-template / WCH_BRIDGE_ABANDONED_CART_TEMPLATE, or "
-                    "notifications.abandoned_cart_template in wch_settings)",
+                    "recovery.template_sequence_1 in wch_settings)",
                     code=err.code, http_status=err.http_status, category=wa.TEMPLATE) from None
-            items = ", ".join(f"{plain_text(i.name, 60) or 'Product'} x{i.quantity}" for i in cart.items)
             tpl = message_body(to, "template", template_content(
-                str(template), language, [items or "your items", price.format(cart.total)]))
+                str(template), language, recovery_parameters(wp, cart, price)))
             return client.send_message(tpl), "template", tpl
 
     out = send_once(services, cart_key(cart.id, cart.updated_at), recipient=to, kind="text", payload=body,
