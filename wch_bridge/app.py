@@ -119,10 +119,16 @@ CLEANUP_HOOK = "wch_cleanup_expired_carts"
 CLEANUP_INTERVAL = 3600
 
 
-def ensure_recurring(store: ActionStore, settings: Settings) -> int:
+def ensure_recurring(store: ActionStore, settings: Settings, wp: WordPressData | None = None) -> int:
     """As the plugin does on ``init``: schedule the hourly ``wch_cleanup_expired_carts`` (args ``[]``, group
-    ``wch``) when no pending or running instance exists in the served groups. Returns the new id, or 0."""
+    ``wch``) when no pending or running instance exists in the served groups, and only where the plugin is
+    installed (its ``wch_carts`` table exists: elsewhere each run would only warn). Returns the new id, or 0."""
     if settings.hooks is not None and CLEANUP_HOOK not in settings.hooks:
+        return 0
+    wp = wp or WordPressData(store.engine, store.prefix, clock=store.clock)
+    if not wp.carts_table_exists():
+        log.info("%swch_carts not found: the plugin is not installed under this prefix, so the recurring %s is "
+                 "not scheduled", store.prefix, CLEANUP_HOOK)
         return 0
     group_ids = list(store.group_ids(settings.groups, create=True).values())
     if store.has_pending_like(CLEANUP_HOOK, group_ids):
@@ -180,7 +186,7 @@ def build_worker(
     services = services or build_services(settings, store)
     registry = registry if registry is not None else serving_registry(services)
     if CLEANUP_HOOK in registry:
-        ensure_recurring(store, settings)
+        ensure_recurring(store, settings, services.wp)
     secrets = secrets_of(settings)
     if isinstance(services.settings, Settings):
         secrets += tuple(x for x in secrets_of(services.settings) if x not in secrets)

@@ -45,3 +45,53 @@ CREATE TABLE IF NOT EXISTS {prefix}wch_customer_profiles (
   updated_at DATETIME NOT NULL
 );
 CREATE INDEX IF NOT EXISTS {prefix}wcp_wc_customer_id ON {prefix}wch_customer_profiles (wc_customer_id);
+CREATE TABLE IF NOT EXISTS {prefix}wch_conversations (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  customer_phone VARCHAR(20) NOT NULL,
+  wa_conversation_id VARCHAR(100) NOT NULL,
+  status VARCHAR(20) NOT NULL DEFAULT 'pending' CHECK (status IN ('pending','active','idle','escalated','closed')),
+  state VARCHAR(50) NULL,
+  assigned_agent_id INTEGER NULL,
+  context TEXT NULL,
+  message_count INTEGER NOT NULL DEFAULT 0,
+  unread_count INTEGER NOT NULL DEFAULT 0,
+  last_message_at DATETIME NULL DEFAULT NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {prefix}wcc_customer_phone ON {prefix}wch_conversations (customer_phone);
+CREATE TABLE IF NOT EXISTS {prefix}wch_messages (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  conversation_id INTEGER NOT NULL,
+  direction VARCHAR(10) NOT NULL CHECK (direction IN ('inbound','outbound')),
+  type VARCHAR(20) NOT NULL CHECK (type IN ('text','interactive','image','document','template','audio','video','location','reaction','button')),
+  wa_message_id VARCHAR(100) NOT NULL UNIQUE,
+  content TEXT NULL,
+  raw_payload TEXT NULL,
+  status VARCHAR(20) NOT NULL DEFAULT 'pending' CHECK (status IN ('pending','sent','delivered','read','failed')),
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  error_message TEXT NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL,
+  sent_at DATETIME NULL,
+  delivered_at DATETIME NULL,
+  read_at DATETIME NULL
+);
+CREATE INDEX IF NOT EXISTS {prefix}wcm_conversation_id ON {prefix}wch_messages (conversation_id);
+CREATE TABLE IF NOT EXISTS {prefix}wch_notification_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  order_id INTEGER NOT NULL,
+  notification_type VARCHAR(50) NOT NULL,
+  customer_phone VARCHAR(20) NOT NULL,
+  template_name VARCHAR(100) NULL,
+  wa_message_id VARCHAR(100) NULL,
+  status VARCHAR(20) NOT NULL DEFAULT 'queued' CHECK (status IN ('queued','sent','delivered','read','failed')),
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  sent_at DATETIME NULL,
+  delivered_at DATETIME NULL,
+  read_at DATETIME NULL,
+  error_message TEXT NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {prefix}wcn_order_id ON {prefix}wch_notification_log (order_id);

@@ -112,6 +112,21 @@ def test_after_cleanup_the_customer_can_open_a_new_cart_m0006(old_schema_site: S
     customer_can_shop_again(old_schema_site)
 
 
+def test_run_schedules_the_cleanup_only_where_the_plugin_is_installed(mysql_url: str, prefix: str,
+                                                                      sandbox: Sandbox) -> None:
+    """No wch_carts under the prefix: `run` does not create a recurring cleanup that would only warn each hour."""
+    engine = make_engine(mysql_url)
+    schema_mod.install(engine, prefix, parts=("actionscheduler", "bridge", "wordpress", "woocommerce"))
+    try:
+        site = make_site(ActionStore(engine, prefix), sandbox)
+        site.run()
+        assert site.actions(CLEANUP) == []
+        assert "wch_carts not found" not in site.all_log_text()
+    finally:
+        schema_mod.drop_prefix(engine, prefix)
+        engine.dispose()
+
+
 # ---------------------------------------------------------------------------------------------- abandoned cart
 
 
