@@ -92,7 +92,8 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
                                     "AND error_text LIKE '%opt_in_marketing = 0%'") == 2
     assert got["asent"] + got["aopted"] == got["arecipients"] == one(db, f"SELECT COUNT(*) FROM {adm}")
     assert got["abatches"] + got["batches"] == one(db, f"SELECT COUNT(*) FROM {batches}")
-    payload = json.loads(db.execute(f"SELECT payload FROM {adm} AND status = 'sent' ORDER BY id LIMIT 1").fetchone()[0])
+    first = "broadcast:1767744000:+15552003000"  # the first admin recipient, profile name "Ana"
+    payload = json.loads(db.execute(f"SELECT payload FROM {adm} AND idempotency_key = ?", (first,)).fetchone()[0])
     comps = payload["template"]["components"]
     assert [c["type"] for c in comps] == ["header", "body"] and comps[1]["parameters"][0]["text"] == "Ana"
     html = report.read_text(encoding="utf-8")
