@@ -214,9 +214,12 @@ class Demo:
         # the queue the plugin would have built
         # the hourly wch_cleanup_expired_carts: `wch-bridge run` schedules it as the plugin does on init
         for i, pid in enumerate(products[:n_sync]):
-            kind = "inventory" if i % 4 == 3 else "product"
-            self.enqueue(store, "wch_process_sync_job", {"job_id": f"sync_demo{i:03d}", "sync_type": kind,
+            self.enqueue(store, "wch_process_sync_job", {"job_id": f"sync_demo{i:03d}", "sync_type": "product",
                                                          "entity_id": pid, "retry_count": 0})
+            if i % 4 == 3:  # a later stock change: an inventory update of an item already in the catalog
+                self.enqueue(store, "wch_process_sync_job", {"job_id": f"sync_stock{i:03d}",
+                                                             "sync_type": "inventory", "entity_id": pid,
+                                                             "retry_count": 0}, delay=1800)
         self.enqueue(store, "wch_process_sync_job", {"job_id": "sync_demo_missing", "sync_type": "product",
                                                      "entity_id": 999999, "retry_count": 0})
         for k, oid in enumerate(orders):

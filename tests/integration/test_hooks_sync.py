@@ -71,16 +71,51 @@ def test_one_variation_sync_uses_the_parent_id_as_group(site: Site) -> None:
 
 
 def test_inventory_sync_updates_availability_and_quantity(site: Site) -> None:
-    pid = site.seed.add_product("Mug", sku="MUG", regular_price="5.00", stock=0)
+    pid = site.seed.add_product("Mug", sku="MUG", regular_price="5.00", stock=3)
+    site.enqueue(HOOK, sync_args("sync_first", "product", pid))
+    site.run()
+    site.wp.update_post_meta(pid, {"_stock": "0", "_stock_status": "outofstock"})
     aid = site.enqueue(HOOK, sync_args("sync_i", "inventory", pid))
     site.run()
     assert site.status(aid) == "complete"
-    (req,) = site.sandbox.requests("items_batch")
+    req = site.sandbox.requests("items_batch")[-1]
+    assert req["body"]["allow_upsert"] is False
     assert req["body"]["requests"] == [{"method": "UPDATE", "data": {
         "id": str(pid), "availability": "out of stock", "quantity_to_sell_on_facebook": 0}}]
     assert site.wp.get_transient("wch_job_result_sync_i")["result"]["stock"] == 0
+    assert site.sandbox.catalog(CATALOG)[str(pid)]["title"] == "Mug"  # the full item, updated
     # time(): a Unix timestamp, as the plugin's inventory handler writes it
     assert re.fullmatch(r"\d{9,11}", site.wp.get_post_meta(pid, "_wch_stock_last_synced") or "")
+
+
+def test_inventory_update_never_creates_a_partial_item(site: Site) -> None:
+    pid = site.seed.add_product("Never synced", sku="NEW", regular_price="5.00", stock=2)
+    aid = site.enqueue(HOOK, sync_args("sync_inv_new", "inventory", pid))
+    site.run()
+    assert site.status(aid) == "failed"
+    assert str(pid) not in site.sandbox.catalog(CATALOG)  # no item without title, price, link
+    assert any("sync the product first" in m for m in site.logs(aid))
+
+
+def test_image_url_from_the_uploads_folder_not_the_old_guid(site: Site) -> None:
+    """After a site move the attachment guid keeps the old domain; WordPress serves uploads base +
+    _wp_attached_file."""
+    site.seed.set_options(siteurl="https://new-shop.example")
+    att = site.seed.add_attachment("https://old-shop.example/wp-content/uploads/2025/01/shoe.jpg")
+    pid = site.seed.add_product("Moved", sku="MV", regular_price="5.00")
+    site.wp.update_post_meta(pid, {"_thumbnail_id": str(att)})
+    site.enqueue(HOOK, sync_args("sync_img", "product", pid))
+    site.run()
+    assert site.sandbox.catalog(CATALOG)[str(pid)]["image_link"] == \
+        "https://new-shop.example/wp-content/uploads/2025/01/shoe.jpg"
+
+
+def test_variation_stock_managed_by_its_parent(site: Site) -> None:
+    parent = site.seed.add_product("Hat", sku="HAT", regular_price=None, stock=4)  # parent manages stock
+    var = site.seed.add_variation(parent, sku="HAT-S", regular_price="9.00", attributes={"pa_size": "s"})
+    site.enqueue(HOOK, sync_args("sync_hat", "product", var))
+    site.run()
+    assert site.sandbox.catalog(CATALOG)[str(var)]["quantity_to_sell_on_facebook"] == 4
 
 
 def test_unpublished_product_is_deleted_from_the_catalog(site: Site) -> None:

@@ -189,7 +189,9 @@ def _sync_product(job: Job, product_id: int, *, inventory_only: bool) -> dict[st
         raise PermanentError(f"product #{product_id} is not published: nothing to update in the catalog")
     local_now = fmt(job.services.site.local(job.services.clock.now()))
     try:
-        batch = client.catalog_items_batch(requests, allow_upsert=True)
+        # an inventory-only update never creates an item: with upsert, Meta would create a partial item (no
+        # title/price/link) for a product that is not in the catalog yet
+        batch = client.catalog_items_batch(requests, allow_upsert=not inventory_only)
     except ApiError as err:
         if not inventory_only:
             wp.update_post_meta(product.id, {"_wch_sync_status": "error", "_wch_sync_message": str(err)[:500]})
@@ -198,6 +200,8 @@ def _sync_product(job: Job, product_id: int, *, inventory_only: bool) -> dict[st
               for e in (s.get("errors") or []) if isinstance(e, dict)]
     if not batch.handles:
         message = "catalog rejected every item: " + ("; ".join(errors) or "no handle returned")
+        if inventory_only:
+            message += " (an inventory update never creates an item: sync the product first)"
         if not inventory_only:
             wp.update_post_meta(product.id, {"_wch_sync_status": "error", "_wch_sync_message": message[:500]})
         raise PermanentError(message)

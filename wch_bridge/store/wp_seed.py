@@ -50,9 +50,14 @@ class SiteSeeder:
                 conn.execute(insert(self.wp.t.postmeta), rows)
         return post_id
 
-    def add_attachment(self, url: str) -> int:
-        return self.add_post(post_type="attachment", post_status="inherit", guid=url, post_mime_type="image/jpeg",
-                             post_title=url.rsplit("/", 1)[-1])
+    def add_attachment(self, url: str, attached_file: str | None = None) -> int:
+        """An image attachment: ``guid`` = ``url`` and, as WordPress writes it, ``_wp_attached_file`` = the path
+        under the uploads folder (taken from ``url`` when it has ``/wp-content/uploads/``)."""
+        if attached_file is None and "/wp-content/uploads/" in url:
+            attached_file = url.split("/wp-content/uploads/", 1)[1]
+        meta = {"_wp_attached_file": attached_file} if attached_file else None
+        return self.add_post(meta, post_type="attachment", post_status="inherit", guid=url,
+                             post_mime_type="image/jpeg", post_title=url.rsplit("/", 1)[-1])
 
     @staticmethod
     def _stock_meta(stock: int | None, stock_status: str | None) -> dict[str, Any]:
