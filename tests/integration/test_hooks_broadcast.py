@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from hooks_support import Site, make_site, plugin_fixture
+from sqlalchemy import insert, select
 
 from wch_bridge.sandbox import Sandbox
 from wch_bridge.store import ActionStore, make_engine
@@ -79,6 +81,34 @@ def test_customer_who_opted_out_after_queueing_gets_nothing(site: Site) -> None:
     assert row.status == "failed" and "opt_in_marketing = 0" in row.error_text
     result = site.wp.get_transient("wch_broadcast_result_optout_0")["results"]
     assert result["sent"] == 2 and result["failed"] == 1
+
+
+def test_sends_are_recorded_in_the_plugins_inbox(site: Site) -> None:
+    """Each sent message becomes an outbound wch_messages row with its wa_message_id (status webhooks find it),
+    in the customer's active conversation, or a new one (fixture plugin/inbox.json)."""
+    fx = plugin_fixture("inbox.json")
+    conv = site.wp._inbox("conversations")
+    msgs = site.wp._inbox("messages")
+    now = site.wp.site.local(site.clock.now())
+    with site.wp.engine.begin() as conn:
+        existing = conn.execute(insert(conv).values(**fx["existing_conversation"], last_message_at=now,
+                                                    created_at=now, updated_at=now)).inserted_primary_key[0]
+    first = fx["existing_conversation"]["customer_phone"]
+    aid = site.enqueue(HOOK, batch_args(["+" + first, B], cid="inbox"))
+    site.run()
+    assert site.status(aid) == "complete"
+    with site.wp.engine.connect() as conn:
+        rows = conn.execute(select(msgs)).mappings().all()
+        convs = {r["id"]: r for r in conn.execute(select(conv)).mappings().all()}
+    assert len(rows) == 2
+    by_phone = {convs[r["conversation_id"]]["customer_phone"]: r for r in rows}
+    assert by_phone[first]["conversation_id"] == existing  # the existing conversation, matched across forms
+    assert set(by_phone) == {first, B.lstrip("+")}  # a new one under the webhook's bare-digits form
+    for phone, row in by_phone.items():
+        assert row["direction"] == "outbound" and row["status"] == "sent" and row["type"] == "text"
+        assert json.loads(row["content"]) == {"text": "Spring sale: 20% off"}
+        assert row["wa_message_id"] == site.ledger.get(f"broadcast:inbox:+{phone}").wa_message_id
+    assert convs[existing]["message_count"] == 1
 
 
 def test_plain_text_broadcast_message_still_sends_text(site: Site) -> None:

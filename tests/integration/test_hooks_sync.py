@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 from hooks_support import CATALOG, Site, plugin_fixture
+from sqlalchemy import select
 
 pytest_plugins = ("hooks_fixtures",)  # fixtures: sandbox, site
 
@@ -168,6 +169,24 @@ def test_order_messages_obey_the_plugin_consent_gates(site: Site) -> None:
     site.run()
     assert site.status(aid) == "complete" and site.sandbox.requests("/messages") == []
     assert "notifications.order_status_updates" in site.wp.get_transient("wch_job_result_sync_off")["result"]["skipped"]
+
+
+def test_order_message_is_logged_in_the_notification_log_and_inbox(site: Site) -> None:
+    fx = plugin_fixture("inbox.json")["expected_notification"]
+    site.seed.set_options(woocommerce_custom_orders_table_enabled="yes")
+    oid = site.seed.add_order(status="processing", total="10.00", phone="+447911123456")
+    aid = site.enqueue(HOOK, sync_args("sync_log", "order", oid))
+    site.run()
+    assert site.status(aid) == "complete"
+    log_t, msg_t = site.wp._inbox("notification_log"), site.wp._inbox("messages")
+    with site.wp.engine.connect() as conn:
+        (row,) = conn.execute(select(log_t)).mappings().all()
+        (msg,) = conn.execute(select(msg_t)).mappings().all()
+    wamid = site.ledger.get(f"order:{oid}:processing").wa_message_id
+    assert row["order_id"] == oid and row["notification_type"] == fx["notification_type"]
+    assert row["status"] == fx["status"] and row["wa_message_id"] == wamid and row["sent_at"] is not None
+    assert row["customer_phone"] == "+447911123456"
+    assert msg["wa_message_id"] == wamid and msg["direction"] == "outbound"
 
 
 def test_order_from_legacy_posts_uses_wch_customer_phone(site: Site) -> None:

@@ -167,3 +167,29 @@ def test_missing_carts_table_is_reported(engine: Engine, prefix: str) -> None:
     wp = WordPressData(engine, prefix)
     assert not wp.carts_table_exists()
     assert not wp.delete_idle_carts(wp.clock.now()).table_found
+
+
+def test_inbox_on_the_f46ecdf_schema_uses_message_type(engine: Engine, prefix: str) -> None:
+    """f46ecdf's wch_messages has message_type (no type/updated_at/sent_at) and conversations without state."""
+    schema_mod.install(engine, prefix, parts=("wordpress", "wch_plugin_f46ecdf"))
+    wp = WordPressData(engine, prefix)
+    when = wp.site.local(wp.clock.now()).replace(microsecond=0)
+    first = wp.record_outbound("+15550000101", "template", {"template": {"name": "t"}}, "wamid.A", when)
+    again = wp.record_outbound("+15550000101", "template", {"template": {"name": "t"}}, "wamid.A", when)
+    assert first is not None and again is None  # one row per wa_message_id
+    with engine.connect() as conn:
+        (row,) = conn.execute(select(wp._inbox("messages"))).mappings().all()
+        (conv,) = conn.execute(select(wp._inbox("conversations"))).mappings().all()
+    assert row["message_type"] == "template" and row["direction"] == "outbound" and row["status"] == "sent"
+    assert conv["customer_phone"] == "15550000101" and conv["status"] == "active"
+    assert wp.log_notification(order_id=7, notification_type="status_update", phone="+15550000101",
+                               wa_message_id="wamid.A", when_local=when)
+
+
+def test_no_inbox_tables_records_nothing(engine: Engine, prefix: str) -> None:
+    schema_mod.install(engine, prefix, parts=("wordpress",))
+    wp = WordPressData(engine, prefix)
+    when = wp.site.local(wp.clock.now())
+    assert wp.record_outbound("+15550000101", "text", {"text": "x"}, "wamid.B", when) is None
+    assert wp.log_notification(order_id=7, notification_type="status_update", phone="+1", wa_message_id="w",
+                               when_local=when) is None

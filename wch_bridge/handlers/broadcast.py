@@ -37,6 +37,7 @@ from wch_bridge.handlers.common import (
     send_once,
     setting,
 )
+from wch_bridge.handlers.inbox import record_outcome
 from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import message_retry_delay
 from wch_bridge.timeutil import fmt
@@ -172,6 +173,7 @@ def handle(job: Job) -> Outcome:
             return
         if out.status == "halted":
             stop.set()
+        record_outcome(services, out, to=to, fallback_kind=kind, fallback_payload=body)
         outcomes[index] = (out.status, out, to)
 
     mps = float(setting(services, "messages_per_second", 80.0))

@@ -36,6 +36,7 @@ from wch_bridge.handlers.common import (
     setting,
     template_content,
 )
+from wch_bridge.handlers.inbox import record_outcome
 from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import message_retry_delay
 from wch_bridge.timeutil import fmt
@@ -167,6 +168,7 @@ def handle_abandoned(job: Job) -> Outcome:
 
     out = send_once(services, cart_key(cart.id, cart.updated_at), recipient=to, kind="text", payload=body,
                     deliver=deliver, job=job)
+    record_outcome(services, out, to=to, fallback_kind="text", fallback_payload=body)
     who = masked(to)
     if out.delivered:
         wp.mark_reminder_sent(cart.id, now_local, cart.updated_at)

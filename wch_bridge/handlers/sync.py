@@ -32,6 +32,7 @@ from wch_bridge.handlers.common import (
     release_on_db_outage,
     send_once,
 )
+from wch_bridge.handlers.inbox import record_outcome
 from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import SYNC_MAX_RETRIES, sync_retry_delay
 from wch_bridge.timeutil import fmt
@@ -291,6 +292,8 @@ def _sync_order(job: Job, order_id: int) -> dict[str, Any]:
 
     out = send_once(job.services, f"order:{order.id}:{order.status}", recipient=to, kind="text", payload=body,
                     deliver=deliver, job=job)
+    record_outcome(job.services, out, to=to, fallback_kind="text", fallback_payload=body,
+                   order=(order.id, "status_update"))
     who = masked(to)
     if out.delivered:
         when = "" if out.status == "sent" else " (already sent earlier)"
