@@ -50,7 +50,8 @@ def ensure_bridge_tables(store: ActionStore) -> None:
 def plugin_layers(settings: Settings, wp: WordPressData) -> dict[str, dict[str, object]]:
     """The two lowest configuration layers (``wch_bridge.config``): the plugin's ``wch_settings`` (with the access
     token ``api.access_token`` decrypted when AUTH_KEY/AUTH_SALT are known and no token was given) and the
-    AUTH_KEY/AUTH_SALT read from ``--wp-config``."""
+    AUTH_KEY/AUTH_SALT read from ``--wp-config`` (each, like ``wp_salt()``, from the ``auth_key``/``auth_salt``
+    options when the constant is missing, the sample placeholder or duplicated)."""
     plugin = wpsettings.plugin_settings(wp.wch_settings())
     auth_key, auth_salt = settings.auth_key, settings.auth_salt
     from_wp_config: dict[str, object] = {}
@@ -60,8 +61,12 @@ def plugin_layers(settings: Settings, wp: WordPressData) -> dict[str, dict[str, 
         except OSError as exc:
             raise ConfigError(f"wp_config: cannot read {settings.wp_config}: {exc.strerror or exc}") from None
         cfg = wpsettings.parse_wp_config(text)
-        from_wp_config = {k: v for k, v in (("auth_key", cfg.auth_key), ("auth_salt", cfg.auth_salt)) if v}
-        auth_key, auth_salt = auth_key or cfg.auth_key, auth_salt or cfg.auth_salt
+        # wp_salt('auth'): a constant that is missing, the placeholder or duplicated gives way to the option
+        # WordPress generated and stored in wp_options (auth_key / auth_salt)
+        key = cfg.auth_key or wp.get_option_raw("auth_key") or None
+        salt = cfg.auth_salt or wp.get_option_raw("auth_salt") or None
+        from_wp_config = {k: v for k, v in (("auth_key", key), ("auth_salt", salt)) if v}
+        auth_key, auth_salt = auth_key or key, auth_salt or salt
         if cfg.table_prefix and cfg.table_prefix != settings.prefix:
             log.warning("wp-config.php sets $table_prefix = %r but the bridge uses prefix %r",
                         cfg.table_prefix, settings.prefix)

@@ -285,20 +285,33 @@ def _define(php: str, name: str) -> str | None:
     pattern = re.compile(
         r"\bdefine\s*\(\s*(['\"])" + re.escape(name) + r"\1\s*,\s*(" + _STRING.pattern + r")\s*\)", re.S
     )
-    found = None
     for m in pattern.finditer(php):
-        found = _php_string(m.group(2))  # like PHP, a later define() of the same name does not win; keep first
-        break
-    if found is None or found == WP_PLACEHOLDER:
-        return None
-    return found
+        return _php_string(m.group(2))  # like PHP, a later define() of the same name does not win; keep first
+    return None
+
+
+#: The key constants wp_salt() compares for duplicates (wp-includes/pluggable.php).
+_KEY_CONSTANTS = tuple(f"{a}_{b}" for a in ("AUTH", "SECURE_AUTH", "LOGGED_IN", "NONCE", "SECRET") for b in ("KEY", "SALT"))
+
+
+def _usable_keys(php: str) -> dict[str, str | None]:
+    """Each key constant as ``wp_salt()`` would use it: None when undefined, empty, the sample placeholder, or the
+    same value as another key constant (WordPress then falls back to the ``auth_key``/``auth_salt`` options)."""
+    values = {name: _define(php, name) for name in _KEY_CONSTANTS}
+    seen: dict[str, int] = {}
+    for v in values.values():
+        if v:
+            seen[v] = seen.get(v, 0) + 1
+    return {n: v if v and v != WP_PLACEHOLDER and seen.get(v, 0) == 1 else None for n, v in values.items()}
 
 
 def parse_wp_config(text: str) -> WpConfig:
-    """``AUTH_KEY``, ``AUTH_SALT`` (None when missing or still the sample placeholder) and ``$table_prefix``."""
+    """``AUTH_KEY``, ``AUTH_SALT`` (None when missing, empty, the sample placeholder or duplicated: then
+    ``wp_salt('auth')`` uses the ``auth_key``/``auth_salt`` options instead) and ``$table_prefix``."""
     php = _strip_comments(text)
     prefix = None
     m = re.search(r"\$table_prefix\s*=\s*(" + _STRING.pattern + r")\s*;", php, re.S)
     if m:
         prefix = _php_string(m.group(1))
-    return WpConfig(auth_key=_define(php, "AUTH_KEY"), auth_salt=_define(php, "AUTH_SALT"), table_prefix=prefix)
+    keys = _usable_keys(php)
+    return WpConfig(auth_key=keys["AUTH_KEY"], auth_salt=keys["AUTH_SALT"], table_prefix=prefix)

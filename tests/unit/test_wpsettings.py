@@ -188,6 +188,15 @@ def test_parse_wp_config_placeholder_and_missing_values() -> None:
     assert parse_wp_config("<?php // nothing here").table_prefix is None
 
 
+def test_duplicated_or_empty_key_constants_are_not_used() -> None:
+    """wp_salt() ignores a key constant whose value another key constant also has (or an empty one)."""
+    cfg = parse_wp_config("<?php define('AUTH_KEY', 'same'); define('SECURE_AUTH_KEY', 'same');"
+                          " define('AUTH_SALT', '');")
+    assert cfg.auth_key is None and cfg.auth_salt is None
+    ok = parse_wp_config("<?php define('AUTH_KEY', 'k1'); define('AUTH_SALT', 's1'); define('NONCE_KEY', 'n');")
+    assert (ok.auth_key, ok.auth_salt) == ("k1", "s1")
+
+
 def test_salts_from_wp_config_decrypt_the_token() -> None:
     cfg = parse_wp_config(WP_CONFIG)
     assert cfg.auth_key is not None and cfg.auth_salt is not None
