@@ -55,7 +55,8 @@ def ensure_bridge_tables(store: ActionStore) -> None:
 def plugin_layers(settings: Settings, wp: WordPressData) -> dict[str, dict[str, object]]:
     """The two lowest configuration layers (``wch_bridge.config``): the plugin's ``wch_settings`` (with the access
     token ``api.access_token`` decrypted when AUTH_KEY/AUTH_SALT are known and no token was given) and the
-    AUTH_KEY/AUTH_SALT read from ``--wp-config``."""
+    AUTH_KEY/AUTH_SALT read from ``--wp-config`` (each, like ``wp_salt()``, from the ``auth_key``/``auth_salt``
+    options when the constant is missing, the sample placeholder or duplicated)."""
     plugin = wpsettings.plugin_settings(wp.wch_settings())
     auth_key, auth_salt = settings.auth_key, settings.auth_salt
     from_wp_config: dict[str, object] = {}
@@ -65,8 +66,12 @@ def plugin_layers(settings: Settings, wp: WordPressData) -> dict[str, dict[str, 
         except OSError as exc:
             raise ConfigError(f"wp_config: cannot read {settings.wp_config}: {exc.strerror or exc}") from None
         cfg = wpsettings.parse_wp_config(text)
-        from_wp_config = {k: v for k, v in (("auth_key", cfg.auth_key), ("auth_salt", cfg.auth_salt)) if v}
-        auth_key, auth_salt = auth_key or cfg.auth_key, auth_salt or cfg.auth_salt
+        # wp_salt('auth'): a constant that is missing, the placeholder or duplicated gives way to the option
+        # WordPress generated and stored in wp_options (auth_key / auth_salt)
+        key = cfg.auth_key or wp.get_option_raw("auth_key") or None
+        salt = cfg.auth_salt or wp.get_option_raw("auth_salt") or None
+        from_wp_config = {k: v for k, v in (("auth_key", key), ("auth_salt", salt)) if v}
+        auth_key, auth_salt = auth_key or key, auth_salt or salt
         if cfg.table_prefix and cfg.table_prefix != settings.prefix:
             log.warning("wp-config.php sets $table_prefix = %r but the bridge uses prefix %r",
                         cfg.table_prefix, settings.prefix)
@@ -120,13 +125,20 @@ def serving_registry(services: Services) -> dict[str, Handler]:
     return registry
 
 
-def ensure_recurring(store: ActionStore, settings: Settings, spec: hooks.HookSpec | None = None) -> int:
+def ensure_recurring(store: ActionStore, settings: Settings, spec: hooks.HookSpec | None = None,
+                     wp: WordPressData | None = None) -> int:
     """As the plugin does on ``init``: schedule a recurring hook of ``wch_bridge.hooks`` (the hourly cart cleanup;
-    args ``[]``, group ``wch``) when no pending or running instance exists in the served groups. Returns the new
-    id, or 0."""
+    args ``[]``, group ``wch``) when no pending or running instance exists in the served groups, and only where the
+    plugin is installed (its ``wch_carts`` table exists: elsewhere each run would only warn). Returns the new id,
+    or 0."""
     spec = spec or hooks.RECURRING[0]
     interval = spec.recurrence_seconds or 0
     if settings.hooks is not None and spec.name not in settings.hooks:
+        return 0
+    wp = wp or WordPressData(store.engine, store.prefix, clock=store.clock)
+    if not wp.carts_table_exists():
+        log.info("%swch_carts not found: the plugin is not installed under this prefix, so the recurring %s is "
+                 "not scheduled", store.prefix, spec.name)
         return 0
     group_ids = list(store.group_ids(settings.groups, create=True).values())
     if store.has_pending_like(spec.name, group_ids):
@@ -180,7 +192,7 @@ def build_worker(
     check_narrowed_hooks(settings, registry)
     for spec in hooks.RECURRING:
         if spec.name in registry:
-            ensure_recurring(store, settings, spec)
+            ensure_recurring(store, settings, spec, services.wp)
     secrets = secrets_of(settings)
     if isinstance(services.settings, Settings):
         secrets += tuple(x for x in secrets_of(services.settings) if x not in secrets)

@@ -206,7 +206,6 @@ def plugin_layer(plugin: Any, token: str | None = None) -> dict[str, Any]:
         "whatsapp_api_version": getattr(plugin, "api_version", None),
         "whatsapp_catalog_id": getattr(plugin, "catalog_id", None),
         "abandoned_cart_template": getattr(plugin, "abandoned_cart_template", None),
-        "template_language": getattr(plugin, "template_language", None),
         "whatsapp_token": token,
     }
     return {k: v for k, v in values.items() if v is not None}

@@ -3,8 +3,9 @@
 An embedded SQLite database (or ``--dsn`` MariaDB/MySQL under the ``demo_`` prefix) gets the Action Scheduler,
 WordPress/WooCommerce and plugin tables; a believable shop is seeded the way WordPress stores it (``wp_seed``):
 products with prices and stock, orders, carts in every state, the plugin's ``wch_settings``, and the actions the
-plugin would have queued: catalog and inventory sync jobs, order notifications, a broadcast campaign split into
-batches, abandoned-cart reminders and the recurring cart cleanup. The sandbox WhatsApp API runs on a free local
+plugin would have queued: catalog and inventory sync jobs, order notifications, a text broadcast split into
+batches, an admin-screen template campaign (the plugin's message shape, personalised from customer profiles),
+abandoned-cart reminders and the recurring cart cleanup. The sandbox WhatsApp API runs on a free local
 port with a few scripted faults (a catalog outage that heals, an order whose notification keeps failing, a few
 undeliverable numbers, customers outside the 24-hour window). The real worker (``app.build_worker``) then runs
 until everything due has run; the retry delays of the plugin's rules (60/300/900 s) pass quickly because the
@@ -46,6 +47,24 @@ CATALOG_ID = "146265584024623"
 SQLITE_PREFIX = "wp_"
 MYSQL_PREFIX = "demo_"
 CAMPAIGN = "spring-sale"
+#: The admin screen's campaign (its id is the time() it was created, as the plugin's admin page makes it) with the
+#: message shape it queues: {template_name, template_data (Meta's template definition), variables}.
+ADMIN_CAMPAIGN = "1767744000"
+ADMIN_TEMPLATE = "trail_week"
+ADMIN_MESSAGE = {
+    "template_name": ADMIN_TEMPLATE,
+    "template_data": {
+        "name": ADMIN_TEMPLATE, "language": "en_US", "status": "APPROVED", "category": "MARKETING",
+        "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Trail week, {{1}}!"},
+            {"type": "BODY", "text": "Hi {{1}}, the {{2}} is {{3}} off this week with code {{4}}."},
+            {"type": "FOOTER", "text": "Acme Outdoor"},
+        ],
+    },
+    "variables": {"1": {"type": "customer_name", "value": ""}, "2": {"type": "product_name", "value": "Trail Runner 2"},
+                  "3": {"type": "static", "value": "15%"}, "4": {"type": "coupon_code", "value": "TRAIL15"}},
+}
+ADMIN_NAMES = ["Ana", "Ben", "Chloe", "Dev", "Eli", "Fay", "Gus", ""]
 BATCH = 50
 TIMEOUT = 90.0  # real seconds: the demo gives up waiting after this
 
@@ -144,8 +163,8 @@ class Demo:
         seed.set_wch_settings({
             "api": {"whatsapp_phone_number_id": PHONE_NUMBER_ID, "api_version": "v21.0"},
             "catalog": {"catalog_id": CATALOG_ID},
-            "notifications": {"abandoned_cart_delay_hours": 24, "abandoned_cart_template": "cart_reminder",
-                              "template_language": "en_US"},
+            "notifications": {"abandoned_cart_delay_hours": 24, "order_status_updates": True},
+            "recovery": {"template_sequence_1": "cart_reminder"},
         })
         n = self.actions
         n_sync = max(8, n // 2)
@@ -196,9 +215,12 @@ class Demo:
         # the queue the plugin would have built
         # the hourly wch_cleanup_expired_carts: `wch-bridge run` schedules it as the plugin does on init
         for i, pid in enumerate(products[:n_sync]):
-            kind = "inventory" if i % 4 == 3 else "product"
-            self.enqueue(store, hook_table.SYNC_JOB, {"job_id": f"sync_demo{i:03d}", "sync_type": kind,
-                                                         "entity_id": pid, "retry_count": 0})
+            self.enqueue(store, hook_table.SYNC_JOB, {"job_id": f"sync_demo{i:03d}", "sync_type": "product",
+                                                        "entity_id": pid, "retry_count": 0})
+            if i % 4 == 3:  # a later stock change: an inventory update of an item already in the catalog
+                self.enqueue(store, hook_table.SYNC_JOB, {"job_id": f"sync_stock{i:03d}",
+                                                             "sync_type": "inventory", "entity_id": pid,
+                                                             "retry_count": 0}, delay=1800)
         self.enqueue(store, hook_table.SYNC_JOB, {"job_id": "sync_demo_missing", "sync_type": "product",
                                                      "entity_id": 999999, "retry_count": 0})
         for k, oid in enumerate(orders):
@@ -208,9 +230,19 @@ class Demo:
             self.enqueue(store, hook_table.BROADCAST_BATCH, {
                 "batch": customers[b:b + BATCH], "batch_num": b // BATCH, "campaign_id": CAMPAIGN,
                 "message": "Spring sale at Acme Outdoor: 20% off trail shoes until Sunday. Reply STOP to opt out."})
+        # the admin screen's template campaign: opted-in profiles (names personalise it); two opted out after
+        # the campaign was queued, so they get nothing
+        admin = [_phone(3000 + i) for i in range(max(40, min(200, n)))]
+        for i, phone in enumerate(admin):
+            seed.add_customer(phone, ADMIN_NAMES[i % len(ADMIN_NAMES)], opt_in_marketing=i not in (5, 17))
+        for b in range(0, len(admin), BATCH):
+            self.enqueue(store, hook_table.BROADCAST_BATCH, {
+                "batch": admin[b:b + BATCH], "batch_num": b // BATCH, "campaign_id": int(ADMIN_CAMPAIGN),
+                "message": ADMIN_MESSAGE})
         for cid in [*cart_ids, fresh, done]:
             self.enqueue(store, hook_table.ABANDONED_CART, {"cart_id": cid})
         return {"products": len(products), "orders": len(orders), "customers": len(customers),
+                "admin_recipients": len(admin),
                 "carts": len(cart_ids) + len(stale) + 4, "stale_carts": len(stale), "batches": -(-len(customers) // BATCH)}
 
     # ------------------------------------------------------------------ running
@@ -280,17 +312,21 @@ class Demo:
         data = report_data(settings, store)
         campaigns = (data.get("campaigns") or {}).get("campaigns") or []
         campaign = next((x for x in campaigns if x.get("campaign_id") == CAMPAIGN), {})
+        admin = next((x for x in campaigns if str(x.get("campaign_id")) == ADMIN_CAMPAIGN), {})
         kinds = ((data.get("campaigns") or {}).get("messages_in_window") or {}).get("by_kind") or []
         templates = sum(int(k["count"]) for k in kinds if k.get("kind") == "template" and k.get("status") == "sent")
+        templates -= int(admin.get("sent") or 0)  # every admin-campaign message is a template: the rest are carts
         products = ((data.get("catalog") or {}).get("products") or {})
         return {"by_hook": by_hook, "actions": total, "ledger": ledger, "failed_codes": codes,
                 "carts": (data.get("carts") or {}), "sync": by_hook.get(hook_table.SYNC_JOB, {}),
-                "campaign": campaign, "templates_sent": templates, "products_synced": products.get("synced", 0),
+                "campaign": campaign, "admin_campaign": admin, "templates_sent": templates,
+                "products_synced": products.get("synced", 0),
                 "cleanup_pending": snap.cleanup_pending is not None}
 
     def summary(self, r: DemoResult) -> list[str]:
         c = r.counts
         a, shop, camp, carts, sync = c["actions"], c["shop"], c["campaign"], c["carts"], c["sync"]
+        adm = c["admin_campaign"]
         ran = a["complete"] + a["failed"]
         codes = ", ".join(f"{e['error_code']} x{e['count']}" for e in camp.get("errors") or []) or "none"
         left = a["pending"] - (1 if c["cleanup_pending"] else 0)
@@ -301,6 +337,9 @@ class Demo:
             f"jobs complete, {self.retries(c)} retries after 60/300/900 s, {sync.get('failed', 0)} failed for good",
             f"broadcast '{CAMPAIGN}': {camp.get('sent', 0)} messages sent, {camp.get('failed', 0)} failed "
             f"({codes}) to {shop['customers']} opted-in customers in {camp.get('batches_done', 0)} batches",
+            f"admin campaign '{ADMIN_CAMPAIGN}' (template {ADMIN_TEMPLATE}, personalised per profile): "
+            f"{adm.get('sent', 0)} sent, {adm.get('failed', 0)} not sent (opted out since it was queued) of "
+            f"{shop['admin_recipients']} in {adm.get('batches_done', 0)} batches",
             f"carts: {_num(carts, 'reminders_sent')} reminders sent ({c['templates_sent']} as a template outside the "
             f"24-hour window), {_num(carts, 'expired')} expired, {_num(carts, 'active')} still active",
             f"time: {r.seconds:.1f} s, {r.clock_seconds / 60:.0f} min on the demo clock ({self.clock_speed:g}x faster)",

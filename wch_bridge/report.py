@@ -193,11 +193,23 @@ def build_report_data(
         **{k: v for k, v in sections.items() if k != "health"},
     }
     cleaned: dict[str, Any] = _clean(data)
+    _restore_campaign_ids(data, cleaned)
     failures = cleaned.get("failures") or {}
     for row in failures.get("latest", []) if failures.get("available") else []:
         # added after masking: an 8-digit action id must not be mistaken for a phone number
         row["retry_command"] = f"wch-bridge jobs retry {int(row['action_id'])}"
     return cleaned
+
+
+def _restore_campaign_ids(raw: Mapping[str, Any], cleaned: dict[str, Any]) -> None:
+    """The plugin's admin campaigns are numbered with ``time()`` (ten digits): after masking, such an all-digit
+    campaign id is put back, as it is an id, not a phone number (a phone in a text id stays masked)."""
+    raw_rows = ((raw.get("campaigns") or {}).get("campaigns") or []) if isinstance(raw.get("campaigns"), Mapping) else []
+    rows = (cleaned.get("campaigns") or {}).get("campaigns") or []
+    for before, after in zip(raw_rows, rows, strict=False):
+        cid = before.get("campaign_id") if isinstance(before, Mapping) else None
+        if isinstance(cid, str) and cid.isdigit() and isinstance(after, dict):
+            after["campaign_id"] = cid
 
 
 def render_json(data: Mapping[str, Any]) -> str:

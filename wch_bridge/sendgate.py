@@ -63,6 +63,7 @@ class ApiGate:
         self._halt_reason: str | None = None
         self._halt_code: int | None = None
         self._closed = False
+        self._children: list[ApiGate] = []
         self._pauses: list[tuple[float, str]] = []
         self.acquired = 0
         self.rate_limit_waits = 0
@@ -162,10 +163,25 @@ class ApiGate:
         log.info("WhatsApp sends resumed")
 
     def close(self) -> None:
-        """Worker shutdown: wake every waiter; later ``acquire()``/``sleep()`` raise ``ShutdownRequested``."""
+        """Worker shutdown: wake every waiter; later ``acquire()``/``sleep()`` raise ``ShutdownRequested``.
+        Gates made by :meth:`child` close with it."""
         with self._lock:
             self._closed = True
             self._wake.set()
+            children = list(self._children)
+        for child in children:
+            child.close()
+
+    def child(self) -> ApiGate:
+        """A gate with its own halt and pauses (e.g. catalog calls: a catalog error must not stop messages),
+        closed when this one closes."""
+        gate = ApiGate(self.messages_per_second, self.burst, clock=self._clock, sleep=self._sleep)
+        with self._lock:
+            self._children.append(gate)
+            closed = self._closed
+        if closed:
+            gate.close()
+        return gate
 
     # -- waiting --------------------------------------------------------------------------------------------
     def _check(self) -> None:

@@ -43,8 +43,9 @@ class Product:
 
     @property
     def retailer_id(self) -> str:
-        """Catalog ``id``: the SKU, else ``wc_<post ID>`` (reference D.5)."""
-        return self.sku or f"wc_{self.id}"
+        """Catalog ``id``: the post ID as text, as the plugin sends it (docs/plugin-contracts.md, "Catalog"); its
+        product messages address items by this ``product_retailer_id``."""
+        return str(self.id)
 
     def sale_active(self, now_ts: int) -> bool:
         if self.sale_price is None:
@@ -77,6 +78,7 @@ class Order:
     billing_country: str = ""
     billing_email: str = ""
     wch_customer_phone: str = ""  # order meta _wch_customer_phone (the plugin's preferred number)
+    wch_order: bool = False  # order meta _wch_order: the order came through WhatsApp (the plugin notifies only those)
     date_created_gmt: datetime | None = None
     items: tuple[OrderItem, ...] = ()
 
@@ -110,8 +112,19 @@ class Cart:
 
 
 @dataclass(frozen=True)
+class CustomerProfile:
+    """A ``{prefix}wch_customer_profiles`` row (the columns the bridge reads)."""
+
+    phone: str
+    name: str
+    opt_in_marketing: bool
+    notification_opt_out: bool = False
+    wc_customer_id: int | None = None
+
+
+@dataclass(frozen=True)
 class CleanupResult:
-    """What ``expire_idle_carts`` did: ``mode`` is ``expired`` (marked) or ``deleted`` (older schema)."""
+    """What ``delete_idle_carts`` did: ``mode`` is ``deleted`` (``none`` when the table is missing)."""
 
     mode: str
     count: int

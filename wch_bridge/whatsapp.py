@@ -3,7 +3,10 @@
 * :func:`classify` maps Graph ``error.code`` (then HTTP status) to what the caller should do (reference C.5).
 * :class:`~wch_bridge.sendgate.ApiGate` (re-exported here) is state shared by every thread of one worker: the
   messages/second limit, a shared back-off pause (throttling codes slow *all* threads), and a halt flag
-  (auth/config errors stop all sends).
+  (auth/config errors stop all sends). Halts and pauses are scoped to what the error is about: an error of a
+  catalog call (200/368 permissions, 80014 catalog rate...) holds catalog calls only (``catalog_gate``, a child
+  gate), an error of a message send holds message sends only, and a disabled template (132016) fails that
+  template's sends only.
 * :class:`WhatsAppClient` sends messages and catalog batches, retrying ``retry``/``throttle`` errors inside one
   call and raising :class:`~wch_bridge.errors.ApiError` for everything else.
 
@@ -53,11 +56,14 @@ _CODES: dict[str, frozenset[int]] = {
     TEMPLATE: frozenset({131047}),
     RECIPIENT: frozenset({131026, 131049, 131050}),
     RETRY: frozenset({131000, 131016, 1, 2, 131057}),
-    HALT: frozenset({190, 0, 3, 10, 368, 131031, 131042, 133010, 131048, 132016} | set(range(200, 300))),
+    HALT: frozenset({190, 0, 3, 10, 368, 131005, 131031, 131037, 131042, 133010, 131048} | set(range(200, 300))),
     FIX: frozenset(
-        {100, 131008, 131009, 131051, 131021, 131052, 131053, 132000, 132001, 132005, 132007, 132012, 132018}
+        {100, 131008, 131009, 131051, 131021, 131052, 131053, 132000, 132001, 132005, 132007, 132012, 132016,
+         132018}
     ),
 }
+#: Template disabled: fails that template's sends from then on (no HTTP call), never the others.
+TEMPLATE_DISABLED_CODE = 132016
 #: Template paused (low quality): holds only that template, so it never pauses the shared gate.
 TEMPLATE_PAUSED_CODE = 132015
 TEMPLATE_PAUSE_SECONDS = 3 * 3600.0
@@ -221,6 +227,9 @@ class WhatsAppClient:
         self.catalog_id = str(catalog_id) if catalog_id is not None else None
         self.timeout = timeout
         self.gate = gate if gate is not None else ApiGate()
+        self.catalog_gate = self.gate.child()  # catalog calls: their own halt and pauses
+        self._disabled_templates: dict[str, ApiError] = {}
+        self._templates_lock = threading.Lock()
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -269,7 +278,20 @@ class WhatsAppClient:
         is normalized to E.164 (a bad number raises ``recipient`` before any HTTP call)."""
         body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", **payload}
         body["to"] = normalize_phone(payload.get("to"))
-        data = self._call("POST", f"{self.phone_number_id}/messages", body, what="send message")
+        template = body.get("template") if body.get("type") == "template" else None
+        name = str(template.get("name") or "") if isinstance(template, dict) else ""
+        with self._templates_lock:
+            disabled = self._disabled_templates.get(name) if name else None
+        if disabled is not None:
+            raise ApiError(f"template {name} is disabled (seen earlier in this run): {disabled}",
+                           code=TEMPLATE_DISABLED_CODE, http_status=disabled.http_status, category=FIX)
+        try:
+            data = self._call("POST", f"{self.phone_number_id}/messages", body, what="send message")
+        except ApiError as err:
+            if name and err.code == TEMPLATE_DISABLED_CODE:
+                with self._templates_lock:
+                    self._disabled_templates.setdefault(name, err)
+            raise
         messages = data.get("messages")
         first = messages[0] if isinstance(messages, list) and messages else None
         message_id = first.get("id") if isinstance(first, dict) else None
@@ -364,10 +386,13 @@ class WhatsAppClient:
         what: str,
         token: bool = True,
     ) -> dict[str, Any]:
-        """One logical call: up to ``max_attempts`` HTTP attempts for ``retry``/``throttle`` errors."""
+        """One logical call: up to ``max_attempts`` HTTP attempts for ``retry``/``throttle`` errors. Message sends
+        (``token``) go through ``gate``, catalog calls through ``catalog_gate``: a halt or pause applies to its own
+        kind of call only."""
         url = f"{self.base_url}/{self.api_version}/{path}"
+        gate = self.gate if token else self.catalog_gate
         for attempt in range(1, self.max_attempts + 1):
-            self.gate.acquire(token=token)
+            gate.acquire(token=token)
             outcome = self._attempt(method, url, body, params, what)
             if isinstance(outcome, dict):
                 return outcome
@@ -375,7 +400,7 @@ class WhatsAppClient:
             last = attempt >= self.max_attempts
             wait: float | None = None
             if err.category == HALT:
-                self.gate.halt(str(err), code=err.code)
+                gate.halt(str(err), code=err.code)
                 raise err
             if err.category == THROTTLE and err.code == TEMPLATE_PAUSED_CODE:
                 raise err  # holds only this template: no shared pause, no quick retry
@@ -383,7 +408,7 @@ class WhatsAppClient:
                 pause = err.retry_after
                 if pause is None:
                     pause = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rng)
-                self.gate.pause_for(pause, str(err))
+                gate.pause_for(pause, str(err))
                 if pause > self.backoff_cap:
                     raise err  # too long to wait inside one call: let the job reschedule
             elif err.category == RETRY:
@@ -398,7 +423,7 @@ class WhatsAppClient:
                 raise err
             log.warning("%s; retrying (attempt %d/%d)", err, attempt, self.max_attempts)
             if wait is not None:
-                self.gate.sleep(wait)
+                gate.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(

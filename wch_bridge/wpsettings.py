@@ -40,6 +40,7 @@ __all__ = [
     "encrypt_secret",
     "encrypt_secret_legacy",
     "parse_wp_config",
+    "php_truthy",
     "plugin_settings",
     "setting",
 ]
@@ -65,6 +66,13 @@ def setting(values: Any, dotted: str, default: Any = None) -> Any:
         else:
             return default
     return default if node is None else node
+
+
+def php_truthy(value: Any) -> bool:
+    """PHP's truthiness of a settings value (``false``, ``0``, ``"0"``, ``""``, ``[]`` and ``null`` are false)."""
+    if isinstance(value, str):
+        return value not in ("", "0")
+    return bool(value)
 
 
 def _text(value: Any) -> str | None:
@@ -95,27 +103,21 @@ class PluginSettings:
     encrypted_token: str | None = field(default=None, repr=False)
     abandoned_cart_delay_hours: float = DEFAULT_ABANDONED_CART_DELAY_HOURS
     abandoned_cart_template: str | None = None
-    template_language: str | None = None
 
 
 def plugin_settings(values: Any) -> PluginSettings:
     """Decode the unserialized ``wch_settings`` value (anything else, e.g. ``False`` for a missing option, gives
-    the defaults).
-
-    The abandoned-cart template is ``notifications.abandoned_cart_template`` when set, else the first recovery
-    template ``recovery.template_sequence_1`` (E1). The language is ``notifications.template_language`` or
-    ``general.language`` when one of them looks like a locale (``en_US``)."""
+    the defaults). Only keys of the plugin's settings schema/defaults are read
+    (``f46ecdf:includes/class-wch-settings.php``, docs/plugin-contracts.md "Settings"):
+    ``api.whatsapp_phone_number_id``, ``api.api_version``, ``api.whatsapp_business_account_id``,
+    ``api.access_token``, ``catalog.catalog_id``, ``notifications.abandoned_cart_delay_hours`` and
+    ``recovery.template_sequence_1`` (the first recovery template: the abandoned-cart template). The plugin has no
+    template-language setting: ``template_language`` stays unset here."""
     if not isinstance(values, dict):
         values = {}
     version = _text(setting(values, "api.api_version"))
     if version and not re.fullmatch(r"v\d+\.\d+", version):
         version = None
-    language = None
-    for key in ("notifications.template_language", "general.language"):
-        candidate = _text(setting(values, key))
-        if candidate and re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", candidate):
-            language = candidate
-            break
     return PluginSettings(
         phone_number_id=_text(setting(values, "api.whatsapp_phone_number_id")),
         api_version=version,
@@ -125,9 +127,7 @@ def plugin_settings(values: Any) -> PluginSettings:
         abandoned_cart_delay_hours=_hours(
             setting(values, "notifications.abandoned_cart_delay_hours"), DEFAULT_ABANDONED_CART_DELAY_HOURS
         ),
-        abandoned_cart_template=_text(setting(values, "notifications.abandoned_cart_template"))
-        or _text(setting(values, "recovery.template_sequence_1")),
-        template_language=language,
+        abandoned_cart_template=_text(setting(values, "recovery.template_sequence_1")),
     )
 
 
@@ -285,20 +285,33 @@ def _define(php: str, name: str) -> str | None:
     pattern = re.compile(
         r"\bdefine\s*\(\s*(['\"])" + re.escape(name) + r"\1\s*,\s*(" + _STRING.pattern + r")\s*\)", re.S
     )
-    found = None
     for m in pattern.finditer(php):
-        found = _php_string(m.group(2))  # like PHP, a later define() of the same name does not win; keep first
-        break
-    if found is None or found == WP_PLACEHOLDER:
-        return None
-    return found
+        return _php_string(m.group(2))  # like PHP, a later define() of the same name does not win; keep first
+    return None
+
+
+#: The key constants wp_salt() compares for duplicates (wp-includes/pluggable.php).
+_KEY_CONSTANTS = tuple(f"{a}_{b}" for a in ("AUTH", "SECURE_AUTH", "LOGGED_IN", "NONCE", "SECRET") for b in ("KEY", "SALT"))
+
+
+def _usable_keys(php: str) -> dict[str, str | None]:
+    """Each key constant as ``wp_salt()`` would use it: None when undefined, empty, the sample placeholder, or the
+    same value as another key constant (WordPress then falls back to the ``auth_key``/``auth_salt`` options)."""
+    values = {name: _define(php, name) for name in _KEY_CONSTANTS}
+    seen: dict[str, int] = {}
+    for v in values.values():
+        if v:
+            seen[v] = seen.get(v, 0) + 1
+    return {n: v if v and v != WP_PLACEHOLDER and seen.get(v, 0) == 1 else None for n, v in values.items()}
 
 
 def parse_wp_config(text: str) -> WpConfig:
-    """``AUTH_KEY``, ``AUTH_SALT`` (None when missing or still the sample placeholder) and ``$table_prefix``."""
+    """``AUTH_KEY``, ``AUTH_SALT`` (None when missing, empty, the sample placeholder or duplicated: then
+    ``wp_salt('auth')`` uses the ``auth_key``/``auth_salt`` options instead) and ``$table_prefix``."""
     php = _strip_comments(text)
     prefix = None
     m = re.search(r"\$table_prefix\s*=\s*(" + _STRING.pattern + r")\s*;", php, re.S)
     if m:
         prefix = _php_string(m.group(1))
-    return WpConfig(auth_key=_define(php, "AUTH_KEY"), auth_salt=_define(php, "AUTH_SALT"), table_prefix=prefix)
+    keys = _usable_keys(php)
+    return WpConfig(auth_key=keys["AUTH_KEY"], auth_salt=keys["AUTH_SALT"], table_prefix=prefix)

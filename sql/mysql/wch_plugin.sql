@@ -1,5 +1,7 @@
--- WhatsApp Commerce Hub plugin tables the bridge reads and writes, as the plugin's DatabaseManager creates them
--- at DB_VERSION 2.6.0 (../shared/reference/wch-plugin.md section 3.5). For development and tests only.
+-- WhatsApp Commerce Hub plugin tables the bridge reads and writes, as the plugin's installer creates them at the
+-- head (7459a4d includes/Infrastructure/Database/DatabaseManager.php, DB_VERSION 2.6.0): carts, customer profiles,
+-- conversations, messages, notification log. The first full version's generation (f46ecdf) is
+-- wch_plugin_f46ecdf.sql. For development and tests only (`schema install --with-wordpress`).
 CREATE TABLE IF NOT EXISTS {prefix}wch_carts (
   id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
   customer_phone VARCHAR(20) NOT NULL,
@@ -27,4 +29,92 @@ CREATE TABLE IF NOT EXISTS {prefix}wch_carts (
   KEY updated_at (updated_at),
   KEY expires_at (expires_at),
   KEY recovered (recovered)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;
+CREATE TABLE IF NOT EXISTS {prefix}wch_customer_profiles (
+  id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
+  phone VARCHAR(20) NOT NULL,
+  wc_customer_id BIGINT(20) UNSIGNED NULL,
+  name VARCHAR(100) NOT NULL,
+  email VARCHAR(100) NULL,
+  last_known_address JSON NULL,
+  saved_addresses JSON NULL,
+  preferences JSON NULL,
+  tags JSON NULL,
+  total_orders INT(11) NOT NULL DEFAULT 0,
+  total_spent DECIMAL(10,2) NOT NULL DEFAULT 0.00,
+  opt_in_marketing TINYINT(1) NOT NULL DEFAULT 0,
+  notification_opt_out TINYINT(1) NOT NULL DEFAULT 0,
+  last_interaction_at DATETIME NULL,
+  marketing_opted_at DATETIME NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL,
+  PRIMARY KEY  (id),
+  UNIQUE KEY phone (phone),
+  KEY wc_customer_id (wc_customer_id),
+  KEY total_orders (total_orders),
+  KEY total_spent (total_spent)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;
+CREATE TABLE IF NOT EXISTS {prefix}wch_conversations (
+  id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
+  customer_phone VARCHAR(20) NOT NULL,
+  wa_conversation_id VARCHAR(100) NOT NULL,
+  status ENUM('pending','active','idle','escalated','closed') NOT NULL DEFAULT 'pending',
+  state VARCHAR(50) NULL,
+  assigned_agent_id BIGINT(20) UNSIGNED NULL,
+  context JSON NULL,
+  message_count INT(11) NOT NULL DEFAULT 0,
+  unread_count INT(11) NOT NULL DEFAULT 0,
+  last_message_at DATETIME NULL DEFAULT NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL,
+  PRIMARY KEY  (id),
+  KEY customer_phone (customer_phone),
+  KEY last_message_at (last_message_at),
+  KEY status (status),
+  KEY state (state),
+  KEY unread_count (unread_count)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;
+CREATE TABLE IF NOT EXISTS {prefix}wch_messages (
+  id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
+  conversation_id BIGINT(20) UNSIGNED NOT NULL,
+  direction ENUM('inbound','outbound') NOT NULL,
+  type ENUM('text','interactive','image','document','template','audio','video','location','reaction','button') NOT NULL,
+  wa_message_id VARCHAR(100) NOT NULL,
+  content JSON NULL,
+  raw_payload JSON NULL,
+  status ENUM('pending','sent','delivered','read','failed') NOT NULL DEFAULT 'pending',
+  retry_count INT(11) NOT NULL DEFAULT 0,
+  error_message TEXT NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL,
+  sent_at DATETIME NULL,
+  delivered_at DATETIME NULL,
+  read_at DATETIME NULL,
+  PRIMARY KEY  (id),
+  UNIQUE KEY wa_message_id (wa_message_id),
+  KEY conversation_id (conversation_id),
+  KEY created_at (created_at),
+  KEY status (status)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;
+CREATE TABLE IF NOT EXISTS {prefix}wch_notification_log (
+  id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
+  order_id BIGINT(20) UNSIGNED NOT NULL,
+  notification_type VARCHAR(50) NOT NULL,
+  customer_phone VARCHAR(20) NOT NULL,
+  template_name VARCHAR(100) NULL,
+  wa_message_id VARCHAR(100) NULL,
+  status ENUM('queued','sent','delivered','read','failed') NOT NULL DEFAULT 'queued',
+  retry_count INT(11) NOT NULL DEFAULT 0,
+  sent_at DATETIME NULL,
+  delivered_at DATETIME NULL,
+  read_at DATETIME NULL,
+  error_message TEXT NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL,
+  PRIMARY KEY  (id),
+  KEY order_id (order_id),
+  KEY customer_phone (customer_phone),
+  KEY notification_type (notification_type),
+  KEY status (status),
+  KEY created_at (created_at)
 ) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;

@@ -33,6 +33,9 @@ def parse(stdout: str) -> dict[str, int]:
                 r"complete, (?P<retries>\d+) retries after 60/300/900 s, (?P<sync_failed>\d+) failed for good",
         "broadcast": r"broadcast 'spring-sale': (?P<sent>\d+) messages sent, (?P<bfailed>\d+) failed \((?P<codes>[^)]*)\) "
                      r"to (?P<customers>\d+) opted-in customers in (?P<batches>\d+) batches",
+        "admin": r"admin campaign '1767744000' \(template trail_week, personalised per profile\): (?P<asent>\d+) sent, "
+                 r"(?P<aopted>\d+) not sent \(opted out since it was queued\) of (?P<arecipients>\d+) in "
+                 r"(?P<abatches>\d+) batches",
         "carts": r"carts: (?P<reminders>\d+) reminders sent \((?P<templates>\d+) as a template outside the 24-hour "
                  r"window\), (?P<expired>\d+) expired, (?P<active>\d+) still active",
         "time": r"time: (?P<seconds>[\d.]+) s, \d+ min on the demo clock",
@@ -80,14 +83,27 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert got["bfailed"] == one(db, f"SELECT COUNT(*) FROM {m} AND status = 'failed'") > 0
     assert got["customers"] == one(db, f"SELECT COUNT(*) FROM {m}")
     assert got["sent"] + got["bfailed"] == got["customers"]
-    assert got["batches"] == one(db, f"SELECT COUNT(*) FROM {a} WHERE hook = 'wch_send_broadcast_batch' "
-                                     "AND status = 'complete'")
+    batches = f"{a} WHERE hook = 'wch_send_broadcast_batch' AND status = 'complete'"
+    assert got["batches"] == one(db, f"SELECT COUNT(*) FROM {batches} AND extended_args LIKE '%spring-sale%'")
+    # the admin screen's template campaign: per-recipient components built from the template definition
+    adm = "wp_wch_bridge_messages WHERE campaign_id = '1767744000'"
+    assert got["asent"] == one(db, f"SELECT COUNT(*) FROM {adm} AND status = 'sent' AND kind = 'template'") > 0
+    assert got["aopted"] == one(db, f"SELECT COUNT(*) FROM {adm} AND status = 'failed' "
+                                    "AND error_text LIKE '%opt_in_marketing = 0%'") == 2
+    assert got["asent"] + got["aopted"] == got["arecipients"] == one(db, f"SELECT COUNT(*) FROM {adm}")
+    assert got["abatches"] + got["batches"] == one(db, f"SELECT COUNT(*) FROM {batches}")
+    first = "broadcast:1767744000:+15552003000"  # the first admin recipient, profile name "Ana"
+    payload = json.loads(db.execute(f"SELECT payload FROM {adm} AND idempotency_key = ?", (first,)).fetchone()[0])
+    comps = payload["template"]["components"]
+    assert [c["type"] for c in comps] == ["header", "body"] and comps[1]["parameters"][0]["text"] == "Ana"
+    html = report.read_text(encoding="utf-8")
+    assert 'data-campaign="1767744000"' in html
     for code, n in re.findall(r"(\d+) x(\d+)", str(got["codes"])):
         assert int(n) == one(db, f"SELECT COUNT(*) FROM {m} AND status = 'failed' AND error_code = ?", int(code))
     carts = "wp_wch_carts"
     assert got["reminders"] == one(db, f"SELECT COUNT(*) FROM {carts} WHERE reminder_sent_at IS NOT NULL") > 0
     assert got["templates"] == one(db, "SELECT COUNT(*) FROM wp_wch_bridge_messages WHERE kind = 'template' "
-                                       "AND status = 'sent'") > 0
+                                       "AND status = 'sent' AND campaign_id IS NULL") > 0
     assert got["expired"] == one(db, f"SELECT COUNT(*) FROM {carts} WHERE status = 'expired'") > 0
     assert got["active"] == one(db, f"SELECT COUNT(*) FROM {carts} WHERE status = 'active'")
     db.close()

@@ -36,8 +36,9 @@ def test_install_then_check(db: tuple[str, str]) -> None:
     out = cli("schema", "install", "--dsn", dsn, "--prefix", prefix)
     assert out.returncode == 0, out.stderr
     for t in ("actionscheduler_actions", "actionscheduler_claims", "actionscheduler_groups", "actionscheduler_logs",
-              "wch_carts", "wch_bridge_messages", "wch_bridge_workers"):
+              "wch_bridge_messages", "wch_bridge_workers"):
         assert f"{prefix}{t}" in out.stdout
+    assert f"{prefix}wch_carts" not in out.stdout  # the plugin's tables come with --with-wordpress
     chk = cli("schema", "check", "--dsn", dsn, "--prefix", prefix, "--json")
     assert chk.returncode == 0, chk.stderr
     data = json.loads(chk.stdout)
@@ -64,6 +65,41 @@ def test_install_refuses_a_live_site_without_yes(db: tuple[str, str]) -> None:
     refused = cli("schema", "install", "--dsn", dsn, "--prefix", prefix)
     assert refused.returncode == 2 and "--yes" in refused.stderr
     assert cli("schema", "install", "--dsn", dsn, "--prefix", prefix, "--yes").returncode == 0
+
+
+PLUGIN_TABLES = ("wch_carts", "wch_customer_profiles", "wch_conversations", "wch_messages", "wch_notification_log")
+
+
+@pytest.mark.parametrize("generation", ["head", "f46ecdf"])
+def test_with_wordpress_creates_the_plugins_tables_as_its_installer_does(db: tuple[str, str], generation: str) -> None:
+    """Columns of the plugin's installer: head DatabaseManager (DB_VERSION 2.6.0) or f46ecdf
+    class-wch-database-manager.php (1.2.0)."""
+    dsn, prefix = db
+    out = cli("schema", "install", "--with-wordpress", "--plugin-schema", generation, "--dsn", dsn, "--prefix", prefix)
+    assert out.returncode == 0, out.stderr
+    eng = make_engine(dsn)
+    insp = inspect(eng)
+    cols = {t: {c["name"]: c for c in insp.get_columns(f"{prefix}{t}")} for t in PLUGIN_TABLES}
+    assert {"phone", "name", "opt_in_marketing", "notification_opt_out", "wc_customer_id"} <= set(cols["wch_customer_profiles"])
+    assert {"order_id", "notification_type", "customer_phone", "template_name", "wa_message_id", "status",
+            "retry_count", "sent_at", "error_message"} <= set(cols["wch_notification_log"])
+    assert {"customer_phone", "wa_conversation_id", "status", "last_message_at"} <= set(cols["wch_conversations"])
+    assert {"conversation_id", "direction", "wa_message_id", "content", "status"} <= set(cols["wch_messages"])
+    carts_status = set(cols["wch_carts"]["status"]["type"].enums)
+    uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints(f"{prefix}wch_carts")} | {
+        tuple(i["column_names"]) for i in insp.get_indexes(f"{prefix}wch_carts") if i.get("unique")}
+    assert ("customer_phone",) in uniques
+    if generation == "head":
+        assert "type" in cols["wch_messages"] and "message_type" not in cols["wch_messages"]
+        assert {"raw_payload", "sent_at", "updated_at"} <= set(cols["wch_messages"])
+        assert {"state", "message_count", "unread_count"} <= set(cols["wch_conversations"])
+        assert carts_status == {"active", "abandoned", "converted", "expired"}
+        assert {"email", "total_orders", "total_spent", "marketing_opted_at"} <= set(cols["wch_customer_profiles"])
+    else:
+        assert "message_type" in cols["wch_messages"] and "type" not in cols["wch_messages"]
+        assert carts_status == {"active", "completed", "abandoned"}
+        assert "email" not in cols["wch_customer_profiles"]
+    eng.dispose()
 
 
 def test_run_adds_no_index_to_the_sites_tables_and_drop_indexes_removes_old_ones(db: tuple[str, str]) -> None:

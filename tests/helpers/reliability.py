@@ -296,7 +296,7 @@ def check_drain(site: Site, sandbox: Sandbox, action_ids: list[int], *, allow_fa
 
 def check_catalog(site: Site, sandbox: Sandbox) -> None:
     items = sandbox.catalog(CATALOG)
-    missing = [s for s in site.skus if s not in items]
+    missing = [str(p) for p in site.products if str(p) not in items]  # retailer_id = (string) product id
     assert not missing, f"products missing from the catalog: {missing[:5]}"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +23,15 @@ from wch_bridge.store.ledger import MessageLedger
 from wch_bridge.store.wp import WordPressData
 from wch_bridge.store.wp_seed import SiteSeeder
 from wch_bridge.worker import Worker
+
+PLUGIN_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plugin"
+
+
+def plugin_fixture(name: str) -> Any:
+    """A fixture in tests/fixtures/plugin: a shape the plugin's code produces, with the commit and file it was
+    read from in its ``_source``."""
+    return json.loads((PLUGIN_FIXTURES / name).read_text(encoding="utf-8"))
+
 
 TOKEN = "EAAGsecretTOKENvalue0123456789abcdefXYZ"
 PHONE_ID = "106540352242922"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
-from hooks_support import Site, make_site
+from hooks_support import Site, make_site, plugin_fixture
+from sqlalchemy import insert, select
 
 from wch_bridge.sandbox import Sandbox
 from wch_bridge.store import ActionStore, make_engine
@@ -44,16 +46,77 @@ def test_text_batch_sends_each_recipient_and_writes_the_transients(site: Site) -
     assert any("broadcast camp1 batch 0: 3 sent" in line for line in site.logs(aid))
 
 
-def test_template_message_from_the_admin_producer_shape(site: Site) -> None:
-    site.sandbox.configure(templates={"spring_sale": 2})
-    message = {"template_name": "spring_sale", "template_data": {"language": "en_GB"},
-               "variables": {"name": "Asha", "discount": "20%"}}
-    aid = site.enqueue(HOOK, batch_args([A], cid="tpl", message=message))
+def test_admin_campaign_sends_the_template_as_the_plugin_builds_it(site: Site) -> None:
+    """The admin screen's real message (f46ecdf, fixture) becomes per-recipient lower-case components with the
+    profile's name, the typed values and the URL button parameter (head BroadcastTemplateBuilder)."""
+    fx = plugin_fixture("admin_broadcast_batch.json")
+    for profile in fx["profiles"]:
+        site.seed.add_customer(profile["phone"], profile["name"], opt_in_marketing=bool(profile["opt_in_marketing"]))
+    site.sandbox.configure(templates={"spring_sale": 4})
+    aid = site.enqueue(HOOK, fx["args"])
+    site.run()
+    assert site.status(aid) == "complete"
+    cid = str(fx["args"]["campaign_id"])
+    for phone, components in fx["expected"]["components_by_phone"].items():
+        (body,) = site.sandbox.messages_to(phone)
+        assert body["type"] == "template"
+        assert body["template"] == {"name": "spring_sale", "language": {"code": fx["expected"]["language"]},
+                                    "components": components}
+        assert site.ledger.get(f"broadcast:{cid}:{phone}").status == "sent"
+    # no profile at all: the name falls back to "there" as the plugin's head does
+    (body,) = site.sandbox.messages_to("+15550000103")
+    assert body["template"]["components"][1]["parameters"][0] == {"type": "text", "text": "there"}
+
+
+def test_customer_who_opted_out_after_queueing_gets_nothing(site: Site) -> None:
+    fx = plugin_fixture("consent.json")["profile_opted_out_of_marketing"]
+    site.seed.add_customer(A, "Asha", opt_in_marketing=True)
+    site.seed.add_customer(fx["phone"], fx["name"], opt_in_marketing=False)  # B: opted out since
+    aid = site.enqueue(HOOK, batch_args([A, B, C], cid="optout"))
+    site.run()
+    assert site.status(aid) == "complete"
+    assert len(site.sandbox.messages_to(A)) == 1 and len(site.sandbox.messages_to(C)) == 1  # C: no profile
+    assert site.sandbox.messages_to(B) == []
+    row = site.ledger.get(f"broadcast:optout:{B}")
+    assert row.status == "failed" and "opt_in_marketing = 0" in row.error_text
+    result = site.wp.get_transient("wch_broadcast_result_optout_0")["results"]
+    assert result["sent"] == 2 and result["failed"] == 1
+
+
+def test_sends_are_recorded_in_the_plugins_inbox(site: Site) -> None:
+    """Each sent message becomes an outbound wch_messages row with its wa_message_id (status webhooks find it),
+    in the customer's active conversation, or a new one (fixture plugin/inbox.json)."""
+    fx = plugin_fixture("inbox.json")
+    conv = site.wp._inbox("conversations")
+    msgs = site.wp._inbox("messages")
+    now = site.wp.site.local(site.clock.now())
+    with site.wp.engine.begin() as conn:
+        existing = conn.execute(insert(conv).values(**fx["existing_conversation"], last_message_at=now,
+                                                    created_at=now, updated_at=now)).inserted_primary_key[0]
+    first = fx["existing_conversation"]["customer_phone"]
+    aid = site.enqueue(HOOK, batch_args(["+" + first, B], cid="inbox"))
+    site.run()
+    assert site.status(aid) == "complete"
+    with site.wp.engine.connect() as conn:
+        rows = conn.execute(select(msgs)).mappings().all()
+        convs = {r["id"]: r for r in conn.execute(select(conv)).mappings().all()}
+    assert len(rows) == 2
+    by_phone = {convs[r["conversation_id"]]["customer_phone"]: r for r in rows}
+    assert by_phone[first]["conversation_id"] == existing  # the existing conversation, matched across forms
+    assert set(by_phone) == {first, B.lstrip("+")}  # a new one under the webhook's bare-digits form
+    for phone, row in by_phone.items():
+        assert row["direction"] == "outbound" and row["status"] == "sent" and row["type"] == "text"
+        assert json.loads(row["content"]) == {"text": "Spring sale: 20% off"}
+        assert row["wa_message_id"] == site.ledger.get(f"broadcast:inbox:+{phone}").wa_message_id
+    assert convs[existing]["message_count"] == 1
+
+
+def test_plain_text_broadcast_message_still_sends_text(site: Site) -> None:
+    aid = site.enqueue(HOOK, batch_args([A], cid="txt", message="Spring sale: 20% off"))
     site.run()
     assert site.status(aid) == "complete"
     (body,) = site.sandbox.messages_to(A)
-    assert body["template"] == {"name": "spring_sale", "language": {"code": "en_GB"}, "components": [
-        {"type": "body", "parameters": [{"type": "text", "text": "Asha"}, {"type": "text", "text": "20%"}]}]}
+    assert body["type"] == "text" and body["text"]["body"] == "Spring sale: 20% off"
 
 
 def test_rerun_of_the_same_batch_sends_nothing_twice(site: Site) -> None:

@@ -54,6 +54,24 @@ def test_token_decrypted_from_wch_settings_with_wp_config_salts(site: Site, tmp_
     assert TOKEN not in repr(resolved) and TOKEN not in repr(site.last_services.whatsapp)
 
 
+def test_salts_fall_back_to_the_wp_options_values_as_wp_salt_does(site: Site, tmp_path: Path) -> None:
+    """No usable AUTH_KEY (placeholder) and no AUTH_SALT in wp-config.php: WordPress uses the auth_key/auth_salt
+    it generated into wp_options, and so does the bridge."""
+    key, salt = "generated-into-wp_options-key-0123456789", "generated-into-wp_options-salt-9876543210"
+    site.seed.set_options(auth_key=key, auth_salt=salt)
+    wp_config = tmp_path / "wp-config.php"
+    wp_config.write_text("<?php define( 'AUTH_KEY', 'put your unique phrase here' );\n$table_prefix = 'wp_';\n",
+                         encoding="utf-8")
+    site.seed.set_wch_settings({"api": {"whatsapp_phone_number_id": "555000111",
+                                        "access_token": encrypt_secret(TOKEN, key, salt)}})
+    site.settings = site.settings.with_(whatsapp_token=None, whatsapp_phone_number_id=None, wp_config=str(wp_config))
+    aid = site.enqueue("wch_send_broadcast_batch",
+                       {"batch": [PHONE], "batch_num": 0, "campaign_id": "opt", "message": "hello"})
+    site.run()
+    assert site.status(aid) == "complete"
+    assert site.sandbox.requests("/messages")[0]["status"] == 200
+
+
 def test_cli_and_env_values_win_over_wch_settings(site: Site, tmp_path: Path) -> None:
     plugin_site(site, tmp_path)
     settings = site.settings.with_(whatsapp_phone_number_id=PHONE_ID, whatsapp_api_version="v22.0",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
-from hooks_support import CATALOG, Site
+from hooks_support import CATALOG, Site, plugin_fixture
+from sqlalchemy import select
 
 pytest_plugins = ("hooks_fixtures",)  # fixtures: sandbox, site
 
@@ -22,18 +24,21 @@ def test_product_is_upserted_into_the_catalog_with_plugin_meta(site: Site) -> No
     aid = site.enqueue(HOOK, sync_args("sync_p1", "product", pid))
     site.run()
     assert site.status(aid) == "complete"
-    item = site.sandbox.catalog(CATALOG)["SKU-123"]
+    fx = plugin_fixture("catalog_ids.json")
+    item = site.sandbox.catalog(CATALOG)[str(pid)]  # retailer_id = (string) product id, whatever the SKU
+    assert set(site.sandbox.catalog(CATALOG)) == {str(pid)}
     assert item == {
-        "id": "SKU-123", "availability": "in stock", "quantity_to_sell_on_facebook": 7,
+        "id": str(pid), "availability": "in stock", "quantity_to_sell_on_facebook": 7,
         "title": "Blue Running Shoe", "description": "Lightweight trainer & more", "condition": "new",
         "price": "59.99 USD", "sale_price": "49.99 USD", "link": "https://shop.example/product/blue-running-shoe/",
         "brand": "Acme Shoes", "image_link": "https://shop.example/wp-content/uploads/shoe.jpg",
     }
     (req,) = site.sandbox.requests("items_batch")
     assert req["body"]["allow_upsert"] is True and req["body"]["requests"][0]["method"] == "UPDATE"
-    assert site.wp.get_post_meta(pid, "_wch_catalog_id") == "SKU-123"
+    # _wch_catalog_id is Meta's item id (items_batch answers carry none): never the retailer id or the SKU
+    assert site.wp.get_post_meta(pid, "_wch_catalog_id") is None, fx["expected"]["meta"]["_wch_catalog_id"]
     assert site.wp.get_post_meta(pid, "_wch_sync_status") == "synced"
-    assert site.wp.get_post_meta(pid, "_wch_last_synced")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", site.wp.get_post_meta(pid, "_wch_last_synced") or "")
     assert "accepted by the catalog" in (site.wp.get_post_meta(pid, "_wch_sync_message") or "")
     result = site.wp.get_transient("wch_job_result_sync_p1")
     assert result["status"] == "success" and result["result"]["product_id"] == pid
@@ -43,27 +48,75 @@ def test_product_is_upserted_into_the_catalog_with_plugin_meta(site: Site) -> No
 
 def test_variable_product_sends_each_variation_with_its_group(site: Site) -> None:
     parent = site.seed.add_product("Tee", sku="TEE", regular_price=None)
-    site.seed.add_variation(parent, sku="TEE-S", regular_price="10.00", attributes={"pa_size": "s"}, stock=0)
-    site.seed.add_variation(parent, sku="TEE-M", regular_price="12.50", attributes={"pa_size": "m"})
+    small = site.seed.add_variation(parent, sku="TEE-S", regular_price="10.00", attributes={"pa_size": "s"}, stock=0)
+    medium = site.seed.add_variation(parent, sku="TEE-M", regular_price="12.50", attributes={"pa_size": "m"})
     aid = site.enqueue(HOOK, sync_args("sync_v", "product", parent))
     site.run()
     assert site.status(aid) == "complete"
     items = site.sandbox.catalog(CATALOG)
-    assert set(items) == {"TEE-S", "TEE-M"}
-    assert items["TEE-S"]["item_group_id"] == "TEE" and items["TEE-S"]["availability"] == "out of stock"
-    assert items["TEE-M"]["price"] == "12.50 USD"
-    assert items["TEE-M"]["link"] == "https://shop.example/product/tee/?attribute_pa_size=m"
+    assert set(items) == {str(small), str(medium)}  # the variations, by their own ids; not the parent
+    assert items[str(small)]["item_group_id"] == str(parent)  # (string) parent id
+    assert items[str(medium)]["item_group_id"] == str(parent)
+    assert items[str(small)]["availability"] == "out of stock"
+    assert items[str(medium)]["price"] == "12.50 USD"
+    assert items[str(medium)]["link"] == "https://shop.example/product/tee/?attribute_pa_size=m"
+
+
+def test_one_variation_sync_uses_the_parent_id_as_group(site: Site) -> None:
+    parent = site.seed.add_product("Cap", sku="CAP", regular_price=None)
+    var = site.seed.add_variation(parent, sku="CAP-RED", regular_price="8.00", attributes={"pa_color": "red"})
+    aid = site.enqueue(HOOK, sync_args("sync_v1", "product", var))
+    site.run()
+    assert site.status(aid) == "complete"
+    assert site.sandbox.catalog(CATALOG)[str(var)]["item_group_id"] == str(parent)
 
 
 def test_inventory_sync_updates_availability_and_quantity(site: Site) -> None:
-    pid = site.seed.add_product("Mug", sku="MUG", regular_price="5.00", stock=0)
+    pid = site.seed.add_product("Mug", sku="MUG", regular_price="5.00", stock=3)
+    site.enqueue(HOOK, sync_args("sync_first", "product", pid))
+    site.run()
+    site.wp.update_post_meta(pid, {"_stock": "0", "_stock_status": "outofstock"})
     aid = site.enqueue(HOOK, sync_args("sync_i", "inventory", pid))
     site.run()
     assert site.status(aid) == "complete"
-    (req,) = site.sandbox.requests("items_batch")
+    req = site.sandbox.requests("items_batch")[-1]
+    assert req["body"]["allow_upsert"] is False
     assert req["body"]["requests"] == [{"method": "UPDATE", "data": {
-        "id": "MUG", "availability": "out of stock", "quantity_to_sell_on_facebook": 0}}]
+        "id": str(pid), "availability": "out of stock", "quantity_to_sell_on_facebook": 0}}]
     assert site.wp.get_transient("wch_job_result_sync_i")["result"]["stock"] == 0
+    assert site.sandbox.catalog(CATALOG)[str(pid)]["title"] == "Mug"  # the full item, updated
+    # time(): a Unix timestamp, as the plugin's inventory handler writes it
+    assert re.fullmatch(r"\d{9,11}", site.wp.get_post_meta(pid, "_wch_stock_last_synced") or "")
+
+
+def test_inventory_update_never_creates_a_partial_item(site: Site) -> None:
+    pid = site.seed.add_product("Never synced", sku="NEW", regular_price="5.00", stock=2)
+    aid = site.enqueue(HOOK, sync_args("sync_inv_new", "inventory", pid))
+    site.run()
+    assert site.status(aid) == "failed"
+    assert str(pid) not in site.sandbox.catalog(CATALOG)  # no item without title, price, link
+    assert any("sync the product first" in m for m in site.logs(aid))
+
+
+def test_image_url_from_the_uploads_folder_not_the_old_guid(site: Site) -> None:
+    """After a site move the attachment guid keeps the old domain; WordPress serves uploads base +
+    _wp_attached_file."""
+    site.seed.set_options(siteurl="https://new-shop.example")
+    att = site.seed.add_attachment("https://old-shop.example/wp-content/uploads/2025/01/shoe.jpg")
+    pid = site.seed.add_product("Moved", sku="MV", regular_price="5.00")
+    site.wp.update_post_meta(pid, {"_thumbnail_id": str(att)})
+    site.enqueue(HOOK, sync_args("sync_img", "product", pid))
+    site.run()
+    assert site.sandbox.catalog(CATALOG)[str(pid)]["image_link"] == \
+        "https://new-shop.example/wp-content/uploads/2025/01/shoe.jpg"
+
+
+def test_variation_stock_managed_by_its_parent(site: Site) -> None:
+    parent = site.seed.add_product("Hat", sku="HAT", regular_price=None, stock=4)  # parent manages stock
+    var = site.seed.add_variation(parent, sku="HAT-S", regular_price="9.00", attributes={"pa_size": "s"})
+    site.enqueue(HOOK, sync_args("sync_hat", "product", var))
+    site.run()
+    assert site.sandbox.catalog(CATALOG)[str(var)]["quantity_to_sell_on_facebook"] == 4
 
 
 def test_unpublished_product_is_deleted_from_the_catalog(site: Site) -> None:
@@ -72,7 +125,7 @@ def test_unpublished_product_is_deleted_from_the_catalog(site: Site) -> None:
     site.run()
     assert site.status(aid) == "complete"
     (req,) = site.sandbox.requests("items_batch")
-    assert req["body"]["requests"] == [{"method": "DELETE", "data": {"id": "OLD"}}]
+    assert req["body"]["requests"] == [{"method": "DELETE", "data": {"id": str(pid)}}]
 
 
 def test_order_status_message_hpos_once_per_status(site: Site) -> None:
@@ -90,6 +143,50 @@ def test_order_status_message_hpos_once_per_status(site: Site) -> None:
     assert "- Blue Shoe x2" in text and "Total: $59.98" in text
     assert site.ledger.get(f"order:{oid}:processing").status == "sent"
     assert "already sent earlier" in site.wp.get_transient("wch_job_result_sync_o2")["result"]["summary"]
+
+
+def test_order_messages_obey_the_plugin_consent_gates(site: Site) -> None:
+    """Not through WhatsApp, status updates off in wch_settings, or the customer opted out: no message, the
+    action completes and the result says why (fixture plugin/consent.json)."""
+    fx = plugin_fixture("consent.json")
+    site.seed.set_options(woocommerce_custom_orders_table_enabled="yes")
+    web = site.seed.add_order(status="processing", phone="+16505550001", wch_order=False)
+    opted = fx["profile_opted_out_of_notifications"]
+    site.seed.add_customer(opted["phone"], opted["name"], notification_opt_out=True)
+    quiet = site.seed.add_order(status="processing", phone=opted["phone"])
+    ids = [site.enqueue(HOOK, sync_args("sync_web", "order", web)),
+           site.enqueue(HOOK, sync_args("sync_optout", "order", quiet))]
+    site.run()
+    assert [site.status(i) for i in ids] == ["complete", "complete"]
+    assert site.sandbox.requests("/messages") == []
+    web_result = site.wp.get_transient("wch_job_result_sync_web")["result"]
+    assert web_result["sent"] is False and "did not come through WhatsApp" in web_result["skipped"]
+    assert "notification_opt_out" in site.wp.get_transient("wch_job_result_sync_optout")["result"]["skipped"]
+    # the settings switch the plugin's settings page writes
+    site.seed.set_wch_settings(fx["wch_settings_off"])
+    on_wa = site.seed.add_order(status="completed", phone="+16505550002")
+    aid = site.enqueue(HOOK, sync_args("sync_off", "order", on_wa))
+    site.run()
+    assert site.status(aid) == "complete" and site.sandbox.requests("/messages") == []
+    assert "notifications.order_status_updates" in site.wp.get_transient("wch_job_result_sync_off")["result"]["skipped"]
+
+
+def test_order_message_is_logged_in_the_notification_log_and_inbox(site: Site) -> None:
+    fx = plugin_fixture("inbox.json")["expected_notification"]
+    site.seed.set_options(woocommerce_custom_orders_table_enabled="yes")
+    oid = site.seed.add_order(status="processing", total="10.00", phone="+447911123456")
+    aid = site.enqueue(HOOK, sync_args("sync_log", "order", oid))
+    site.run()
+    assert site.status(aid) == "complete"
+    log_t, msg_t = site.wp._inbox("notification_log"), site.wp._inbox("messages")
+    with site.wp.engine.connect() as conn:
+        (row,) = conn.execute(select(log_t)).mappings().all()
+        (msg,) = conn.execute(select(msg_t)).mappings().all()
+    wamid = site.ledger.get(f"order:{oid}:processing").wa_message_id
+    assert row["order_id"] == oid and row["notification_type"] == fx["notification_type"]
+    assert row["status"] == fx["status"] and row["wa_message_id"] == wamid and row["sent_at"] is not None
+    assert row["customer_phone"] == "+447911123456"
+    assert msg["wa_message_id"] == wamid and msg["direction"] == "outbound"
 
 
 def test_order_from_legacy_posts_uses_wch_customer_phone(site: Site) -> None:

@@ -139,7 +139,6 @@ def test_orders_come_from_the_authoritative_store(store: ActionStore) -> None:
 def test_carts_on_the_current_schema(store: ActionStore) -> None:
     wp, seed = wp_of(store)
     assert wp.cart_status_values() == frozenset({"active", "abandoned", "converted", "expired"})
-    assert wp.carts_support_expired()
     old = seed.add_cart("+15550000001", [{"product_name": "A", "quantity": "2", "price_at_add": "1.50"}],
                         total="3.00", idle_hours=80)
     seed.add_cart("+15550000002", [], idle_hours=1)
@@ -147,11 +146,10 @@ def test_carts_on_the_current_schema(store: ActionStore) -> None:
     assert cart is not None and cart.total == Decimal("3.00") and cart.items[0].quantity == 2
     cutoff = wp.site.local(store.clock.now()) - timedelta(hours=72)
     assert wp.list_idle_carts(cutoff) == [old] and wp.count_idle_carts(cutoff) == 1
-    result = wp.expire_idle_carts(cutoff)
-    assert (result.mode, result.count) == ("expired", 1)
-    assert wp.get_cart(old).status == "expired"  # type: ignore[union-attr]
     assert wp.mark_reminder_sent(old, cutoff, cart.updated_at)
     assert not wp.mark_reminder_sent(old, cutoff, cart.updated_at - timedelta(seconds=1))
+    result = wp.delete_idle_carts(cutoff)
+    assert (result.mode, result.count) == ("deleted", 1) and wp.get_cart(old) is None
 
 
 def test_carts_on_the_m0006_schema_are_deleted(engine: Engine, prefix: str) -> None:
@@ -159,9 +157,8 @@ def test_carts_on_the_m0006_schema_are_deleted(engine: Engine, prefix: str) -> N
     wp = WordPressData(engine, prefix)
     seed = SiteSeeder(wp)
     assert wp.cart_status_values() == frozenset({"active", "completed", "abandoned"})
-    assert not wp.carts_support_expired()
     old = seed.add_cart("+15550000001", [], idle_hours=80)
-    result = wp.expire_idle_carts(wp.site.local(wp.clock.now()) - timedelta(hours=72))
+    result = wp.delete_idle_carts(wp.site.local(wp.clock.now()) - timedelta(hours=72))
     assert (result.mode, result.count) == ("deleted", 1) and wp.get_cart(old) is None
 
 
@@ -169,4 +166,30 @@ def test_missing_carts_table_is_reported(engine: Engine, prefix: str) -> None:
     schema_mod.install(engine, prefix, parts=("wordpress",))
     wp = WordPressData(engine, prefix)
     assert not wp.carts_table_exists()
-    assert not wp.expire_idle_carts(wp.clock.now()).table_found
+    assert not wp.delete_idle_carts(wp.clock.now()).table_found
+
+
+def test_inbox_on_the_f46ecdf_schema_uses_message_type(engine: Engine, prefix: str) -> None:
+    """f46ecdf's wch_messages has message_type (no type/updated_at/sent_at) and conversations without state."""
+    schema_mod.install(engine, prefix, parts=("wordpress", "wch_plugin_f46ecdf"))
+    wp = WordPressData(engine, prefix)
+    when = wp.site.local(wp.clock.now()).replace(microsecond=0)
+    first = wp.record_outbound("+15550000101", "template", {"template": {"name": "t"}}, "wamid.A", when)
+    again = wp.record_outbound("+15550000101", "template", {"template": {"name": "t"}}, "wamid.A", when)
+    assert first is not None and again is None  # one row per wa_message_id
+    with engine.connect() as conn:
+        (row,) = conn.execute(select(wp._inbox("messages"))).mappings().all()
+        (conv,) = conn.execute(select(wp._inbox("conversations"))).mappings().all()
+    assert row["message_type"] == "template" and row["direction"] == "outbound" and row["status"] == "sent"
+    assert conv["customer_phone"] == "15550000101" and conv["status"] == "active"
+    assert wp.log_notification(order_id=7, notification_type="status_update", phone="+15550000101",
+                               wa_message_id="wamid.A", when_local=when)
+
+
+def test_no_inbox_tables_records_nothing(engine: Engine, prefix: str) -> None:
+    schema_mod.install(engine, prefix, parts=("wordpress",))
+    wp = WordPressData(engine, prefix)
+    when = wp.site.local(wp.clock.now())
+    assert wp.record_outbound("+15550000101", "text", {"text": "x"}, "wamid.B", when) is None
+    assert wp.log_notification(order_id=7, notification_type="status_update", phone="+1", wa_message_id="w",
+                               when_local=when) is None

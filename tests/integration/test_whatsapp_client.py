@@ -237,13 +237,59 @@ def test_token_expired_halts_all_later_sends(client: WhatsAppClient, sbx: Sandbo
         client.send_text(PHONE, "hi")
     assert (info.value.category, info.value.code, info.value.http_status) == ("halt", 190, 401)
     assert gate.halted and gate.halt_code == 190
-    for call in (lambda: client.send_text(OTHER, "x"), lambda: client.check_batch_status("h")):
-        with pytest.raises(ApiError) as later:
-            call()
-        assert later.value.category == "halt"
+    with pytest.raises(ApiError) as later:
+        client.send_text(OTHER, "x")
+    assert later.value.category == "halt"
     assert len(sbx.requests()) == 1  # nothing else reached the server
     gate.resume()
     client.send_text(OTHER, "after the token was fixed")
+
+
+def test_a_catalog_permission_error_holds_catalog_calls_only(client: WhatsAppClient, sbx: Sandbox,
+                                                              gate: ApiGate) -> None:
+    """200 (permissions) or 368 on items_batch is about the catalog: messages keep going."""
+    sbx.add_fault(code=200, paths=["items_batch"], times=1)
+    item = [{"method": "UPDATE", "data": {"id": "501", "availability": "in stock"}}]
+    with pytest.raises(ApiError) as info:
+        client.catalog_items_batch(item)
+    assert info.value.category == "halt" and info.value.code == 200
+    assert not gate.halted and client.catalog_gate.halted
+    client.send_text(PHONE, "messages still go out")
+    with pytest.raises(ApiError) as later:
+        client.catalog_items_batch(item)  # held: no second call reaches the catalog
+    assert later.value.category == "halt"
+    assert len(sbx.requests("items_batch")) == 1
+
+
+def test_a_message_account_halt_leaves_catalog_calls_alone(client: WhatsAppClient, sbx: Sandbox,
+                                                            gate: ApiGate) -> None:
+    sbx.add_fault(code=131031, paths=["messages"], times=1)  # business account locked
+    with pytest.raises(ApiError):
+        client.send_text(PHONE, "hi")
+    assert gate.halted and not client.catalog_gate.halted
+    client.catalog_items_batch([{"method": "UPDATE", "data": {"id": "501", "availability": "in stock"}}])
+
+
+def test_catalog_rate_limit_pauses_catalog_calls_not_messages(client: WhatsAppClient, sbx: Sandbox,
+                                                               gate: ApiGate) -> None:
+    sbx.add_fault(code=80014, paths=["items_batch"], retry_after="30", times=1)
+    client.catalog_items_batch([{"method": "UPDATE", "data": {"id": "501", "availability": "in stock"}}])
+    assert gate.pauses == [] and [s for s, _ in client.catalog_gate.pauses] == [30.0]
+    client.send_text(PHONE, "not paused")
+
+
+def test_a_disabled_template_fails_that_template_only(client: WhatsAppClient, sbx: Sandbox, gate: ApiGate) -> None:
+    sbx.add_fault(code=132016, recipients=[PHONE], times=1)
+    with pytest.raises(ApiError) as info:
+        client.send_template(PHONE, "spring_sale")
+    assert (info.value.category, info.value.code) == ("fix", 132016)
+    assert not gate.halted
+    with pytest.raises(ApiError) as again:
+        client.send_template(OTHER, "spring_sale")  # not sent: the template is disabled
+    assert again.value.code == 132016
+    client.send_template(OTHER, "order_update")  # other templates and texts go out
+    client.send_text(OTHER, "hello")
+    assert len(sbx.requests("/messages")) == 3
 
 
 def test_wrong_token_is_a_halt(sbx: Sandbox, gate: ApiGate) -> None:

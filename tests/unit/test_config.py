@@ -27,7 +27,7 @@ def test_precedence_option_env_file_plugin_default() -> None:
     file = {"concurrency": 4, "batch_size": 40, "poll_interval": 2.5, "whatsapp_phone_number_id": "file-id",
             "whatsapp_catalog_id": "file-cat"}
     plugin = config.plugin_layer(PluginSettings(phone_number_id="wp-id", catalog_id="wp-cat", api_version="v19.0",
-                                                template_language="es_ES"))
+                                                abandoned_cart_template="cart_1"))
     r = config.resolve(option=option, env=env, file=file, wch_settings=plugin)
     s = r.settings
     assert (s.concurrency, r.sources["concurrency"]) == (2, "option")
@@ -36,7 +36,8 @@ def test_precedence_option_env_file_plugin_default() -> None:
     assert (s.whatsapp_phone_number_id, r.sources["whatsapp_phone_number_id"]) == ("env-id", "env")
     assert (s.whatsapp_catalog_id, r.sources["whatsapp_catalog_id"]) == ("file-cat", "file")
     assert (s.whatsapp_api_version, r.sources["whatsapp_api_version"]) == ("v19.0", "wch_settings")
-    assert (s.template_language, r.sources["template_language"]) == ("es_ES", "wch_settings")
+    assert (s.abandoned_cart_template, r.sources["abandoned_cart_template"]) == ("cart_1", "wch_settings")
+    assert (s.template_language, r.sources["template_language"]) == (None, "default")  # no such plugin setting
     assert (s.grace_period, r.sources["grace_period"]) == (30.0, "default")
     assert set(r.sources) == set(config.FIELDS)
 

@@ -140,11 +140,13 @@ def test_plugin_settings_ignores_a_malformed_version_and_delay() -> None:
     assert ps.api_version is None and ps.abandoned_cart_delay_hours == 24.0
 
 
-def test_explicit_abandoned_cart_template_wins() -> None:
-    ps = plugin_settings(
-        {"notifications": {"abandoned_cart_template": "cart_tpl"}, "recovery": {"template_sequence_1": "r1"}}
-    )
-    assert ps.abandoned_cart_template == "cart_tpl"
+def test_only_keys_of_the_plugins_settings_are_read() -> None:
+    """f46ecdf class-wch-settings.php has no notifications.abandoned_cart_template, notifications.template_language
+    or general.language: values under those names are not the plugin's and are ignored."""
+    ps = plugin_settings({"notifications": {"abandoned_cart_template": "cart_tpl", "template_language": "es_ES"},
+                          "general": {"language": "fr_FR"}, "recovery": {"template_sequence_1": "r1"}})
+    assert ps.abandoned_cart_template == "r1"
+    assert not hasattr(ps, "template_language")
 
 
 def test_setting_walks_sections() -> None:
@@ -184,6 +186,15 @@ def test_parse_wp_config_placeholder_and_missing_values() -> None:
     assert cfg.auth_key is None and cfg.auth_salt is None and not cfg.has_salts
     assert cfg.table_prefix == "wp_"
     assert parse_wp_config("<?php // nothing here").table_prefix is None
+
+
+def test_duplicated_or_empty_key_constants_are_not_used() -> None:
+    """wp_salt() ignores a key constant whose value another key constant also has (or an empty one)."""
+    cfg = parse_wp_config("<?php define('AUTH_KEY', 'same'); define('SECURE_AUTH_KEY', 'same');"
+                          " define('AUTH_SALT', '');")
+    assert cfg.auth_key is None and cfg.auth_salt is None
+    ok = parse_wp_config("<?php define('AUTH_KEY', 'k1'); define('AUTH_SALT', 's1'); define('NONCE_KEY', 'n');")
+    assert (ok.auth_key, ok.auth_salt) == ("k1", "s1")
 
 
 def test_salts_from_wp_config_decrypt_the_token() -> None:

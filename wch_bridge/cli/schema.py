@@ -26,11 +26,17 @@ def schema_group() -> None:
 
 @schema_group.command("install")
 @db_options
-@click.option("--with-wordpress", is_flag=True, help="Also create the WordPress/WooCommerce tables the handlers read (development only).")
+@click.option("--with-wordpress", is_flag=True,
+              help="Also create the WordPress/WooCommerce tables and the plugin's own tables (development only).")
+@click.option("--plugin-schema", type=click.Choice(sorted(schema_mod.PLUGIN_SCHEMAS)), default="head",
+              show_default=True,
+              help="With --with-wordpress: the plugin's tables as its installer creates them at the head (DB_VERSION "
+                   "2.6.0) or at its first full version f46ecdf (1.2.0).")
 @click.option("--yes", is_flag=True, help="Allow installing into a database that already holds a WordPress site.")
 @handle_errors
-def schema_install(dsn: str, prefix: str, groups: str, with_wordpress: bool, yes: bool) -> None:
-    """Create the Action Scheduler, plugin and bridge tables under PREFIX (IF NOT EXISTS)."""
+def schema_install(dsn: str, prefix: str, groups: str, with_wordpress: bool, plugin_schema: str, yes: bool) -> None:
+    """Create the Action Scheduler and bridge tables under PREFIX (IF NOT EXISTS); with --with-wordpress also the
+    WordPress, WooCommerce and plugin tables."""
     settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
     engine = open_engine(settings)
     if not yes and schema_mod.looks_live(engine, settings.prefix):
@@ -39,7 +45,7 @@ def schema_install(dsn: str, prefix: str, groups: str, with_wordpress: bool, yes
             "actions; schema install is for development databases. Re-run with --yes if you really mean it.",
             EXIT_ENV,
         )
-    tables = schema_mod.install(engine, settings.prefix, with_wordpress=with_wordpress)
+    tables = schema_mod.install(engine, settings.prefix, with_wordpress=with_wordpress, plugin_schema=plugin_schema)
     click.echo(f"tables under {settings.prefix!r} in {mask_dsn(settings.dsn)}: {len(tables)}")
     for t in tables:
         click.echo(f"  {t}")

@@ -1,8 +1,10 @@
 """``wch_send_broadcast_batch`` ``{batch: [phones], batch_num, campaign_id, message}`` (wch-plugin.md 2.2).
 
-``message`` is a text, or ``{template_name, template_data, variables}`` (the admin producer's shape): template
-language from ``template_data.language`` (else the ``template_language`` setting), body parameters from
-``variables`` (values in order), extra components from ``template_data.components``.
+``message`` is a text, or ``{template_name, template_data, variables}`` (the admin producer's shape,
+docs/plugin-contracts.md): the send request is built per recipient as the plugin builds it (``templates.py``:
+lower-case components with parameters from the definition's ``{{n}}``, ``customer_name`` from the recipient's
+``wch_customer_profiles.name``). A recipient whose profile has ``opt_in_marketing = 0`` when the batch runs is
+not sent to (recorded failed in the ledger with that reason); a phone without a profile is sent to.
 
 Every recipient goes through the ledger under ``broadcast:{campaign_id}:{E.164 phone}``: a re-run of the batch
 sends nothing that was sent. Sends run on a small thread pool (bounded by the messages-per-second limit, which the
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from wch_bridge import hooks
 from wch_bridge import whatsapp as wa
 from wch_bridge.errors import ApiError, PermanentError, ShutdownRequested
+from wch_bridge.handlers import templates
 from wch_bridge.handlers.base import Job, Services
 from wch_bridge.handlers.common import (
     SendOutcome,
@@ -33,34 +37,43 @@ from wch_bridge.handlers.common import (
     release_on_db_outage,
     send_once,
     setting,
-    template_content,
 )
+from wch_bridge.handlers.inbox import record_outcome
 from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import message_retry_delay
 from wch_bridge.timeutil import fmt
 
 HOOK = hooks.BROADCAST_BATCH
+OPTED_OUT = ("not sent: the customer no longer accepts marketing messages (wch_customer_profiles.opt_in_marketing = 0 "
+             "at send time)")
 RETRY_HOOK = hooks.BY_NAME[HOOK].retry_hook or hooks.RETRY_MESSAGE
 TTL = 3600
 MAX_THREADS = 16
 
 
-def build_message(message: Any, language: str) -> tuple[str, dict[str, Any]]:
-    """``(kind, content)`` for the Cloud API from the plugin's ``message`` value."""
+Content = Callable[[str | None], dict[str, Any]]  # recipient's profile name -> Cloud API content
+
+
+def build_message(message: Any, language: str) -> tuple[str, Content, bool]:
+    """``(kind, content for a recipient's name, whether names are needed)`` from the plugin's ``message``.
+
+    A text (or ``{text}``/``{body}``) sends that text; ``{template_name, template_data, variables}`` sends the
+    template built as the plugin's head builds it (``handlers/templates.py``)."""
     if isinstance(message, str) and message.strip():
-        return "text", {"preview_url": False, "body": message}
+        body = {"preview_url": False, "body": message}
+        return "text", lambda _name: body, False
     if isinstance(message, dict):
         name = message.get("template_name")
         if isinstance(name, str) and name.strip():
             data = message.get("template_data") if isinstance(message.get("template_data"), dict) else {}
-            lang = str(data.get("language") or data.get("language_code") or language)
             variables = message.get("variables")
-            params = list(variables.values()) if isinstance(variables, dict) else list(variables or [])
-            comps = [c for c in data.get("components") or [] if isinstance(c, dict)]
-            return "template", template_content(name.strip(), lang, [str(p) for p in params], comps)
+            tpl = name.strip()
+            return ("template", lambda who: templates.template_request(tpl, data, variables, who, language),
+                    templates.needs_names(data, variables))
         text = message.get("text") or message.get("body")
         if isinstance(text, str) and text.strip():
-            return "text", {"preview_url": False, "body": text}
+            body = {"preview_url": False, "body": text}
+            return "text", lambda _name: body, False
     raise PermanentError("Invalid broadcast batch parameters: message must be a text or {template_name, ...}")
 
 
@@ -117,10 +130,13 @@ def handle(job: Job) -> Outcome:
     if not message:
         raise PermanentError("Invalid broadcast batch parameters: message is empty")
     cid = str(campaign_id)
-    kind, content = build_message(message, str(setting(services, "template_language", "en_US")))
+    kind, content_for, needs_names = build_message(message, str(setting(services, "template_language", "en_US")))
     client = need(services, "whatsapp")
-    need(services, "wp")
+    wp = need(services, "wp")
     need(services, "ledger")
+    # read at send time: names for the template, and opt_in_marketing re-checked (a customer who opted out after
+    # the campaign was queued gets nothing; the ledger row says why)
+    profiles = wp.customer_profiles([str(p).strip() for p in batch if p is not None])
 
     stop = threading.Event()  # a halt or the worker's stop request: no new recipients
     outcomes: list[tuple[str, SendOutcome | None, str]] = [("", None, "")] * len(batch)
@@ -140,9 +156,13 @@ def handle(job: Job) -> Outcome:
             to = wa.normalize_phone(phone)
         except ApiError:
             to = phone
-        body = message_body(to, kind, content)
+        profile = profiles.get(phone)
+        body = message_body(to, kind, content_for(profile.name if profile is not None else None))
+        opted_out = profile is not None and not profile.opt_in_marketing
 
         def deliver() -> tuple[Any, str, dict[str, Any]]:
+            if opted_out:
+                raise ApiError(OPTED_OUT, category=wa.RECIPIENT)
             return client.send_message(body), kind, body
 
         try:
@@ -154,6 +174,7 @@ def handle(job: Job) -> Outcome:
             return
         if out.status == "halted":
             stop.set()
+        record_outcome(services, out, to=to, fallback_kind=kind, fallback_payload=body)
         outcomes[index] = (out.status, out, to)
 
     mps = float(setting(services, "messages_per_second", 80.0))

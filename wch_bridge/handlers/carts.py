@@ -1,10 +1,10 @@
 """``wch_cleanup_expired_carts`` ``[]`` (recurring hourly) and ``wch_process_abandoned_cart`` ``{cart_id}``
 (wch-plugin.md 2.3 and 2.4). Cart times are site-local, as the plugin writes them.
 
-Cleanup: active carts idle for more than 72 h are marked ``expired`` when the ``status`` column allows it, else
-deleted as the plugin's E1 cleanup did; the transient ``wch_cart_cleanup_last_result`` (24 h) is written, as the
-plugin does, when a run cleaned something: ``{deleted_count, expired_count, mode, expiry_date, timestamp}``
-(``deleted_count`` counts the carts taken out of the active set either way, so the plugin's admin page shows them).
+Cleanup: active carts idle for more than 72 h are deleted on every carts schema, as the plugin's cleanup hook does
+(a cart kept as ``expired`` would block the customer's next cart: ``customer_phone`` is UNIQUE and the plugin opens
+a cart with a plain INSERT); the transient ``wch_cart_cleanup_last_result`` (24 h) is written, as the plugin does,
+when a run cleaned something: ``{deleted_count, expired_count (always 0), mode, expiry_date, timestamp}``.
 
 Abandoned cart: only an ``active`` cart idle at least ``abandoned_cart_delay_hours`` (setting, else
 ``notifications.abandoned_cart_delay_hours`` of ``wch_settings``, default 24) and not reminded since its last update.
@@ -37,6 +37,7 @@ from wch_bridge.handlers.common import (
     setting,
     template_content,
 )
+from wch_bridge.handlers.inbox import record_outcome
 from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import message_retry_delay
 from wch_bridge.timeutil import fmt
@@ -76,7 +77,7 @@ def handle_cleanup(job: Job) -> Outcome:
     wp = need(services, "wp")
     now_local = services.site.local(services.clock.now())
     cutoff = now_local - timedelta(hours=CART_EXPIRY_HOURS)
-    result = wp.expire_idle_carts(cutoff)
+    result = wp.delete_idle_carts(cutoff)
     if not result.table_found:
         line = f"table {wp.prefix}wch_carts not found: nothing to clean up"
         services.log.warning("%s", line)
@@ -84,13 +85,13 @@ def handle_cleanup(job: Job) -> Outcome:
     if result.count:  # like the plugin: a run that found nothing leaves the last result in place
         wp.set_transient("wch_cart_cleanup_last_result", {
             "deleted_count": result.count,
-            "expired_count": result.count if result.mode == "expired" else 0,
+            "expired_count": 0,
             "mode": result.mode,
             "expiry_date": fmt(cutoff),
             "timestamp": fmt(now_local),
         }, CLEANUP_TTL)
-    verb = "marked expired" if result.mode == "expired" else "deleted (this carts schema has no 'expired' status)"
-    line = f"{result.count} active cart(s) idle since before {fmt(cutoff)} (site time) {verb}"
+    line = (f"{result.count} active cart(s) idle since before {fmt(cutoff)} (site time) deleted (the customer's "
+            "next cart needs the row gone: customer_phone is unique)")
     return Outcome(message=line, log_lines=(line,), data={"count": result.count, "mode": result.mode})
 
 
@@ -102,6 +103,16 @@ def reminder_text(cart: Cart, price: PriceFormat) -> str:
     lines.extend(f"- {plain_text(item.name, 100) or 'Product'} x{item.quantity}" for item in cart.items)
     lines.extend(["", f"Total: {price.format(cart.total)}", "", "Would you like to complete your order?"])
     return "\n".join(lines)
+
+
+def recovery_parameters(wp: Any, cart: Cart, price: PriceFormat) -> list[str]:
+    """The recovery template's body parameters as the plugin's head fills them (``RecoveryService``):
+    ``{{1}}`` the customer's profile name (``there`` without one), ``{{2}}`` the number of items (the sum of the
+    quantities), ``{{3}}`` the cart total. Plugin bug: the head prints the total as ``$`` + two decimals whatever
+    the store currency; the bridge formats it in the store's currency."""
+    profile = wp.customer_profiles([cart.customer_phone]).get(cart.customer_phone)
+    name = (profile.name.strip() if profile is not None else "") or "there"
+    return [name, str(sum(item.quantity for item in cart.items)), price.format(cart.total)]
 
 
 def _skip(job: Job, cart_id: int, why: str) -> Outcome:
@@ -138,7 +149,7 @@ def handle_abandoned(job: Job) -> Outcome:
     price = wp.price_format()
     body = message_body(to, "text", {"preview_url": False, "body": reminder_text(cart, price)})
     template = setting(services, "abandoned_cart_template") or plugin.abandoned_cart_template
-    language = str(setting(services, "template_language") or plugin.template_language or "en_US")
+    language = str(setting(services, "template_language") or "en_US")
 
     def deliver() -> tuple[Any, str, dict[str, Any]]:
         try:
@@ -150,15 +161,15 @@ def handle_abandoned(job: Job) -> Outcome:
                 raise ApiError(
                     f"customer is outside WhatsApp's 24-hour window ({err.code}) and no abandoned-cart template "
                     "is configured (--abandoned-cart-template / WCH_BRIDGE_ABANDONED_CART_TEMPLATE, or "
-                    "notifications.abandoned_cart_template in wch_settings)",
+                    "recovery.template_sequence_1 in wch_settings)",
                     code=err.code, http_status=err.http_status, category=wa.TEMPLATE) from None
-            items = ", ".join(f"{plain_text(i.name, 60) or 'Product'} x{i.quantity}" for i in cart.items)
             tpl = message_body(to, "template", template_content(
-                str(template), language, [items or "your items", price.format(cart.total)]))
+                str(template), language, recovery_parameters(wp, cart, price)))
             return client.send_message(tpl), "template", tpl
 
     out = send_once(services, cart_key(cart.id, cart.updated_at), recipient=to, kind="text", payload=body,
                     deliver=deliver, job=job)
+    record_outcome(services, out, to=to, fallback_kind="text", fallback_payload=body)
     who = masked(to)
     if out.delivered:
         wp.mark_reminder_sent(cart.id, now_local, cart.updated_at)

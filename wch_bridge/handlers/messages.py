@@ -26,20 +26,30 @@ from wch_bridge.handlers.common import (
     need,
     release_on_db_outage,
 )
+from wch_bridge.handlers.inbox import record_sent
 from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import MESSAGE_MAX_ATTEMPTS, message_retry_delay
 
 HOOK = hooks.RETRY_MESSAGE
 
 
-def _after_sent(job: Job, entry: Any) -> None:
+def _after_sent(job: Job, entry: Any, message_id: str) -> None:
     services = job.services
+    order = parse_order_key(entry.key)
+    record_sent(services, to=entry.recipient, kind=entry.kind, payload=entry.payload, message_id=message_id,
+                order=order)
     if entry.campaign_id:
         refresh_summary(services, str(entry.campaign_id))
     cart = parse_cart_key(entry.key)
     if cart is not None:
         wp = need(services, "wp")
         wp.mark_reminder_sent(cart[0], services.site.local(services.clock.now()), cart[1])
+
+
+def parse_order_key(key: str) -> tuple[int, str] | None:
+    """``(order_id, "status_update")`` from an order message's ledger key ``order:{id}:{status}``."""
+    parts = (key or "").split(":")
+    return (int(parts[1]), "status_update") if len(parts) == 3 and parts[0] == "order" and parts[1].isdigit() else None
 
 
 def _done(line: str, **data: Any) -> Outcome:
@@ -101,6 +111,6 @@ def handle(job: Job) -> Outcome:
             NewAction(HOOK, {"message_id": message_id}, delay_seconds=delay,
                       purpose=f"retry {started.attempts + 1}/{MESSAGE_MAX_ATTEMPTS}"),), data={"sent": False})
     ledger.mark_sent(entry.key, result.message_id)
-    _after_sent(job, entry)
+    _after_sent(job, entry, result.message_id)
     return _done(f"message #{message_id} to {who} sent on attempt {started.attempts} ({result.message_id})",
                  sent=True)

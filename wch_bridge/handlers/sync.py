@@ -33,10 +33,13 @@ from wch_bridge.handlers.common import (
     release_on_db_outage,
     send_once,
 )
+from wch_bridge.handlers.inbox import record_outcome
 from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import SYNC_MAX_RETRIES, sync_retry_delay
 from wch_bridge.timeutil import fmt
 from wch_bridge.wcdata import Order, PriceFormat, Product
+from wch_bridge.wpsettings import php_truthy
+from wch_bridge.wpsettings import setting as setting_of
 
 HOOK = hooks.SYNC_JOB
 RESULT_TTL = 3600
@@ -171,8 +174,9 @@ def _sync_product(job: Job, product_id: int, *, inventory_only: bool) -> dict[st
     fmt_ = wp.price_format()
     brand = plain_text(wp.get_option_raw("blogname") or "", 100) or "Store"
     now_ts = int(job.services.clock.timestamp())
-    parent = wp.get_product(product.parent_id) if product.is_variation and product.parent_id else None
-    group = parent.retailer_id if parent is not None else (product.retailer_id if product.variations else None)
+    # item_group_id: the parent's ID for a variation (the plugin's rule); a variable product sends its variations
+    group = (str(product.parent_id) if product.is_variation and product.parent_id else
+             (product.retailer_id if product.variations else None))
     targets = [product] if product.is_variation or not product.variations else list(product.variations)
     requests: list[dict[str, Any]] = []
     for target in targets:
@@ -187,7 +191,9 @@ def _sync_product(job: Job, product_id: int, *, inventory_only: bool) -> dict[st
         raise PermanentError(f"product #{product_id} is not published: nothing to update in the catalog")
     local_now = fmt(job.services.site.local(job.services.clock.now()))
     try:
-        batch = client.catalog_items_batch(requests, allow_upsert=True)
+        # an inventory-only update never creates an item: with upsert, Meta would create a partial item (no
+        # title/price/link) for a product that is not in the catalog yet
+        batch = client.catalog_items_batch(requests, allow_upsert=not inventory_only)
     except ApiError as err:
         if not inventory_only:
             wp.update_post_meta(product.id, {"_wch_sync_status": "error", "_wch_sync_message": str(err)[:500]})
@@ -196,22 +202,26 @@ def _sync_product(job: Job, product_id: int, *, inventory_only: bool) -> dict[st
               for e in (s.get("errors") or []) if isinstance(e, dict)]
     if not batch.handles:
         message = "catalog rejected every item: " + ("; ".join(errors) or "no handle returned")
+        if inventory_only:
+            message += " (an inventory update never creates an item: sync the product first)"
         if not inventory_only:
             wp.update_post_meta(product.id, {"_wch_sync_status": "error", "_wch_sync_message": message[:500]})
         raise PermanentError(message)
     status = "partial" if errors else "synced"
     handle = batch.handles[0]
     message = f"accepted by the catalog as batch {handle}" + (f"; rejected: {'; '.join(errors)}" if errors else "")
+    # The plugin's meanings: _wch_stock_last_synced is a Unix time, _wch_last_synced site-local 'Y-m-d H:i:s';
+    # _wch_catalog_id is Meta's own item id from an answer that carries one (items_batch answers carry none,
+    # so it is left as it is).
     if inventory_only:
-        wp.update_post_meta(product.id, {"_wch_stock_last_synced": local_now})
+        wp.update_post_meta(product.id, {"_wch_stock_last_synced": str(now_ts)})
     else:
         wp.update_post_meta(product.id, {
-            "_wch_catalog_id": group or product.retailer_id, "_wch_sync_status": status,
-            "_wch_last_synced": local_now, "_wch_sync_message": message[:500],
+            "_wch_sync_status": status, "_wch_last_synced": local_now, "_wch_sync_message": message[:500],
         })
         for target in targets:
             if target is not product:
-                wp.update_post_meta(target.id, {"_wch_catalog_id": target.retailer_id})
+                wp.update_post_meta(target.id, {"_wch_sync_status": status, "_wch_last_synced": local_now})
     kind = "inventory" if inventory_only else "product"
     result: dict[str, Any] = {
         "success": True, "product_id": product.id, "synced_at": local_now, "handle": handle,
@@ -240,6 +250,27 @@ def order_text(order: Order, price: PriceFormat) -> str:
     return "\n".join(lines)
 
 
+def _not_sent(job: Job, order: Order, why: str) -> dict[str, Any]:
+    summary = f"order #{order.id} '{order.status}': no message: {why}"
+    return {"success": True, "order_id": order.id, "status": order.status, "sent": False, "skipped": why,
+            "synced_at": fmt(job.services.site.local(job.services.clock.now())), "summary": summary}
+
+
+def _order_gate(job: Job, order: Order, to: str) -> str | None:
+    """Why the plugin would not message this customer about this order, or None (docs/plugin-contracts.md,
+    "Order messages"): only orders that came through WhatsApp (``_wch_order``), only with
+    ``notifications.order_status_updates`` on (default on), never a customer whose profile opted out."""
+    wp = need(job.services, "wp")
+    if not order.wch_order:
+        return "the order did not come through WhatsApp (no _wch_order meta); the plugin notifies only those"
+    if not php_truthy(setting_of(wp.wch_settings(), "notifications.order_status_updates", True)):
+        return "order status updates are off in the plugin's settings (notifications.order_status_updates)"
+    profile = wp.customer_profiles([to]).get(to)
+    if profile is not None and profile.notification_opt_out:
+        return f"customer {masked(to)} opted out of notifications (wch_customer_profiles.notification_opt_out)"
+    return None
+
+
 def _sync_order(job: Job, order_id: int) -> dict[str, Any]:
     wp = need(job.services, "wp")
     order: Order | None = wp.get_order(order_id)
@@ -247,8 +278,11 @@ def _sync_order(job: Job, order_id: int) -> dict[str, Any]:
         raise PermanentError(f"Order not found: #{order_id}")
     if not order.phone.strip():
         raise PermanentError(f"order #{order_id} has no customer phone number (billing phone is empty)")
-    client = need(job.services, "whatsapp")
     to = e164(order.phone, order.billing_country)
+    why = _order_gate(job, order, to)
+    if why is not None:
+        return _not_sent(job, order, why)
+    client = need(job.services, "whatsapp")
     base = wp.price_format()
     price = PriceFormat(order.currency or base.currency, base.decimals, base.position, base.thousand_sep,
                         base.decimal_sep)
@@ -259,6 +293,8 @@ def _sync_order(job: Job, order_id: int) -> dict[str, Any]:
 
     out = send_once(job.services, f"order:{order.id}:{order.status}", recipient=to, kind="text", payload=body,
                     deliver=deliver, job=job)
+    record_outcome(job.services, out, to=to, fallback_kind="text", fallback_payload=body,
+                   order=(order.id, "status_update"))
     who = masked(to)
     if out.delivered:
         when = "" if out.status == "sent" else " (already sent earlier)"

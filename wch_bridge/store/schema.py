@@ -12,9 +12,11 @@ from sqlalchemy.engine import Engine
 from wch_bridge.resources import sql_dir
 from wch_bridge.store.engine import DbInfo, ddl, translate_errors, validate_prefix
 
-#: AS parts created by ``schema install``; ``with_wordpress`` adds the WordPress/WooCommerce tables.
-CORE_PARTS = ("actionscheduler", "wch_plugin", "bridge")
+#: AS parts created by ``schema install``; ``with_wordpress`` adds the WordPress/WooCommerce tables and the
+#: plugin's, as its installer creates them at one of its schema generations (docs/plugin-contracts.md, "Tables").
+CORE_PARTS = ("actionscheduler", "bridge")
 WORDPRESS_PARTS = ("wordpress", "woocommerce")
+PLUGIN_SCHEMAS = {"head": "wch_plugin", "f46ecdf": "wch_plugin_f46ecdf"}
 
 #: Index names of ``{prefix}actionscheduler_actions`` at store schema 8 (reference section 1.4).
 AS_SCHEMA8_INDEXES = {
@@ -105,10 +107,14 @@ def recommended_indexes(prefix: str, dialect: str = "mysql") -> list[IndexSpec]:
 
 @translate_errors
 def install(engine: Engine, prefix: str, *, with_wordpress: bool = False,
-            parts: tuple[str, ...] | None = None) -> list[str]:
-    """Create the tables (IF NOT EXISTS) and the indexes of the bridge's own tables. Returns the table names."""
+            parts: tuple[str, ...] | None = None, plugin_schema: str = "head") -> list[str]:
+    """Create the tables (IF NOT EXISTS) and the indexes of the bridge's own tables. Returns the table names.
+    ``plugin_schema`` picks the plugin's generation with ``with_wordpress``: ``head`` (DB_VERSION 2.6.0) or
+    ``f46ecdf`` (1.2.0)."""
     dialect = "sqlite" if engine.dialect.name == "sqlite" else "mysql"
-    chosen = parts or (CORE_PARTS + (WORDPRESS_PARTS if with_wordpress else ()))
+    if plugin_schema not in PLUGIN_SCHEMAS:
+        raise ValueError(f"plugin schema must be one of {', '.join(PLUGIN_SCHEMAS)}, got {plugin_schema!r}")
+    chosen = parts or (CORE_PARTS + ((*WORDPRESS_PARTS, PLUGIN_SCHEMAS[plugin_schema]) if with_wordpress else ()))
     for part in chosen:
         if not (sql_dir() / dialect / f"{part}.sql").exists():
             continue

@@ -9,19 +9,23 @@ Handlers never import this module: ``app.build_services`` puts an instance in ``
 * products (``wp_products``): ``get_product(id)`` -> ``wcdata.Product`` with variations, prices, stock, image,
   permalink;
 * orders (``wp_orders``): ``get_order(id)`` -> ``wcdata.Order`` from HPOS or legacy posts;
-* carts (``wp_carts``): ``get_cart``, ``list_idle_carts``, ``count_idle_carts``, ``expire_idle_carts``,
-  ``cart_status_values``/``carts_support_expired``, ``mark_reminder_sent``.
+* carts (``wp_carts``): ``get_cart``, ``list_idle_carts``, ``count_idle_carts``, ``delete_idle_carts``,
+  ``cart_status_values``, ``mark_reminder_sent``;
+* customers (``wp_customers``): ``customer_profiles(phones)`` -> ``wcdata.CustomerProfile`` by phone;
+* inbox (``wp_inbox``): ``record_outbound`` (``wch_conversations``/``wch_messages``), ``log_notification``.
 
 Every statement is SQLAlchemy Core with bound parameters; table names come from ``WpTables`` (validated prefix)."""
 
 from __future__ import annotations
 
 from wch_bridge.store.wp_carts import CartsMixin
+from wch_bridge.store.wp_customers import CustomersMixin
+from wch_bridge.store.wp_inbox import InboxMixin
 from wch_bridge.store.wp_orders import OrdersMixin
 from wch_bridge.store.wp_products import ProductsMixin
 
 __all__ = ["WordPressData"]
 
 
-class WordPressData(ProductsMixin, OrdersMixin, CartsMixin):
+class WordPressData(ProductsMixin, OrdersMixin, CartsMixin, CustomersMixin, InboxMixin):
     """WordPress / WooCommerce / WCH plugin data under one table prefix (see the module docstring)."""

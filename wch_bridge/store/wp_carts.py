@@ -1,9 +1,10 @@
 """The plugin's ``{prefix}wch_carts`` (reference 3.2/3.5). Times in this table are site-local, as the plugin writes
 them with ``current_time('mysql')``; callers pass site-local cut-offs.
 
-The cleanup marks idle carts ``expired`` when the ``status`` column allows that value (DB_VERSION 2.5.0+ ENUM
-``active/abandoned/converted/expired``, or a plain VARCHAR), and deletes them on the older M00-06 ENUM
-``active/completed/abandoned``, as the plugin's E1 cleanup did. The column type is inspected on each call."""
+The cleanup deletes idle active carts on every schema, as the plugin's hook handlers do (E1
+``class-wch-cart-cleanup-handler.php``, head ``Features/AbandonedCart/CleanupHandler.php``): ``customer_phone`` is
+UNIQUE and the plugin opens a customer's next cart with a plain INSERT when it finds no *active* one, so a row kept
+as ``expired`` would lock that customer out of shopping (docs/plugin-contracts.md, "Carts")."""
 
 from __future__ import annotations
 
@@ -68,10 +69,6 @@ class CartsMixin(WpBase):
                     return frozenset(v.strip().strip("'\"") for v in m.group(1).split(","))
         return None
 
-    def carts_support_expired(self) -> bool:
-        allowed = self.cart_status_values()
-        return allowed is None or "expired" in allowed
-
     @translate_errors
     def get_cart(self, cart_id: int) -> Cart | None:
         c = self.t.carts
@@ -117,18 +114,14 @@ class CartsMixin(WpBase):
 
     @retry_transient
     @translate_errors
-    def expire_idle_carts(self, cutoff_local: datetime) -> CleanupResult:
-        """Mark (or, on the M00-06 schema, delete) every active cart idle since before ``cutoff_local``."""
+    def delete_idle_carts(self, cutoff_local: datetime) -> CleanupResult:
+        """Delete every active cart idle since before ``cutoff_local`` (see the module docstring for why)."""
         if not self.carts_table_exists():
             return CleanupResult(mode="none", count=0, cutoff=cutoff_local, table_found=False)
         c = self.t.carts
-        mark = self.carts_support_expired()
         with self.engine.begin() as conn:
-            if mark:
-                res = conn.execute(update(c).where(self._idle(cutoff_local)).values(status="expired"))
-            else:
-                res = conn.execute(delete(c).where(self._idle(cutoff_local)))
-        return CleanupResult(mode="expired" if mark else "deleted", count=int(res.rowcount), cutoff=cutoff_local)
+            res = conn.execute(delete(c).where(self._idle(cutoff_local)))
+        return CleanupResult(mode="deleted", count=int(res.rowcount), cutoff=cutoff_local)
 
     @retry_transient
     @translate_errors

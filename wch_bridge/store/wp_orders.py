@@ -21,6 +21,11 @@ def _status(raw: Any) -> str:
     return text[3:] if text.startswith("wc-") else text
 
 
+def _truthy(meta_value: str) -> bool:
+    """A PHP-truthy meta value (``update_meta_data('_wch_order', true)`` stores ``"1"``)."""
+    return meta_value.strip() not in ("", "0")
+
+
 def _qty(raw: str | None) -> int:
     d = to_decimal(raw)
     return int(d) if d is not None else 1
@@ -63,12 +68,13 @@ class OrdersMixin(WpBase):
             billing = conn.execute(
                 select(a).where(a.c.order_id == order_id, a.c.address_type == "billing")
             ).first()
-            phone_meta = conn.execute(
-                select(om.c.meta_value)
-                .where(om.c.order_id == order_id, om.c.meta_key == "_wch_customer_phone")
+            wch_meta: dict[str, str] = {}
+            for key, value in conn.execute(
+                select(om.c.meta_key, om.c.meta_value)
+                .where(om.c.order_id == order_id, om.c.meta_key.in_(["_wch_customer_phone", "_wch_order"]))
                 .order_by(om.c.id)
-                .limit(1)
-            ).scalar()
+            ):
+                wch_meta.setdefault(str(key), "" if value is None else str(value))
         return Order(
             id=int(row.id),
             status=_status(row.status),
@@ -80,7 +86,8 @@ class OrdersMixin(WpBase):
             billing_phone=str(billing.phone or "") if billing else "",
             billing_country=str(billing.country or "") if billing else "",
             billing_email=str((billing.email if billing else None) or row.billing_email or ""),
-            wch_customer_phone=str(phone_meta or ""),
+            wch_customer_phone=wch_meta.get("_wch_customer_phone", ""),
+            wch_order=_truthy(wch_meta.get("_wch_order", "")),
             date_created_gmt=row.date_created_gmt,
             items=self._order_items(order_id),
         )
@@ -113,6 +120,7 @@ class OrdersMixin(WpBase):
             billing_country=m("_billing_country"),
             billing_email=m("_billing_email"),
             wch_customer_phone=m("_wch_customer_phone"),
+            wch_order=_truthy(m("_wch_order")),
             date_created_gmt=row.post_date_gmt,
             items=self._order_items(order_id),
         )

@@ -1,5 +1,6 @@
 """WooCommerce products as stored in posts + postmeta (reference D.1): simple products, variable parents and their
-variations, prices, stock, image (attachment ``guid``) and permalink."""
+variations, prices, stock (a variation whose stock the parent manages takes the parent's quantity), image
+(uploads base + the attachment's ``_wp_attached_file``, else its ``guid``) and permalink."""
 
 from __future__ import annotations
 
@@ -45,8 +46,22 @@ class ProductsMixin(WpBase):
             return f"{base}/{quote(slug)}/"
         return f"{base}/?" + (urlencode({"product": slug}) if slug else urlencode({"p": post_id}))
 
+    def _uploads_base(self) -> str:
+        """The uploads URL as WordPress computes it (``wp_upload_dir``): ``upload_url_path`` when set, else the
+        site URL + ``upload_path`` (default ``wp-content/uploads``)."""
+        custom = (self.get_option_raw("upload_url_path") or "").strip()
+        if custom:
+            return custom.rstrip("/")
+        site = (self.get_option_raw("siteurl") or self.get_option_raw("home") or "").rstrip("/")
+        path = (self.get_option_raw("upload_path") or "").strip().strip("/")
+        if path and not path.startswith(("/", "\\")) and ":" not in path:
+            return f"{site}/{path}"
+        return f"{site}/wp-content/uploads"
+
     @translate_errors
     def _attachment_urls(self, ids: list[int]) -> dict[int, str]:
+        """Image URLs of attachments: uploads base + ``_wp_attached_file`` (what WordPress serves; the ``guid``
+        keeps the domain the file was uploaded under, wrong after a site move), else the ``guid``."""
         if not ids:
             return {}
         p = self.t.posts
@@ -54,7 +69,19 @@ class ProductsMixin(WpBase):
             rows = conn.execute(
                 select(p.c.ID, p.c.guid).where(p.c.ID.in_(ids), p.c.post_type == "attachment")
             ).all()
-        return {int(i): str(g) for i, g in rows if g}
+        found = {int(i): str(g or "") for i, g in rows}
+        files = {i: _first(m, "_wp_attached_file").strip() for i, m in self.post_meta_map(list(found)).items()}
+        out: dict[int, str] = {}
+        base = self._uploads_base() if any(files.values()) else ""
+        for i, guid in found.items():
+            f = files.get(i, "")
+            if f.startswith(("http://", "https://")):
+                out[i] = f
+            elif f:
+                out[i] = f"{base}/{quote(f.lstrip('/'), safe='/')}"
+            elif guid:
+                out[i] = guid
+        return out
 
     @translate_errors
     def _product_rows(self, product_id: int) -> tuple[Any, list[Any]]:
@@ -100,7 +127,12 @@ class ProductsMixin(WpBase):
                 src = parent if parent is not None else r
                 description = str(src.post_excerpt or "") or str(src.post_content or "")
             title = str(r.post_title or "") or (str(parent.post_title or "") if parent is not None else "")
+            manage = _first(m, "_manage_stock") == "yes"
             stock = to_decimal(_first(m, "_stock"))
+            if parent is not None and not manage:
+                pm = meta.get(int(parent.ID), {})
+                if _first(pm, "_manage_stock") == "yes":  # WooCommerce: the parent manages this variation's stock
+                    manage, stock = True, to_decimal(_first(pm, "_stock"))
             return Product(
                 id=int(r.ID),
                 post_type=str(r.post_type),
@@ -115,7 +147,7 @@ class ProductsMixin(WpBase):
                 sale_from=_int(_first(m, "_sale_price_dates_from")),
                 sale_to=_int(_first(m, "_sale_price_dates_to")),
                 price=to_decimal(_first(m, "_price")),
-                manage_stock=_first(m, "_manage_stock") == "yes",
+                manage_stock=manage,
                 stock_quantity=int(stock) if stock is not None else None,
                 stock_status=_first(m, "_stock_status") or "instock",
                 image_url=images.get(thumb) if thumb else None,

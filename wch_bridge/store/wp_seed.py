@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from wch_bridge.store.engine import translate_errors
 from wch_bridge.store.wp import WordPressData
@@ -50,9 +50,14 @@ class SiteSeeder:
                 conn.execute(insert(self.wp.t.postmeta), rows)
         return post_id
 
-    def add_attachment(self, url: str) -> int:
-        return self.add_post(post_type="attachment", post_status="inherit", guid=url, post_mime_type="image/jpeg",
-                             post_title=url.rsplit("/", 1)[-1])
+    def add_attachment(self, url: str, attached_file: str | None = None) -> int:
+        """An image attachment: ``guid`` = ``url`` and, as WordPress writes it, ``_wp_attached_file`` = the path
+        under the uploads folder (taken from ``url`` when it has ``/wp-content/uploads/``)."""
+        if attached_file is None and "/wp-content/uploads/" in url:
+            attached_file = url.split("/wp-content/uploads/", 1)[1]
+        meta = {"_wp_attached_file": attached_file} if attached_file else None
+        return self.add_post(meta, post_type="attachment", post_status="inherit", guid=url,
+                             post_mime_type="image/jpeg", post_title=url.rsplit("/", 1)[-1])
 
     @staticmethod
     def _stock_meta(stock: int | None, stock_status: str | None) -> dict[str, Any]:
@@ -126,8 +131,10 @@ class SiteSeeder:
         items: list[tuple[str, int, str]] = (),  # type: ignore[assignment]
         hpos: bool = True,
         wch_customer_phone: str | None = None,
+        wch_order: bool = True,
     ) -> int:
-        """An order in HPOS tables (with the placeholder post that reserves its id) or as a legacy post."""
+        """An order in HPOS tables (with the placeholder post that reserves its id) or as a legacy post;
+        ``wch_order``: it came through WhatsApp (meta ``_wch_order`` = ``1``, as the plugin's checkout writes it)."""
         utc, _ = self._now()
         wc_status = status if status.startswith("wc-") else f"wc-{status}"
         w = self.wp
@@ -144,6 +151,9 @@ class SiteSeeder:
                 if wch_customer_phone:
                     conn.execute(insert(w.t.orders_meta).values(
                         order_id=order_id, meta_key="_wch_customer_phone", meta_value=wch_customer_phone))
+                if wch_order:
+                    conn.execute(insert(w.t.orders_meta).values(order_id=order_id, meta_key="_wch_order",
+                                                                meta_value="1"))
         else:
             meta: dict[str, Any] = {
                 "_order_currency": currency, "_order_total": total, "_billing_first_name": first_name,
@@ -152,6 +162,8 @@ class SiteSeeder:
             }
             if wch_customer_phone:
                 meta["_wch_customer_phone"] = wch_customer_phone
+            if wch_order:
+                meta["_wch_order"] = "1"
             order_id = self.add_post(meta, post_type="shop_order", post_status=wc_status,
                                      post_title=f"Order &ndash; {fmt(utc)}")
         with w.engine.begin() as conn:
@@ -185,6 +197,22 @@ class SiteSeeder:
                 customer_phone=phone, items=json.dumps(items), total=total, status=status,
                 reminder_sent_at=reminder_sent_at, expires_at=updated + timedelta(hours=72),
                 created_at=updated, updated_at=updated)).inserted_primary_key[0])
+
+    @translate_errors
+    def add_customer(self, phone: str, name: str = "", *, opt_in_marketing: bool = True,
+                     notification_opt_out: bool | None = None, wc_customer_id: int | None = None) -> int:
+        """A ``wch_customer_profiles`` row as the plugin's customer service writes it (phone in E.164 with ``+``);
+        ``notification_opt_out`` only where the table has that column (M06-01 on)."""
+        _, local = self._now()
+        t = self.wp.t.customer_profiles
+        values: dict[str, Any] = {"phone": phone, "name": name, "opt_in_marketing": int(opt_in_marketing),
+                                  "wc_customer_id": wc_customer_id, "created_at": local, "updated_at": local}
+        with self.wp.engine.begin() as conn:
+            new_id = int(conn.execute(insert(t).values(**values)).inserted_primary_key[0])
+            if notification_opt_out is not None:
+                o = self.wp.t.customer_opt_out
+                conn.execute(update(o).where(o.c.id == new_id).values(notification_opt_out=int(notification_opt_out)))
+        return new_id
 
     def set_wch_settings(self, values: dict[str, Any]) -> None:
         self.wp.update_option("wch_settings", values)

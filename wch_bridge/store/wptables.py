@@ -136,6 +136,27 @@ class WpTables:
             Column("meta_key", String(255)),
             Column("meta_value", Text),
         )
+        # Only the columns every customer-profile schema has (M00-02 ... DB_VERSION 2.6.0); later columns such as
+        # notification_opt_out are looked up by name (store/wp_customers.py).
+        self.customer_profiles = Table(
+            f"{p}wch_customer_profiles",
+            md,
+            Column("id", BigInteger, primary_key=True, autoincrement=True),
+            Column("phone", String(20)),
+            Column("wc_customer_id", BigInteger),
+            Column("name", String(100)),
+            Column("opt_in_marketing", Integer),
+            Column("created_at", WpDate),
+            Column("updated_at", WpDate),
+        )
+        # The same table's M06-01 column, used only where the table has it (its own MetaData: same name).
+        self.customer_opt_out = Table(
+            f"{p}wch_customer_profiles",
+            MetaData(),
+            Column("id", BigInteger, primary_key=True, autoincrement=True),
+            Column("phone", String(20)),
+            Column("notification_opt_out", Integer),
+        )
         # Only the columns every carts schema has (M00-06 ... DB_VERSION 2.6.0).
         self.carts = Table(
             f"{p}wch_carts",

@@ -1,0 +1,95 @@
+-- WhatsApp Commerce Hub plugin tables as the first full version's installer creates them (f46ecdf
+-- includes/class-wch-database-manager.php, DB_VERSION 1.2.0): carts with status ENUM('active','completed',
+-- 'abandoned') (no 'expired'), messages.message_type (renamed `type` at 2.5.0), customer profiles without the
+-- 2.2.0+ columns. `schema install --with-wordpress --plugin-schema f46ecdf`. For development and tests only.
+CREATE TABLE IF NOT EXISTS {prefix}wch_conversations (
+  id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
+  customer_phone VARCHAR(20) NOT NULL,
+  wa_conversation_id VARCHAR(100) NOT NULL,
+  status ENUM('pending','active','closed') NOT NULL DEFAULT 'pending',
+  assigned_agent_id BIGINT(20) UNSIGNED NULL,
+  context JSON NULL,
+  last_message_at DATETIME NOT NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL,
+  PRIMARY KEY  (id),
+  KEY customer_phone (customer_phone),
+  KEY last_message_at (last_message_at)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;
+CREATE TABLE IF NOT EXISTS {prefix}wch_messages (
+  id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
+  conversation_id BIGINT(20) UNSIGNED NOT NULL,
+  direction ENUM('inbound','outbound') NOT NULL,
+  message_type ENUM('text','interactive','image','document','template') NOT NULL,
+  wa_message_id VARCHAR(100) NOT NULL,
+  content JSON NULL,
+  status ENUM('sent','delivered','read','failed') NOT NULL DEFAULT 'sent',
+  created_at DATETIME NOT NULL,
+  PRIMARY KEY  (id),
+  UNIQUE KEY wa_message_id (wa_message_id),
+  KEY conversation_id (conversation_id),
+  KEY created_at (created_at)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;
+CREATE TABLE IF NOT EXISTS {prefix}wch_carts (
+  id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
+  customer_phone VARCHAR(20) NOT NULL,
+  items JSON NULL,
+  total DECIMAL(10,2) NOT NULL DEFAULT 0.00,
+  coupon_code VARCHAR(50) NULL,
+  shipping_address JSON NULL,
+  status ENUM('active','completed','abandoned') NOT NULL DEFAULT 'active',
+  reminder_sent_at DATETIME NULL,
+  reminder_1_sent_at DATETIME NULL,
+  reminder_2_sent_at DATETIME NULL,
+  reminder_3_sent_at DATETIME NULL,
+  recovery_coupon_code VARCHAR(50) NULL,
+  recovered TINYINT(1) NOT NULL DEFAULT 0,
+  recovered_order_id BIGINT(20) UNSIGNED NULL,
+  recovered_revenue DECIMAL(10,2) NULL,
+  expires_at DATETIME NOT NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL,
+  PRIMARY KEY  (id),
+  UNIQUE KEY customer_phone (customer_phone),
+  KEY status (status),
+  KEY updated_at (updated_at),
+  KEY expires_at (expires_at),
+  KEY recovered (recovered)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;
+CREATE TABLE IF NOT EXISTS {prefix}wch_customer_profiles (
+  id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
+  phone VARCHAR(20) NOT NULL,
+  wc_customer_id BIGINT(20) UNSIGNED NULL,
+  name VARCHAR(100) NOT NULL,
+  saved_addresses JSON NULL,
+  preferences JSON NULL,
+  opt_in_marketing TINYINT(1) NOT NULL DEFAULT 0,
+  notification_opt_out TINYINT(1) NOT NULL DEFAULT 0,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL,
+  PRIMARY KEY  (id),
+  UNIQUE KEY phone (phone),
+  KEY wc_customer_id (wc_customer_id)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;
+CREATE TABLE IF NOT EXISTS {prefix}wch_notification_log (
+  id BIGINT(20) UNSIGNED NOT NULL AUTO_INCREMENT,
+  order_id BIGINT(20) UNSIGNED NOT NULL,
+  notification_type VARCHAR(50) NOT NULL,
+  customer_phone VARCHAR(20) NOT NULL,
+  template_name VARCHAR(100) NULL,
+  wa_message_id VARCHAR(100) NULL,
+  status ENUM('queued','sent','delivered','read','failed') NOT NULL DEFAULT 'queued',
+  retry_count INT(11) NOT NULL DEFAULT 0,
+  sent_at DATETIME NULL,
+  delivered_at DATETIME NULL,
+  read_at DATETIME NULL,
+  error_message TEXT NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL,
+  PRIMARY KEY  (id),
+  KEY order_id (order_id),
+  KEY customer_phone (customer_phone),
+  KEY notification_type (notification_type),
+  KEY status (status),
+  KEY created_at (created_at)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci;
