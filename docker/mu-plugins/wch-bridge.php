@@ -255,7 +255,8 @@ function wch_bridge_add_pairs( array $pairs, $groups, $hooks ) {
  * @return array {
  *     @type string $status 'live' (a worker beats), 'down' (no live worker; the owned hooks wait for it),
  *                          'failover' (no heartbeat for WCH_BRIDGE_FAILOVER_AFTER s: PHP runs them),
- *                          'none' (nothing published yet), 'legacy' (a bridge that does not publish hooks).
+ *                          'none' (nothing published yet: whole groups stay off PHP), 'legacy' (a bridge
+ *                          that does not publish hooks: whole groups too).
  *     @type array  $pairs  group => hook => true, the pairs PHP must not claim.
  *     @type int    $live   Live workers.
  *     @type int    $age    Seconds since the newest heartbeat (-1: none).
@@ -305,8 +306,10 @@ function wch_bridge_ownership( $fresh = false ) {
 		$status = 'live';
 	} elseif ( $legacy ) {
 		$status = 'legacy';
+	} elseif ( empty( $pairs ) && wch_bridge_failover_after() > 0 ) {
+		$status = 'failover';  // No sidecar ever published: with failover on, PHP runs everything.
 	} elseif ( empty( $pairs ) ) {
-		$status = 'none';
+		$status = 'none';  // Nothing published yet: whole groups stay off PHP until a worker says what it runs.
 	} elseif ( wch_bridge_failover_after() > 0 && ( $age < 0 || $age >= wch_bridge_failover_after() ) ) {
 		$status = 'failover';
 		$pairs  = array();
@@ -333,7 +336,8 @@ function wch_bridge_ownership( $fresh = false ) {
  */
 function wch_bridge_claim_condition( array $own ) {
 	global $wpdb;
-	$slugs = 'legacy' === $own['status'] ? wch_bridge_groups() : array_keys( $own['pairs'] );
+	$whole = in_array( $own['status'], array( 'legacy', 'none' ), true );
+	$slugs = $whole ? wch_bridge_groups() : array_keys( $own['pairs'] );
 	if ( empty( $slugs ) ) {
 		return '';
 	}
@@ -345,7 +349,7 @@ function wch_bridge_claim_condition( array $own ) {
 	foreach ( (array) $rows as $row ) {
 		$ids[ (string) $row['slug'] ][] = (int) $row['group_id'];
 	}
-	if ( 'legacy' === $own['status'] ) {
+	if ( $whole ) {
 		$all = array();
 		foreach ( $ids as $list ) {
 			$all = array_merge( $all, $list );
@@ -376,7 +380,8 @@ function wch_bridge_claim_condition( array $own ) {
 
 /**
  * Filter `action_scheduler_claim_actions_order_by`: put the ownership condition in front of the ORDER BY, so it
- * joins the claim's WHERE (plain and SKIP LOCKED claims alike). Any error leaves the claim as it was.
+ * joins the claim's WHERE (plain and SKIP LOCKED claims alike). When ownership cannot be read, the whole groups
+ * are kept off PHP (the safe side); only when even that fails is the claim left as it was.
  *
  * @param string $order_by The ORDER BY clause.
  * @return string
@@ -390,7 +395,11 @@ function wch_bridge_claim_order_by( $order_by ) {
 		$condition = wch_bridge_claim_condition( $own );
 		wch_bridge_report_php_side( $own );
 	} catch ( \Throwable $e ) {
-		return $order_by;
+		try {  // Cannot tell who owns what: keep PHP off the whole groups rather than run the sidecar's hooks.
+			$condition = wch_bridge_claim_condition( array( 'status' => 'none', 'pairs' => array() ) );
+		} catch ( \Throwable $e2 ) {
+			return $order_by;
+		}
 	}
 	return '' === $condition ? $order_by : 'AND ' . $condition . ' ' . $order_by;
 }
@@ -507,7 +516,8 @@ function wch_bridge_hand_off_text( array $own ) {
 			/* translators: %s: group slugs. */
 			return sprintf( __( 'The wch-bridge sidecar is an older version that does not publish its hooks: PHP is kept off the whole group(s) %s.', 'wch-bridge' ), implode( ', ', wch_bridge_groups() ) );
 		default:
-			return __( 'No wch-bridge worker has published its hooks yet: PHP\'s queue runners run every hook.', 'wch-bridge' );
+			/* translators: %s: group slugs. */
+			return sprintf( __( 'No wch-bridge worker has published its hooks yet: PHP is kept off the whole group(s) %s until one does.', 'wch-bridge' ), implode( ', ', wch_bridge_groups() ) );
 	}
 }
 

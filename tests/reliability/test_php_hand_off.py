@@ -179,3 +179,24 @@ def test_older_bridge_or_action_scheduler_fall_back_to_whole_groups(
     old_as = run_plugin(php, mysql_url, site.prefix, "AS_VERSION=3.3.0", "WCH_BRIDGE_GROUPS=wch")
     assert old_as["state"]["mode"] == "groups" and old_as["exclude"] == ["wch"]
     assert old_as["order_by"] == ORDER
+
+
+def test_before_any_bridge_published_php_keeps_off_the_whole_groups(
+    php: str, site: ActionStore, mysql_url: str
+) -> None:
+    """Seen beside the real Action Scheduler: PHP's runners started in the same second as a bridge that had not yet
+    written a heartbeat, and with nothing published the plugin used to let PHP claim the sidecar's actions. Until a
+    worker says what it runs, the whole groups stay off PHP (failover, when defined, still hands them over)."""
+    owned = seed(site, OWNED, 4, "wch")
+    other = seed(site, PHP_ONLY, 3, "other")
+    with site.engine.begin() as conn:  # an older bridge's table, no heartbeat yet
+        conn.execute(text(f"ALTER TABLE {site.t.workers.name} DROP COLUMN served_groups"))
+    site.engine.dispose()
+    out = run_plugin(php, mysql_url, site.prefix, "WCH_BRIDGE_GROUPS=wch")
+    assert out["ownership"]["status"] == "none", out
+    assert out["order_by"].startswith("AND group_id NOT IN ("), out
+    assert "kept off the whole group(s) wch" in out["text"]
+    assert php_claims(site, mysql_url, out["order_by"], 3) == set(other)
+    failover = run_plugin(php, mysql_url, site.prefix, "WCH_BRIDGE_GROUPS=wch", "WCH_BRIDGE_FAILOVER_AFTER=300")
+    assert failover["ownership"]["status"] == "failover" and failover["order_by"] == ORDER
+    assert php_claims(site, mysql_url, failover["order_by"], 7) == set(other + owned)
