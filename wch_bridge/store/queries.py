@@ -20,7 +20,7 @@ from wch_bridge.errors import SchemaError, StoreError
 from wch_bridge.models import CLI_CONTEXT, Action, Status
 from wch_bridge.store import ownership
 from wch_bridge.store.actions import ActionStore, NewRow
-from wch_bridge.store.engine import retry_transient, translate_errors
+from wch_bridge.store.engine import missing_table_message, retry_transient, translate_errors
 from wch_bridge.store.ledger import auth_pause
 from wch_bridge.store.workers import WorkerRegistry, WorkerRow
 
@@ -47,9 +47,7 @@ def require_tables(store: ActionStore) -> None:
     for suffix in AS_TABLES:
         name = f"{store.prefix}{suffix}"
         if name not in have:
-            raise SchemaError(
-                f"table {name} does not exist: is the prefix {store.prefix!r} right? (wch-bridge schema check)"
-            )
+            raise SchemaError(missing_table_message(name, store.engine, store.prefix))
 
 
 @translate_errors
