@@ -16,7 +16,7 @@ from wch_bridge.metrics import ActionObserver, chain_ticks
 from wch_bridge.owners import OWNED_OPTION
 from wch_bridge.report import ReportTicker, build_report_data
 from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_secrets, mask_dsn, mask_secrets_in_text
-from wch_bridge.store import ActionStore, Engine, make_engine, ownership, reporting
+from wch_bridge.store import ActionStore, Engine, make_engine, ownership, queries, reporting
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.actions import NewRow
 from wch_bridge.store.ledger import MessageLedger
@@ -230,3 +230,32 @@ def start_metrics(worker: Worker) -> object | None:
 
     client = getattr(worker.services, "whatsapp", None)
     return serve(worker, observer, host=s.metrics_host, port=s.metrics_port, gate=getattr(client, "gate", None))
+
+
+#: ``run --once`` exit codes beyond 0 (done), 1 (usage / second signal) and 2 (environment), so cron notices.
+EXIT_SENDS_HALTED = 3
+EXIT_WORK_LEFT = 4
+
+
+def once_exit_code(worker: Worker, code: int) -> tuple[int, str | None]:
+    """After ``run --once``: 3 when WhatsApp sends were halted (auth error 190 and the like), 4 when due actions of
+    hooks the bridge runs were left pending because this worker could not serve them (no WhatsApp settings, or a
+    halt); else ``code``. The second item says why, for the last log line."""
+    if code:
+        return code, None
+    gate = getattr(getattr(worker.services, "whatsapp", None), "gate", None)
+    if gate is not None and getattr(gate, "halted", False):
+        return EXIT_SENDS_HALTED, f"WhatsApp sends halted ({gate.halt_reason or 'auth error'})"
+    wanted = set(worker.settings.hooks or default_registry())
+    unserved = sorted(h for h in wanted if h not in worker.registry)
+    if not unserved:
+        return code, None
+    try:
+        gids = queries.served_group_ids(worker.store, worker.settings.groups)
+        left = queries.due_pending_by_hook(worker.store, gids, unserved, worker.store.now())
+    except StoreError:
+        return code, None
+    if not left:
+        return code, None
+    what = ", ".join(f"{n} {h}" for h, n in sorted(left.items()))
+    return EXIT_WORK_LEFT, f"left due work this worker cannot serve: {what}"

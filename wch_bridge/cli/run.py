@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -13,7 +14,7 @@ import click
 
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge import hooks as hook_table
-from wch_bridge.app import build_worker, open_store, secrets_of, start_metrics
+from wch_bridge.app import build_worker, once_exit_code, open_store, secrets_of, start_metrics
 from wch_bridge.cli.common import (
     EXIT_ENV,
     EXIT_USAGE,
@@ -118,6 +119,10 @@ def run_cmd(dsn: str, prefix: str, groups: str, poll_interval: float, batch_size
              f"{exc.strerror or exc}", EXIT_ENV)
     worker.install_signal_handlers()
     code = worker.run()
+    if settings.once:
+        code, why = once_exit_code(worker, code)
+        if why:
+            logging.getLogger("wch_bridge.worker").warning("run --once: exit %d: %s", code, why)
     sys.stdout.flush()
     sys.stderr.flush()
     if worker.abandoned_threads:

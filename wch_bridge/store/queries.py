@@ -343,6 +343,23 @@ def count_actions(
 
 
 @translate_errors
+def due_pending_by_hook(store: ActionStore, gids: Iterable[int], hooks: Sequence[str], now: datetime) -> dict[str, int]:
+    """Pending actions of ``hooks`` in the groups ``gids`` that are due at ``now``, counted per hook."""
+    ids, names = list(gids), list(hooks)
+    if not ids or not names:
+        return {}
+    a = store.t.actions
+    q = (
+        select(a.c.hook, func.count())
+        .where(a.c.group_id.in_(ids), a.c.status == Status.PENDING.value, a.c.hook.in_(names),
+               a.c.scheduled_date_gmt <= now)
+        .group_by(a.c.hook)
+    )
+    with store.engine.connect() as conn:
+        return {str(h): int(n) for h, n in conn.execute(q)}
+
+
+@translate_errors
 def action_ids_page(
     store: ActionStore, gids: Iterable[int], *, statuses: Sequence[str], hook: str | None = None,
     since: datetime | None = None, after_id: int = 0, limit: int = BATCH,
