@@ -150,6 +150,9 @@ def decide_health(sections: Mapping[str, Any], window: str) -> dict[str, Any]:
                      "wch-bridge worker is running.")
     elif not hb.get("ever"):
         add(WARNING, "No wch-bridge worker has registered a heartbeat yet.")
+    elif (hb.get("last_heartbeat_age") is None or hb["last_heartbeat_age"] > stale) and _all_stopped_cleanly(sections):
+        add(WARNING, "No wch-bridge worker is running: every registered worker stopped cleanly. Start "
+                     "`wch-bridge run` to serve the queue.")
     elif hb.get("last_heartbeat_age") is None or hb["last_heartbeat_age"] > stale:
         last = _clean(hb.get("last_heartbeat_gmt"))
         add(CRITICAL, "No live wch-bridge worker: " + (
@@ -171,6 +174,12 @@ def decide_health(sections: Mapping[str, Any], window: str) -> dict[str, Any]:
     reasons.sort(key=lambda r: -_RANK[r["level"]])
     status = max((r["level"] for r in reasons), key=lambda lv: _RANK[lv], default=OK)
     return {"status": status, "reasons": reasons, "facts": facts}
+
+
+def _all_stopped_cleanly(sections: Mapping[str, Any]) -> bool:
+    """Workers were registered, none is live and none died (each recorded its stop): a clean shutdown."""
+    w = sections.get("workers") or {}
+    return bool(w.get("available")) and not w.get("live") and not w.get("dead") and bool(w.get("stopped"))
 
 
 def build_report_data(

@@ -78,7 +78,7 @@ class Settings:
     touch_interval: float = 60.0  # refresh last_attempt_gmt of long-running actions
     heartbeat_interval: float = 5.0
     orphan_timeout: float = 30.0
-    clock_speed: float = 1.0  # demo only: run the clock faster (retry delays pass quickly)
+    clock_speed: float = 1.0  # testing only: run the clock faster (retry delays pass quickly)
     # WhatsApp
     whatsapp_api_base: str = DEFAULT_API_BASE
     whatsapp_api_version: str | None = None  # None: wch_settings api.api_version, else DEFAULT_API_VERSION
