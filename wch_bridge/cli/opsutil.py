@@ -3,10 +3,11 @@ classes whose usage errors exit 1, DURATION parsing, aligned tables, colours on 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -231,6 +232,15 @@ def refused() -> None:
     sys.exit(EXIT_USAGE)
 
 
-def progress(length: int, label: str) -> Any:
-    """A click progress bar on stderr (stdout stays for the summary)."""
-    return click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True)
+@contextlib.contextmanager
+def progress(length: int, label: str) -> Iterator[Any]:
+    """A click progress bar on stderr (stdout stays for the summary). Off a terminal click prints only the label,
+    without a line end: end that line, so the summary on stdout does not run into it (``canceled 1canceling``)."""
+    with click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield bar
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if not tty:
+        click.echo("", err=True)
