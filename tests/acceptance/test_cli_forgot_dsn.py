@@ -60,7 +60,7 @@ def test_messages_are_never_empty(tmp_path: Path) -> None:
 
 def test_at_lists_the_accepted_forms(tmp_path: Path) -> None:
     db = tmp_path / "x.sqlite"
-    r = cli(tmp_path, "enqueue", "h", "--at", "tomorrow", WCH_BRIDGE_DSN=f"sqlite:///{db}")
+    r = cli(tmp_path, "enqueue", "wch_process_sync_job", "--at", "tomorrow", WCH_BRIDGE_DSN=f"sqlite:///{db}")
     assert r.returncode == 1
     assert r.stderr.startswith("wch-bridge: error: --at:") and "Unix seconds" in r.stderr and "+5m" in r.stderr
     assert "ISO" in r.stderr

@@ -147,7 +147,7 @@ SLOTS: list[tuple[st.SearchStrategy[str], Callable[[str], tuple[str, ...]]]] = [
     (durations, lambda v: ("jobs", "list", "--since", v)),
     (durations, lambda v: ("jobs", "retry", "--all-failed", "--yes", "--since", v)),
     (durations, lambda v: ("jobs", "purge", "--status", "failed", "--yes", "--older-than", v)),
-    (dates, lambda v: ("enqueue", "wch_hostile_hook", "--at", v)),
+    (dates, lambda v: ("enqueue", "wch_process_sync_job", "--at", v)),
     (ids, lambda v: ("jobs", "show", v)),
     (ids, lambda v: ("jobs", "retry", v)),
     (ids, lambda v: ("jobs", "cancel", v)),

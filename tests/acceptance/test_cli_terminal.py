@@ -24,7 +24,7 @@ def test_progress_label_ends_its_line(mysql_url: str, prefix: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WCH_BRIDGE_")}
         env.update(WCH_BRIDGE_DSN=mysql_url, WCH_BRIDGE_PREFIX=prefix)
         for _ in range(2):
-            assert subprocess.run([WCH, "enqueue", "wch_t16_hook"], env=env, capture_output=True).returncode == 0
+            assert subprocess.run([WCH, "enqueue", "wch_t16_hook", "--force"], env=env, capture_output=True).returncode == 0
         r = subprocess.run([WCH, "jobs", "cancel", "--hook", "wch_t16_hook", "--yes"], env=env, capture_output=True,
                            text=True, timeout=60)
         assert r.returncode == 0, r.stderr
