@@ -68,6 +68,7 @@ def busy_port() -> Iterator[int]:
 ISSUE_CASES = [
     ("report", "--out", "{dir}"),
     ("report", "--out", "/proc/x.html"),
+    ("report", "--out", "{dir}/missing-folder/r.html"),  # a missing folder is an error unless --mkdir (16.8)
     ("run", "--once", "--report-out", "/proc/x.html"),
     ("jobs", "list", "--since", "99999999999d"),
     ("jobs", "list", "--since", "999999d"),
