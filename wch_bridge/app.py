@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from wch_bridge import config, hooks, phpser, schedules, wpsettings
-from wch_bridge.errors import ConfigError, StoreError
+from wch_bridge.errors import ConfigError, StoreError, WchBridgeError
 from wch_bridge.handlers import Handler, Services, default_registry
 from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.metrics import ActionObserver, chain_ticks
 from wch_bridge.owners import OWNED_OPTION
 from wch_bridge.report import ReportTicker, build_report_data
-from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_password, mask_dsn
-from wch_bridge.store import ActionStore, Engine, make_engine, ownership, reporting
+from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_secrets, mask_dsn, mask_secrets_in_text
+from wch_bridge.store import ActionStore, Engine, make_engine, ownership, queries, reporting
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.actions import NewRow
 from wch_bridge.store.ledger import MessageLedger
@@ -39,9 +39,14 @@ def open_store(settings: Settings, clock: Clock | None = None) -> ActionStore:
         return ActionStore(open_engine(settings), settings.prefix, clock=clock or Clock(speed=settings.clock_speed))
     except StoreError as exc:
         reason = str(exc).removeprefix("database temporarily unavailable: ").removeprefix("database error: ")
-        for secret in secrets_of(settings):
-            reason = reason.replace(secret, "***")
-        raise type(exc)(f"cannot reach the database {mask_dsn(settings.dsn)}: {reason}") from exc
+        raise type(exc)(f"cannot reach the database {mask_dsn(settings.dsn)}: "
+                        f"{mask_secrets_in_text(reason, settings.dsn)}") from exc
+    except WchBridgeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a driver failing while connecting (bad charset...): one clear error
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        reason = mask_secrets_in_text(lines[0] if lines else type(exc).__name__, settings.dsn)[:300]
+        raise StoreError(f"cannot reach the database {mask_dsn(settings.dsn)}: {reason}") from exc
 
 
 def ensure_bridge_tables(store: ActionStore) -> None:
@@ -156,9 +161,9 @@ def ensure_recurring(store: ActionStore, settings: Settings, spec: hooks.HookSpe
 
 
 def secrets_of(settings: Settings) -> tuple[str, ...]:
-    """Strings that must never appear in output: token, salts, the DSN password."""
-    out = [s for s in (settings.whatsapp_token, settings.auth_key, settings.auth_salt, dsn_password(settings.dsn)) if s]
-    return tuple(out)
+    """Strings that must never appear in output: token, salts, the DSN's passwords (user-info and query string)."""
+    out = [s for s in (settings.whatsapp_token, settings.auth_key, settings.auth_salt) if s]
+    return tuple(out) + dsn_secrets(settings.dsn)
 
 
 def report_data(settings: Settings, store: ActionStore, window: str = "24h") -> dict[str, Any]:
@@ -237,3 +242,32 @@ def start_metrics(worker: Worker) -> object | None:
 
     client = getattr(worker.services, "whatsapp", None)
     return serve(worker, observer, host=s.metrics_host, port=s.metrics_port, gate=getattr(client, "gate", None))
+
+
+#: ``run --once`` exit codes beyond 0 (done), 1 (usage / second signal) and 2 (environment), so cron notices.
+EXIT_SENDS_HALTED = 3
+EXIT_WORK_LEFT = 4
+
+
+def once_exit_code(worker: Worker, code: int) -> tuple[int, str | None]:
+    """After ``run --once``: 3 when WhatsApp sends were halted (auth error 190 and the like), 4 when due actions of
+    hooks the bridge runs were left pending because this worker could not serve them (no WhatsApp settings, or a
+    halt); else ``code``. The second item says why, for the last log line."""
+    if code:
+        return code, None
+    gate = getattr(getattr(worker.services, "whatsapp", None), "gate", None)
+    if gate is not None and getattr(gate, "halted", False):
+        return EXIT_SENDS_HALTED, f"WhatsApp sends halted ({gate.halt_reason or 'auth error'})"
+    wanted = set(worker.settings.hooks or default_registry())
+    unserved = sorted(h for h in wanted if h not in worker.registry)
+    if not unserved:
+        return code, None
+    try:
+        gids = queries.served_group_ids(worker.store, worker.settings.groups)
+        left = queries.due_pending_by_hook(worker.store, gids, unserved, worker.store.now())
+    except StoreError:
+        return code, None
+    if not left:
+        return code, None
+    what = ", ".join(f"{n} {h}" for h, n in sorted(left.items()))
+    return EXIT_WORK_LEFT, f"left due work this worker cannot serve: {what}"

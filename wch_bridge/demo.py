@@ -9,7 +9,9 @@ abandoned-cart reminders and the recurring cart cleanup. The sandbox WhatsApp AP
 port with a few scripted faults (a catalog outage that heals, an order whose notification keeps failing, a few
 undeliverable numbers, customers outside the 24-hour window). The real worker (``app.build_worker``) then runs
 until everything due has run; the retry delays of the plugin's rules (60/300/900 s) pass quickly because the
-demo's clock runs :data:`CLOCK_SPEED` times faster (``Settings.clock_speed``): the rules are not changed.
+demo's clock (:class:`DemoClock`) starts a few hours in the past, runs at real speed and jumps over idle waits to the
+next due action, never past real time: the rules are not changed, pickup lags are real seconds and no timestamp is
+written in the future (so ``status`` and ``report`` read the demo database as they would a site's).
 Finally the HTML report is written. Layer 3: no click here (the CLI renders the progress bar)."""
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +39,12 @@ from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.actions import NewRow
 from wch_bridge.store.wp import WordPressData
 from wch_bridge.store.wp_seed import SiteSeeder
+from wch_bridge.timeutil import Clock
 from wch_bridge.worker import Worker
 
 log = logging.getLogger("wch_bridge.demo")
 
-CLOCK_SPEED = 300.0  # the 1260 s of sync retry delays (60+300+900) pass in about 4 s
+CLOCK_LEAD = 6 * 3600.0  # the demo clock starts this far in the past: room for every retry delay it jumps over
 PHONE_NUMBER_ID = "106540352242922"
 CATALOG_ID = "146265584024623"
 SQLITE_PREFIX = "wp_"
@@ -92,6 +95,25 @@ class DemoResult:
 Progress = Callable[[int, int], None]  # (actions finished, actions known so far)
 
 
+class DemoClock(Clock):
+    """Real speed, started ``lead`` seconds in the past; :meth:`jump_to` skips idle time, never past real time."""
+
+    def __init__(self, lead: float = CLOCK_LEAD) -> None:
+        super().__init__(1.0, -lead)
+        self.skipped = 0.0
+
+    def behind(self) -> float:
+        """Seconds the demo clock is behind real time (>= 0)."""
+        return max(0.0, time.time() - self.timestamp())
+
+    def jump_to(self, when: datetime) -> None:
+        target = min(when.replace(tzinfo=UTC).timestamp(), time.time())
+        delta = target - self.timestamp()
+        if delta > 0:
+            self.advance(delta)
+            self.skipped += delta
+
+
 def _phone(i: int) -> str:
     return f"+1555{2000000 + i:07d}"
 
@@ -102,7 +124,7 @@ DEMO_MARKER = "wch_bridge_demo"
 
 class Demo:
     def __init__(self, out_dir: str | Path = "demo-out", *, actions: int = 60, dsn: str | None = None,
-                 clock_speed: float = CLOCK_SPEED, progress: Progress | None = None, prefix: str | None = None) -> None:
+                 clock: DemoClock | None = None, progress: Progress | None = None, prefix: str | None = None) -> None:
         if actions < 20:
             raise ConfigError(f"actions: at least 20 for a meaningful demo, got {actions}")
         self.out = Path(out_dir)
@@ -111,7 +133,7 @@ class Demo:
         self.prefix = prefix or (MYSQL_PREFIX if self.external else SQLITE_PREFIX)
         self.db_path = self.out / "demo.sqlite"
         self.dsn = dsn or f"sqlite:///{self.db_path.resolve()}"
-        self.clock_speed = clock_speed
+        self.clock = clock or DemoClock()
         self.progress = progress
         self.token = "demo-" + secrets.token_hex(16)
         self.seeded = 0
@@ -124,8 +146,8 @@ class Demo:
         if not self.external:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(str(self.db_path) + suffix).unlink(missing_ok=True)
-        settings = Settings(dsn=self.dsn, prefix=self.prefix, clock_speed=self.clock_speed)
-        store = open_store(settings)
+        settings = Settings(dsn=self.dsn, prefix=self.prefix)
+        store = open_store(settings, clock=self.clock)
         if self.external:
             if schema_mod.looks_live(store.engine, self.prefix) and not self._is_demo(store):
                 raise ConfigError(f"dsn: the {self.prefix} tables there hold a site or queued actions; the demo "
@@ -190,8 +212,8 @@ class Demo:
         items = [{"product_id": products[0], "name": "Trail Runner 2", "quantity": 1, "price": "89.00"},
                  {"product_id": products[4], "name": "Wool Socks (3 pack)", "quantity": 2, "price": "18.00"}]
         for k in range(n_carts):
-            cart_ids.append(seed.add_cart(_phone(500 + k), items, total="125.00", idle_hours=26 + k))
-        outside = [_phone(500 + k) for k in range(0, n_carts, 3)]  # these customers last wrote > 24 h ago
+            cart_ids.append(seed.add_cart(_phone(100000 + k), items, total="125.00", idle_hours=26 + k))
+        outside = [_phone(100000 + k) for k in range(0, n_carts, 3)]  # these customers last wrote > 24 h ago
         fresh = seed.add_cart(_phone(600), items[:1], total="89.00", idle_hours=2)
         stale = [seed.add_cart(_phone(610 + k), items[1:], total="36.00", idle_hours=80 + k) for k in range(3)]
         done = seed.add_cart(_phone(620), items, total="125.00", status="converted", idle_hours=30)
@@ -248,7 +270,7 @@ class Demo:
     # ------------------------------------------------------------------ running
     def settings(self, sandbox: Sandbox) -> Settings:
         return Settings(
-            dsn=self.dsn, prefix=self.prefix, clock_speed=self.clock_speed, poll_interval=0.1, concurrency=8,
+            dsn=self.dsn, prefix=self.prefix, poll_interval=0.1, concurrency=8,
             batch_size=25, grace_period=5, heartbeat_interval=200, orphan_timeout=3600, touch_interval=3600,
             whatsapp_api_base=sandbox.url, whatsapp_token=self.token, whatsapp_timeout=10, messages_per_second=400,
         )
@@ -256,6 +278,21 @@ class Demo:
     def remaining(self, store: ActionStore, hooks: list[str]) -> int:
         counts = store.count_by_status([h for h in hooks if h != hook_table.CART_CLEANUP])
         return counts.get("pending", 0) + counts.get("in-progress", 0)
+
+    def skip_idle_time(self, w: Worker, store: ActionStore, hooks: list[str], group_ids: list[int]) -> None:
+        """Nothing running: jump the clock to the next due action (a retry delay passes at once); when only the
+        recurring cleanup is left, catch up with real time, let what is then due run, and stop."""
+        nxt = store.next_due_at(hooks, group_ids)
+        now = self.clock.now()
+        if nxt is not None and nxt <= now:
+            return  # due now: the worker takes it on its next poll
+        if self.remaining(store, hooks) == 0:
+            if self.clock.behind() > 1:
+                self.clock.jump_to(datetime.now(UTC).replace(tzinfo=None))
+                return
+            w.request_stop()
+        elif nxt is not None:
+            self.clock.jump_to(nxt)
 
     def run(self) -> DemoResult:
         t0 = time.monotonic()
@@ -266,6 +303,7 @@ class Demo:
             services = build_services(settings, store)
             worker = build_worker(settings, store, services=services)
             hooks = worker.hooks
+            group_ids = list(store.group_ids(settings.groups, create=True).values())
             last = [0.0]
 
             def tick(w: Worker) -> None:
@@ -275,19 +313,18 @@ class Demo:
                 done = w.stats.completed + w.stats.failed
                 if self.progress:
                     self.progress(done, max(done + self.remaining(store, hooks), self.seeded + self.planned_retries))
-                if not w.inflight_ids and self.remaining(store, hooks) == 0:
-                    w.request_stop()
-                elif time.monotonic() - t0 > TIMEOUT:
+                if not w.inflight_ids:
+                    self.skip_idle_time(w, store, hooks, group_ids)
+                if time.monotonic() - t0 > TIMEOUT:
                     log.warning("demo: giving up after %.0f s with actions still pending", TIMEOUT)
                     w.request_stop()
 
             worker.on_tick = chain_ticks(worker.on_tick, tick)
-            clock_start = store.clock.timestamp()
             worker.run()
             if self.progress:
                 done = worker.stats.completed + worker.stats.failed
                 self.progress(done, done)
-            clock_seconds = store.clock.timestamp() - clock_start
+            clock_seconds = self.clock.skipped
         report = self.out / "report.html"
         write_atomic(report, render_html(report_data(settings, store)))
         counts = self.count(store, settings)
@@ -317,7 +354,11 @@ class Demo:
         templates = sum(int(k["count"]) for k in kinds if k.get("kind") == "template" and k.get("status") == "sent")
         templates -= int(admin.get("sent") or 0)  # every admin-campaign message is a template: the rest are carts
         products = ((data.get("catalog") or {}).get("products") or {})
-        return {"by_hook": by_hook, "actions": total, "ledger": ledger, "failed_codes": codes,
+        gids = queries.served_group_ids(store, settings.groups)
+        failed_rows, _more = queries.list_actions(store, gids, statuses=["failed"], hook=None, since=None, limit=1,
+                                                  offset=0)
+        return {"first_failed_id": failed_rows[0].action_id if failed_rows else None,
+                "by_hook": by_hook, "actions": total, "ledger": ledger, "failed_codes": codes,
                 "carts": (data.get("carts") or {}), "sync": by_hook.get(hook_table.SYNC_JOB, {}),
                 "campaign": campaign, "admin_campaign": admin, "templates_sent": templates,
                 "products_synced": products.get("synced", 0),
@@ -342,7 +383,8 @@ class Demo:
             f"{shop['admin_recipients']} in {adm.get('batches_done', 0)} batches",
             f"carts: {_num(carts, 'reminders_sent')} reminders sent ({c['templates_sent']} as a template outside the "
             f"24-hour window), {_num(carts, 'expired')} expired, {_num(carts, 'active')} still active",
-            f"time: {r.seconds:.1f} s, {r.clock_seconds / 60:.0f} min on the demo clock ({self.clock_speed:g}x faster)",
+            f"time: {r.seconds:.1f} s, {r.clock_seconds / 60:.0f} min on the demo clock skipped while idle (retry "
+            "delays; the clock never runs ahead of real time)",
         ]
 
     def retries(self, c: dict[str, Any]) -> int:

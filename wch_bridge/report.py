@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from wch_bridge import __version__
+from wch_bridge.errors import ConfigError
 from wch_bridge.hooks import CART_CLEANUP
 from wch_bridge.masking import mask_phones_in_text
 from wch_bridge.resources import templates_dir
@@ -149,6 +150,9 @@ def decide_health(sections: Mapping[str, Any], window: str) -> dict[str, Any]:
                      "wch-bridge worker is running.")
     elif not hb.get("ever"):
         add(WARNING, "No wch-bridge worker has registered a heartbeat yet.")
+    elif (hb.get("last_heartbeat_age") is None or hb["last_heartbeat_age"] > stale) and _all_stopped_cleanly(sections):
+        add(WARNING, "No wch-bridge worker is running: every registered worker stopped cleanly. Start "
+                     "`wch-bridge run` to serve the queue.")
     elif hb.get("last_heartbeat_age") is None or hb["last_heartbeat_age"] > stale:
         last = _clean(hb.get("last_heartbeat_gmt"))
         add(CRITICAL, "No live wch-bridge worker: " + (
@@ -170,6 +174,12 @@ def decide_health(sections: Mapping[str, Any], window: str) -> dict[str, Any]:
     reasons.sort(key=lambda r: -_RANK[r["level"]])
     status = max((r["level"] for r in reasons), key=lambda lv: _RANK[lv], default=OK)
     return {"status": status, "reasons": reasons, "facts": facts}
+
+
+def _all_stopped_cleanly(sections: Mapping[str, Any]) -> bool:
+    """Workers were registered, none is live and none died (each recorded its stop): a clean shutdown."""
+    w = sections.get("workers") or {}
+    return bool(w.get("available")) and not w.get("live") and not w.get("dead") and bool(w.get("stopped"))
 
 
 def build_report_data(
@@ -305,10 +315,36 @@ def render_html(data: Mapping[str, Any]) -> str:
     return environment().get_template(TEMPLATE).render(d=data, charts=charts)
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+def check_writable(path: str | os.PathLike[str], option: str, *, mkdir: bool = False) -> None:
+    """ConfigError (one line naming ``option``) unless a file can be written at ``path``: not a directory, its folder
+    exists (created first when ``mkdir``) and a temp file can be made in it. Checked before any work is done."""
+    target = Path(path)
+    if str(path).strip() == "":
+        raise ConfigError(f"{option}: give a file path")
+    if target.is_dir():
+        raise ConfigError(f"{option}: {str(target)!r} is a folder; give a file path like {target / 'report.html'}")
+    folder = target.parent
+    if not folder.is_dir():
+        if not mkdir:
+            raise ConfigError(f"{option}: the folder {str(folder)!r} does not exist (create it, or add --mkdir)")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{option}: cannot create the folder {str(folder)!r}: {exc.strerror or exc}") from None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(folder))
+        os.close(fd)
+        os.unlink(tmp)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError(f"{option}: cannot write in the folder {str(folder)!r}: {reason}") from None
+
+
+def write_atomic(path: str | os.PathLike[str], text: str, *, mkdir: bool = True) -> None:
     """Write ``text`` to a temp file in the same directory, fsync, then ``os.replace`` (readers never see half)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if mkdir:
+        target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

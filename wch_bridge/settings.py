@@ -18,16 +18,48 @@ SECRET_FIELDS = frozenset({"whatsapp_token", "auth_key", "auth_salt"})
 
 
 _DSN_PASSWORD = re.compile(r"^([A-Za-z0-9+._-]+://[^:/@]*):(.*)@(?=[^@]*$)")
+_DSN_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+._-]*://")
+#: Query-string members that carry a secret (``?password=…``, ``&ssl_key=…``): their values are masked too.
+_DSN_QUERY_SECRET = re.compile(
+    r"([?&;](?:[^=&;#]*(?:pass|pwd|secret|token|key|auth)[^=&;#]*)=)([^&;#]*)", re.IGNORECASE
+)
+#: Anything that looks like ``scheme://user:password@`` or ``password=…`` inside free text (error messages).
+_TEXT_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+._-]*://[^:/@\s]*):([^@\s]*)@")
+UNREADABLE_DSN = "<unreadable DSN, not shown>"
 
 
 def mask_dsn(dsn: str) -> str:
-    """The DSN with its password replaced by ***, for output (``mysql+pymysql://u:***@host/db``)."""
-    return _DSN_PASSWORD.sub(lambda m: f"{m.group(1)}:***@", dsn or "", count=1)
+    """The DSN for output: its password (``user:***@``) and query-string secrets (``?password=***``) hidden
+    (``mysql+pymysql://u:***@host/db``). A value that is not a URL at all (a password pasted by mistake) is never
+    echoed: ``<unreadable DSN, not shown>``."""
+    if not _DSN_SCHEME.match(dsn or ""):
+        return UNREADABLE_DSN
+    masked = _DSN_PASSWORD.sub(lambda m: f"{m.group(1)}:***@", dsn, count=1)
+    return _DSN_QUERY_SECRET.sub(lambda m: m.group(1) + ("***" if m.group(2) else ""), masked)
 
 
-def dsn_password(dsn: str) -> str | None:
-    m = _DSN_PASSWORD.match(dsn or "")
-    return m.group(2) if m and m.group(2) else None
+def dsn_secrets(dsn: str) -> tuple[str, ...]:
+    """Every secret a DSN holds (the user-info password, query-string passwords/keys); the whole value when it is
+    not a URL (it may be a password given by mistake)."""
+    if not dsn:
+        return ()
+    if not _DSN_SCHEME.match(dsn):
+        return (dsn,) if len(dsn) >= 4 else ()
+    out = []
+    m = _DSN_PASSWORD.match(dsn)
+    if m and m.group(2):
+        out.append(m.group(2))
+    out += [q.group(2) for q in _DSN_QUERY_SECRET.finditer(dsn) if q.group(2)]
+    return tuple(dict.fromkeys(out))
+
+
+def mask_secrets_in_text(text: str, dsn: str = "") -> str:
+    """Free text (an error message) with ``dsn``'s secrets, any ``scheme://user:pass@`` password and any
+    ``password=`` value replaced by ``***``."""
+    for secret in sorted(dsn_secrets(dsn), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _TEXT_USERINFO.sub(lambda m: f"{m.group(1)}:***@", text)
+    return _DSN_QUERY_SECRET.sub(lambda m: m.group(1) + ("***" if m.group(2) else ""), text)
 
 
 @dataclass(frozen=True)
@@ -46,7 +78,7 @@ class Settings:
     touch_interval: float = 60.0  # refresh last_attempt_gmt of long-running actions
     heartbeat_interval: float = 5.0
     orphan_timeout: float = 30.0
-    clock_speed: float = 1.0  # demo only: run the clock faster (retry delays pass quickly)
+    clock_speed: float = 1.0  # testing only: run the clock faster (retry delays pass quickly)
     # WhatsApp
     whatsapp_api_base: str = DEFAULT_API_BASE
     whatsapp_api_version: str | None = None  # None: wch_settings api.api_version, else DEFAULT_API_VERSION

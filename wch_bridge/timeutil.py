@@ -37,7 +37,7 @@ def parse_db_date(value: object) -> datetime | None:
 class Clock:
     """UTC wall clock. ``now()`` returns a naive UTC datetime truncated to whole seconds (PHP's resolution).
 
-    ``speed`` > 1 makes time run faster from the moment the clock was made (the demo's compressed clock: retry
+    ``speed`` > 1 makes time run faster from the moment the clock was made (tests' compressed clock: retry
     delays of 60/300/900 s pass in seconds without changing the rules)."""
 
     def __init__(self, speed: float = 1.0, offset_seconds: float = 0.0) -> None:

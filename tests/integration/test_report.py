@@ -237,7 +237,8 @@ def test_json_holds_the_same_figures_as_the_html(seeded: tuple[ActionStore, date
     out, js = tmp_path / "r" / "report.html", tmp_path / "report.json"
     dsn = db_url.replace("root@", "root:s3cret-pw@") if db_url.startswith("mysql") else db_url
     res = CliRunner().invoke(main, ["report", "--dsn", db_url, "--prefix", store.prefix, "--out", str(out),
-                                    "--json", str(js), "--window", "7d"], catch_exceptions=False)
+                                    "--json", str(js), "--window", "7d", "--mkdir"],
+                            catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "CRITICAL" in res.output
     data = json.loads(js.read_text(encoding="utf-8"))

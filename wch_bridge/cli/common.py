@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,7 +17,7 @@ import click
 from wch_bridge import __version__
 from wch_bridge.errors import ConfigError, WchBridgeError
 from wch_bridge.masking import mask_phones_in_text
-from wch_bridge.settings import DEFAULT_DSN, Settings
+from wch_bridge.settings import DEFAULT_DSN, Settings, mask_secrets_in_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,14 +34,18 @@ class BridgeGroup(click.Group):
         try:
             rv = super().main(*args, **kwargs)
         except click.UsageError as exc:
-            exc.show()
-            sys.exit(EXIT_USAGE)
+            fail(usage_line(exc), EXIT_USAGE)
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(EXIT_USAGE)
+        except Exception as exc:  # noqa: BLE001 - the last net: one line on stderr, never a traceback
+            lines = str(exc).strip().splitlines()
+            text = mask_phones_in_text(mask_secrets_in_text(lines[0] if lines else "", _dsn_in(kwargs, args)))
+            click.echo(f"wch-bridge: error: unexpected {type(exc).__name__}: {text[:300]}".rstrip(": "), err=True)
+            sys.exit(EXIT_ENV)
         if isinstance(rv, int) and rv:
             sys.exit(rv)
         return rv
@@ -56,8 +62,29 @@ class BridgeGroup(click.Group):
             if param is not None and param.envvar:
                 where.append(param.envvar if isinstance(param.envvar, str) else param.envvar[0])
             hint = f" ({' / '.join(where)})" if where else ""
-            fail(f"{name}{hint}: {exc.message}", EXIT_USAGE)
+            message = exc.message if exc.message and exc.message.strip() else exc.format_message()
+            fail(f"{name}{hint}: {' '.join(message.split()) or 'a value is required'}", EXIT_USAGE)
         return None
+
+
+def usage_line(exc: click.UsageError) -> str:
+    """A usage error as one line: the message and where to find help (never click's three-line block)."""
+    message = " ".join(exc.format_message().split())
+    if re.match(r"^No such option:? '?-\d+'?\.?$", message):
+        message = f"{message.rstrip('.')}: IDs are positive numbers"
+    path = exc.ctx.command_path if exc.ctx is not None else "wch-bridge"
+    return f"{message} (see: {path} --help)"
+
+
+def _dsn_in(kwargs: dict[str, Any], args: tuple[Any, ...]) -> str:
+    """The DSN this run was given (option or env var), so an unexpected error never shows its secrets."""
+    argv = list(kwargs.get("args") or (args[0] if args else None) or sys.argv[1:])
+    for i, a in enumerate(argv):
+        if a == "--dsn" and i + 1 < len(argv):
+            return str(argv[i + 1])
+        if str(a).startswith("--dsn="):
+            return str(a)[len("--dsn="):]
+    return os.environ.get("WCH_BRIDGE_DSN", "")
 
 
 @click.group(cls=BridgeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import shlex
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +62,27 @@ def demo_cmd(out: str, actions: int, dsn: str | None, prefix: str | None, verbos
         click.echo(line)
     report = Path(result.report)
     click.echo(f"\nreport: {report.resolve()}")
-    target = ["--dsn", result.dsn if dsn is None else mask_dsn(result.dsn)]
+    target = ["--dsn", result.dsn] if dsn is None else []
     if result.prefix != "wp_":
         target += ["--prefix", result.prefix]
     opts = " ".join(shlex.quote(x) for x in target)
-    click.echo("\ntry next:")
-    for cmd in (f"wch-bridge status {opts}",
-                f"wch-bridge jobs list --status failed {opts}",
-                f"wch-bridge jobs show ID {opts}",
-                f"wch-bridge report --out report.html {opts}",
-                f"wch-bridge config show {opts}"):
+    exe = _exe()
+    failed = result.counts.get("first_failed_id")
+    click.echo("\ntry next" + (" (with WCH_BRIDGE_DSN set to the DSN you gave):" if dsn is not None else ":"))
+    for cmd in (f"{exe} status {opts}",
+                f"{exe} jobs list --status failed {opts}",
+                *([f"{exe} jobs show {int(failed)} {opts}"] if failed else []),
+                f"{exe} report --out report.html {opts}",
+                f"{exe} config show {opts}"):
         click.echo(f"  {cmd}")
+
+
+def _exe() -> str:
+    """How to call this wch-bridge: its bare name when that is what PATH finds, else its full path (a venv that
+    is not activated), so the printed commands work as printed."""
+    me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    found = shutil.which("wch-bridge")
+    if found and me and os.path.realpath(found) == me:
+        return "wch-bridge"
+    return shlex.quote(os.path.abspath(sys.argv[0])) if me and os.path.basename(me) == "wch-bridge" else "wch-bridge"
+

@@ -6,8 +6,8 @@ import socket
 
 import click
 
-from wch_bridge.app import open_store
 from wch_bridge.cli.common import EXIT_ENV, db_options, handle_errors, main, make_settings
+from wch_bridge.cli.opsutil import open_ops_store
 from wch_bridge.store.workers import WorkerRegistry
 
 
@@ -20,7 +20,7 @@ from wch_bridge.store.workers import WorkerRegistry
 def health_cmd(dsn: str, prefix: str, groups: str, max_age: float, any_host: bool) -> None:
     """Exit 0 when the database answers, the Action Scheduler tables exist and a worker on this host beats."""
     settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
-    store = open_store(settings)
+    store = open_ops_store(settings)
     status = store.count_by_status()  # raises (exit 2) when the database or the actions table is missing
     reg = WorkerRegistry(store.engine, store.t)
     if not reg.available():

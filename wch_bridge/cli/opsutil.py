@@ -3,9 +3,11 @@ classes whose usage errors exit 1, DURATION parsing, aligned tables, colours on 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,9 +17,10 @@ from wch_bridge.app import open_store
 from wch_bridge.cli.common import EXIT_ENV, EXIT_USAGE, fail
 from wch_bridge.errors import ConfigError, WchBridgeError
 from wch_bridge.masking import mask_phone, mask_phones_in_text
-from wch_bridge.settings import _DSN_PASSWORD, Settings, mask_dsn
+from wch_bridge.settings import Settings, mask_dsn, mask_secrets_in_text
 from wch_bridge.store import queries
 from wch_bridge.store.actions import ActionStore
+from wch_bridge.store.engine import sqlite_file
 from wch_bridge.timeutil import FMT
 
 STATUSES = ("pending", "in-progress", "complete", "failed", "canceled")
@@ -51,8 +54,14 @@ class OpsGroup(_UsageExitsOne, click.Group):
 
 
 # ---------------------------------------------------------------------------------------------- database
-def open_ops_store(settings: Settings) -> ActionStore:
-    """The store, with the Action Scheduler tables checked. Unreachable database / missing tables: exit 2."""
+def open_ops_store(settings: Settings, *, need_tables: bool = True) -> ActionStore:
+    """The store of a read-mostly command, with the Action Scheduler tables checked (unless ``need_tables``).
+    A SQLite file that does not exist is an error, never created (a forgotten --dsn must not leave an empty
+    wch-bridge.sqlite behind). Unreachable database / missing tables: exit 2, naming the database and prefix."""
+    path = sqlite_file(settings.dsn)
+    if path is not None and not os.path.exists(path):
+        fail(f"no database at {mask_dsn(settings.dsn)}: the SQLite file {path!r} does not exist "
+             "(forgot --dsn or WCH_BRIDGE_DSN?)", EXIT_ENV)
     try:
         store = open_store(settings)
     except WchBridgeError:
@@ -60,7 +69,8 @@ def open_ops_store(settings: Settings) -> ActionStore:
     except Exception as exc:  # noqa: BLE001 - driver errors while connecting: one line, no traceback
         fail(f"cannot reach the database {mask_dsn(settings.dsn)}: {clean_reason(exc, settings.dsn)}", EXIT_ENV)
         raise  # unreachable (fail exits)
-    queries.require_tables(store)
+    if need_tables:
+        queries.require_tables(store)
     return store
 
 
@@ -68,15 +78,14 @@ def clean_reason(exc: BaseException, dsn: str = "") -> str:
     """First line of the driver's message, without SQLAlchemy's boilerplate or the DSN password."""
     lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     text = lines[0] if lines else type(exc).__name__
-    m = _DSN_PASSWORD.match(dsn or "")
-    if m and m.group(2):
-        text = text.replace(m.group(2), "***")
-    return text[:300]
+    return mask_phones_in_text(mask_secrets_in_text(text, dsn))[:300]
 
 
 # ---------------------------------------------------------------------------------------------- values
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: The longest DURATION accepted (100 years): a cutoff ``now - DURATION`` stays a valid date.
+MAX_DURATION_SECONDS = 36500 * 86400
 
 
 def parse_duration(text: str | None, option: str) -> timedelta | None:
@@ -90,6 +99,8 @@ def parse_duration(text: str | None, option: str) -> timedelta | None:
     seconds = sum(int(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
         raise ConfigError(f"{option}: the duration must be more than 0, got {text!r}")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ConfigError(f"{option}: {text!r} is too long: at most {MAX_DURATION_SECONDS // 86400}d (100 years)")
     return timedelta(seconds=seconds)
 
 
@@ -221,6 +232,15 @@ def refused() -> None:
     sys.exit(EXIT_USAGE)
 
 
-def progress(length: int, label: str) -> Any:
-    """A click progress bar on stderr (stdout stays for the summary)."""
-    return click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True)
+@contextlib.contextmanager
+def progress(length: int, label: str) -> Iterator[Any]:
+    """A click progress bar on stderr (stdout stays for the summary). Off a terminal click prints only the label,
+    without a line end: end that line, so the summary on stdout does not run into it (``canceled 1canceling``)."""
+    with click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield bar
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if not tty:
+        click.echo("", err=True)

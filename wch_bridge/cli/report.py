@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from wch_bridge.app import open_store, report_data
-from wch_bridge.cli.common import EXIT_USAGE, db_options, fail, handle_errors, main, make_settings
-from wch_bridge.report import render_html, render_json, write_atomic
+from wch_bridge.app import report_data
+from wch_bridge.cli.common import EXIT_ENV, EXIT_USAGE, db_options, fail, handle_errors, main, make_settings
+from wch_bridge.cli.opsutil import open_ops_store
+from wch_bridge.report import check_writable, render_html, render_json, write_atomic
 from wch_bridge.store.reporting import WINDOWS
 
 
@@ -19,8 +20,10 @@ from wch_bridge.store.reporting import WINDOWS
 @click.option("--window", type=click.Choice(list(WINDOWS)), default="24h", show_default=True,
               envvar="WCH_BRIDGE_REPORT_WINDOW", help="Throughput, failures and lag over this window. "
               "[env WCH_BRIDGE_REPORT_WINDOW]")
+@click.option("--mkdir", is_flag=True, help="Create the folder of --out / --json when it does not exist.")
 @handle_errors
-def report_cmd(dsn: str, prefix: str, groups: str, out: str | None, json_out: str | None, window: str) -> None:
+def report_cmd(dsn: str, prefix: str, groups: str, out: str | None, json_out: str | None, window: str,
+               mkdir: bool) -> None:
     """Write the status report: health banner, queue, failures, carts, campaigns, catalog sync, workers.
 
     Read-only: nothing in the database is changed. Exit code 0 whatever the health says (see the banner or
@@ -28,14 +31,20 @@ def report_cmd(dsn: str, prefix: str, groups: str, out: str | None, json_out: st
     if not out and not json_out:
         fail("give --out PATH (HTML) and/or --json PATH", EXIT_USAGE)
     settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
-    store = open_store(settings)
+    for path, option in ((out, "--out"), (json_out, "--json")):
+        if path and path != "-":
+            check_writable(path, option, mkdir=mkdir)
+    store = open_ops_store(settings, need_tables=False)
     data = report_data(settings, store, window)
-    if out:
-        write_atomic(out, render_html(data))
-    if json_out == "-":
-        click.echo(render_json(data), nl=False)
-    elif json_out:
-        write_atomic(json_out, render_json(data))
+    try:
+        if out:
+            write_atomic(out, render_html(data), mkdir=False)
+        if json_out == "-":
+            click.echo(render_json(data), nl=False)
+        elif json_out:
+            write_atomic(json_out, render_json(data), mkdir=False)
+    except OSError as exc:
+        fail(f"cannot write the report: {exc.strerror or exc}", EXIT_ENV)
     health = data["health"]
     if out or json_out != "-":
         written = " and ".join(p for p in (out, json_out) if p)

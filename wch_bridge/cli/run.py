@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -13,8 +14,9 @@ import click
 
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge import hooks as hook_table
-from wch_bridge.app import build_worker, open_store, secrets_of, start_metrics
+from wch_bridge.app import build_worker, once_exit_code, open_store, secrets_of, start_metrics
 from wch_bridge.cli.common import (
+    EXIT_ENV,
     EXIT_USAGE,
     db_options,
     fail,
@@ -25,7 +27,9 @@ from wch_bridge.cli.common import (
     split_csv,
 )
 from wch_bridge.cli.config import settings_options
+from wch_bridge.errors import ConfigError
 from wch_bridge.owners import NOBODY
+from wch_bridge.report import check_writable
 from wch_bridge.store import ownership
 from wch_bridge.store.actions import NewRow
 from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
@@ -103,12 +107,22 @@ def run_cmd(dsn: str, prefix: str, groups: str, poll_interval: float, batch_size
         grace_period=grace_period, touch_interval=touch_interval, log_level=log_level, log_format=log_format,
         report_out=report_out, report_every=report_every, **whatsapp,
     )  # + env vars (and *_FILE), --config file, defaults: wch_bridge.config; wch_settings in build_worker
+    if settings.report_out:
+        check_writable(settings.report_out, "report_out (--report-out)", mkdir=True)
     redact = setup_logging(settings.log_level, settings.log_format, secrets_of(settings))
     worker = build_worker(settings)
     redact.add(*worker.secrets)  # e.g. the token decrypted from wch_settings
+    try:
+        start_metrics(worker)
+    except OSError as exc:
+        fail(f"metrics_port (--metrics-port): cannot listen on {settings.metrics_host}:{settings.metrics_port}: "
+             f"{exc.strerror or exc}", EXIT_ENV)
     worker.install_signal_handlers()
-    start_metrics(worker)
     code = worker.run()
+    if settings.once:
+        code, why = once_exit_code(worker, code)
+        if why:
+            logging.getLogger("wch_bridge.worker").warning("run --once: exit %d: %s", code, why)
     sys.stdout.flush()
     sys.stderr.flush()
     if worker.abandoned_threads:
@@ -117,26 +131,35 @@ def run_cmd(dsn: str, prefix: str, groups: str, poll_interval: float, batch_size
 
 
 _REL = re.compile(r"^\+?(\d+)\s*([smhd]?)$")
+_EARLIEST = datetime(1970, 1, 1)
+_LATEST = datetime(9999, 12, 31, 23, 59, 59)
+AT_FORMS = ("Unix seconds (1767225600), +90s / +5m / +2h / +1d from now, or an ISO date-time "
+            "(2026-01-31T09:00:00, UTC unless it has an offset like +02:00)")
 
 
 def parse_when(value: str | None, now: datetime) -> datetime:
-    """``--at``: Unix seconds, ``+90s``/``+5m``/``+2h``/``+1d``, or an ISO date-time (UTC unless it has an offset)."""
+    """``--at``: Unix seconds, ``+90s``/``+5m``/``+2h``/``+1d``, or an ISO date-time (UTC unless it has an offset).
+    ConfigError (one line listing the accepted forms) for anything else or outside 1970-9999."""
     if not value:
         return now
     v = value.strip()
-    m = _REL.match(v)
-    if m and (v.startswith("+") or m.group(2)):
-        mult = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-        return now + timedelta(seconds=int(m.group(1)) * mult)
-    if v.isdigit():
-        return datetime.fromtimestamp(int(v), UTC).replace(tzinfo=None)
     try:
-        dt = datetime.fromisoformat(v)
-    except ValueError:
-        raise click.BadParameter(f"cannot read {value!r}: use Unix seconds, +90s/+5m/+2h/+1d or an ISO date-time") from None
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt.replace(microsecond=0)
+        m = _REL.match(v)
+        if m and (v.startswith("+") or m.group(2)):
+            mult = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+            when = now + timedelta(seconds=int(m.group(1)) * mult)
+        elif v.isdigit():
+            when = datetime.fromtimestamp(int(v), UTC).replace(tzinfo=None)
+        else:
+            dt = datetime.fromisoformat(v)
+            if dt.tzinfo is not None:
+                dt = dt.astimezone(UTC).replace(tzinfo=None)
+            when = dt.replace(microsecond=0)
+    except (ValueError, OverflowError, OSError):
+        raise ConfigError(f"--at: cannot read {value!r} as a time: use {AT_FORMS}") from None
+    if not _EARLIEST <= when <= _LATEST:
+        raise ConfigError(f"--at: {value!r} is outside 1970-01-01 .. 9999-12-31 (UTC)")
+    return when
 
 
 @main.command("enqueue")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from wch_bridge.cli.common import handle_errors, main, setup_logging
+from wch_bridge.cli.common import EXIT_ENV, fail, handle_errors, main, setup_logging
 from wch_bridge.sandbox import serve
 
 
@@ -34,4 +34,4 @@ def sandbox_cmd(host: str, port: int, latency_ms: float, token: str | None, log_
     try:
         serve(host, port, latency_ms, token, ready=ready)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        fail(f"sandbox: cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_ENV)

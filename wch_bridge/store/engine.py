@@ -18,8 +18,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from wch_bridge.errors import ConfigError, LockBusyError, StoreError, TransientStoreError
-from wch_bridge.settings import mask_dsn
+from wch_bridge.errors import ConfigError, LockBusyError, SchemaError, StoreError, TransientStoreError
+from wch_bridge.settings import UNREADABLE_DSN, mask_dsn
 
 log = logging.getLogger("wch_bridge.store")
 
@@ -77,13 +77,29 @@ def _quiet_pool_reset(engine: Engine) -> None:
         pool_logger.addFilter(_QUIET_POOL_RESET)
 
 
+def sqlite_file(dsn: str) -> str | None:
+    """The file a ``sqlite:///path`` DSN names (None for other databases, ``:memory:`` or an unreadable DSN)."""
+    try:
+        url = make_url(dsn)
+    except Exception:  # noqa: BLE001 - make_engine reports an unreadable DSN
+        return None
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return url.database
+
+
 def make_engine(dsn: str, *, pool_size: int = 10) -> Engine:
     """An Engine for a SQLAlchemy URL (``mysql+pymysql://...`` or ``sqlite:///path``) set up like WordPress."""
     try:
         url = make_url(dsn)
-    except Exception as exc:  # noqa: BLE001
-        raise ConfigError(f"invalid database DSN {mask_dsn(dsn)!r}: {type(exc).__name__}") from None
+    except Exception:  # noqa: BLE001
+        shown = "" if mask_dsn(dsn) == UNREADABLE_DSN else f" {mask_dsn(dsn)}"
+        raise ConfigError(f"dsn: cannot read the database DSN{shown}: expected "
+                          "mysql+pymysql://user:password@host/database or sqlite:///path") from None
     backend = url.get_backend_name()
+    if backend in ("mysql", "mariadb") and url.get_driver_name() != "pymysql":
+        raise ConfigError(f"dsn: {mask_dsn(dsn)} asks for the {url.get_driver_name()!r} driver, which wch-bridge "
+                          f"does not ship: write {backend}+pymysql://… instead")
     if backend == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
@@ -214,6 +230,23 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+_MISSING_TABLE = re.compile(r"(?:no such table: |Table ')([\w.$]+?)'?(?: doesn't exist|$)")
+
+
+def database_label(engine: Engine | None) -> str:
+    """Where an engine points, for messages: the DSN with every secret masked."""
+    if engine is None:
+        return "the database"
+    return mask_dsn(engine.url.render_as_string(hide_password=True))
+
+
+def missing_table_message(table: str, engine: Engine | None, prefix: str | None = None) -> str:
+    """One message for every "table does not exist": the table, the database (masked) and the prefix."""
+    hint = f"is the prefix {prefix!r} right?" if prefix else "is the prefix right?"
+    return (f"table {table} does not exist in {database_label(engine)}: {hint} "
+            "(wch-bridge schema check; a new development database: wch-bridge schema install)")
+
+
 def translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Map SQLAlchemy errors to StoreError / TransientStoreError (messages without DSN or password)."""
 
@@ -227,6 +260,10 @@ def translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
             detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
             if mysql_errno(exc) == ER_LOCK_WAIT_TIMEOUT:
                 raise LockBusyError(f"a row was locked by another session: {detail}") from exc
+            missing = _MISSING_TABLE.search(detail)
+            if missing:
+                engine = getattr(args[0], "engine", None) if args else None
+                raise SchemaError(missing_table_message(missing.group(1).rsplit(".", 1)[-1], engine)) from exc
             if is_transient(exc):
                 raise TransientStoreError(f"database temporarily unavailable: {detail}") from exc
             raise StoreError(f"database error: {detail}") from exc

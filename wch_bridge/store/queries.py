@@ -20,7 +20,7 @@ from wch_bridge.errors import SchemaError, StoreError
 from wch_bridge.models import CLI_CONTEXT, Action, Status
 from wch_bridge.store import ownership
 from wch_bridge.store.actions import ActionStore, NewRow
-from wch_bridge.store.engine import retry_transient, translate_errors
+from wch_bridge.store.engine import missing_table_message, retry_transient, translate_errors
 from wch_bridge.store.ledger import auth_pause
 from wch_bridge.store.workers import WorkerRegistry, WorkerRow
 
@@ -47,9 +47,7 @@ def require_tables(store: ActionStore) -> None:
     for suffix in AS_TABLES:
         name = f"{store.prefix}{suffix}"
         if name not in have:
-            raise SchemaError(
-                f"table {name} does not exist: is the prefix {store.prefix!r} right? (wch-bridge schema check)"
-            )
+            raise SchemaError(missing_table_message(name, store.engine, store.prefix))
 
 
 @translate_errors
@@ -342,6 +340,23 @@ def count_actions(
             *_filters(store, ids, statuses=statuses, hook=hook, since=since)
         )
         return int(conn.execute(q).scalar_one())
+
+
+@translate_errors
+def due_pending_by_hook(store: ActionStore, gids: Iterable[int], hooks: Sequence[str], now: datetime) -> dict[str, int]:
+    """Pending actions of ``hooks`` in the groups ``gids`` that are due at ``now``, counted per hook."""
+    ids, names = list(gids), list(hooks)
+    if not ids or not names:
+        return {}
+    a = store.t.actions
+    q = (
+        select(a.c.hook, func.count())
+        .where(a.c.group_id.in_(ids), a.c.status == Status.PENDING.value, a.c.hook.in_(names),
+               a.c.scheduled_date_gmt <= now)
+        .group_by(a.c.hook)
+    )
+    with store.engine.connect() as conn:
+        return {str(h): int(n) for h, n in conn.execute(q)}
 
 
 @translate_errors
