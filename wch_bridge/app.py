@@ -172,6 +172,11 @@ def report_data(settings: Settings, store: ActionStore, window: str = "24h") -> 
     scope = reporting.open_scope(store.engine, store.t, settings.groups, now, window, store.site)
     stale = max(30.0, 6 * settings.heartbeat_interval)
     sections = reporting.collect(scope, worker_stale_seconds=stale)
+    try:
+        sections["ownership"] = {"available": True,
+                                 "unowned": ownership.unowned(store, settings.groups, LIVE_HEARTBEAT_SECONDS)}
+    except WchBridgeError as exc:
+        sections["ownership"] = {"available": False, "reason": str(exc)[:200]}
     return build_report_data(sections, window=window, now=now, dsn=settings.dsn, prefix=settings.prefix,
                              groups=settings.groups)
 

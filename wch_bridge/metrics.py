@@ -27,7 +27,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from wch_bridge.store import gauges as store_gauges
+from wch_bridge.store import ownership
 from wch_bridge.store.actions import ActionStore
+from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
 from wch_bridge.worker import Result, Worker
 
 log = logging.getLogger("wch_bridge.actions")
@@ -160,6 +162,7 @@ class StoreCollector(Collector):
             ledger = store_gauges.ledger_counts(self.store)
             wid = self.worker_id()
             beat = store_gauges.heartbeat_at(self.store, wid) if wid else None
+            stranded = ownership.unowned(self.store, self.groups, LIVE_HEARTBEAT_SECONDS)
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database is away
             server_log.debug("metrics gauges unavailable: %s", type(exc).__name__)
             up.add_metric([], 0)
@@ -184,7 +187,11 @@ class StoreCollector(Collector):
         hb = GaugeMetricFamily(f"{NS}_worker_heartbeat_age_seconds",
                                "Seconds since this worker last wrote its heartbeat row (-1: none yet).")
         hb.add_metric([], (now - beat).total_seconds() if beat else -1.0)
-        return [up, depth, past, oldest, msgs, hb]
+        nobody = GaugeMetricFamily(f"{NS}_unowned_pending", "Pending actions of hooks no one runs (neither the "
+                                   "bridge nor PHP), by group and hook: alert on any.", labels=["group", "hook"])
+        for u in stranded:
+            nobody.add_metric([str(u["group"]), str(u["hook"])], int(u["pending"]))
+        return [up, depth, past, oldest, msgs, hb, nobody]
 
     def _gate_families(self) -> list[Any]:
         if self.gate is None:

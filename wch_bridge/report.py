@@ -143,6 +143,14 @@ def decide_health(sections: Mapping[str, Any], window: str) -> dict[str, Any]:
             f"({ratio:.0%} of {failed + done:,} finished).")
     else:
         facts.append(f"No failures in the last {window} ({done:,} actions completed).")
+    unowned = (sections.get("ownership") or {}).get("unowned") or []
+    if unowned:
+        names = ", ".join(f"{_clean(u.get('hook'))} ({int(u.get('pending') or 0):,} in {_clean(u.get('group'))})"
+                          for u in unowned[:10])
+        total = sum(int(u.get("pending") or 0) for u in unowned)
+        add(CRITICAL, f"{total:,} pending action{'s' if total != 1 else ''} of hooks no one runs (neither the "
+                      f"bridge nor PHP): {names}. Check for a typo in the hook name, or let PHP run them "
+                      "(`wch-bridge hooks list`).")
     hb = h.get("heartbeat") or {}
     stale = float((sections.get("workers") or {}).get("stale_seconds") or 60)
     if not hb.get("available"):

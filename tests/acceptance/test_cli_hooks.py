@@ -55,3 +55,25 @@ def test_run_with_an_unknown_hook_fails_at_start(db: Path) -> None:
     proc = cli("run", "--once", "--hooks", f"wch_process_sync_job,{TYPO}", db=db)
     assert proc.returncode == 1, proc.stderr
     assert f"no handler for {TYPO}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_report_and_metrics_name_the_hooks_no_one_runs(db: Path, tmp_path: Path) -> None:
+    """The report's banner and ``/metrics`` say it too, as critical, with the hook's name and count."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from wch_bridge.metrics import StoreCollector
+    from wch_bridge.store import ActionStore, make_engine
+
+    cli("enqueue", TYPO, "--args", "{}", "--force", db=db)
+    out = tmp_path / "r.json"
+    rep = cli("report", "--out", str(tmp_path / "r.html"), "--json", str(out), db=db)
+    assert rep.returncode == 0, rep.stderr
+    data = json.loads(out.read_text())
+    assert data["health"]["status"] == "critical"
+    assert any("hooks no one runs" in r["text"] and TYPO in r["text"] for r in data["health"]["reasons"])
+    assert "hooks no one runs" in (tmp_path / "r.html").read_text()
+    store = ActionStore(make_engine(f"sqlite:///{db}"), "wp_")
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(store, ["wch"], worker_id=lambda: None))
+    text = generate_latest(registry).decode()
+    assert f'wch_bridge_unowned_pending{{group="wch",hook="{TYPO}"}} 1.0' in text, text
