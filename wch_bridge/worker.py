@@ -306,12 +306,13 @@ class Worker:
     def _take_batch(self, hooks: list[str], group_ids: list[int], limit: int) -> tuple[list[Action], int]:
         """Write the outcomes waiting to be written, then take up to ``limit`` due actions (two short transactions:
         finishing and taking never share one). Returns the actions taken and the number of candidates read."""
-        if self._unwritten:
-            self._record(self._unwritten)
-        hooks = self._sendable(hooks)
-        if not hooks:
-            return [], 0
-        taken = self.store.take_due(TakeRequest(hooks, group_ids, limit), CONTEXT, self.clock.now())
+        with self.store.one_connection():
+            if self._unwritten:
+                self._record(self._unwritten)
+            hooks = self._sendable(hooks)
+            if not hooks:
+                return [], 0
+            taken = self.store.take_due(TakeRequest(hooks, group_ids, limit), CONTEXT, self.clock.now())
         self.stats.taken += len(taken.actions)
         return taken.actions, taken.seen
 

@@ -50,7 +50,8 @@ def noop(job: Job) -> Outcome | None:
 
 
 def test_take_and_finish_cost_a_fixed_number_of_statements_whatever_the_batch_size(store: ActionStore) -> None:
-    """take(): lock by key + guarded UPDATE + multi-row INSERT; finish(): the same. Not one more per action."""
+    """take(): a plain read by key + guarded UPDATE + multi-row INSERT; finish(): two guarded UPDATEs (one here) +
+    INSERT. One short transaction each. Not one more per action."""
     seeded = _seed(store, 110)
     ids = list(range(seeded.first_id, seeded.last_id + 1))
     for batch in (ids[:10], ids[10:110]):

@@ -23,7 +23,7 @@ from wch_bridge.errors import LockBusyError, StoreError
 from wch_bridge.models import Action, LogEntry, Status
 from wch_bridge.store import guarded, schema
 from wch_bridge.store.claim_queue import ClaimQueue
-from wch_bridge.store.engine import DbInfo, retry_transient, translate_errors
+from wch_bridge.store.engine import DbInfo, HeldConnection, retry_transient, translate_errors
 from wch_bridge.store.guarded import Applied, Step
 from wch_bridge.store.hotpath import TransitionSql
 from wch_bridge.store.tables import Tables
@@ -76,7 +76,8 @@ class ActionStore:
         self._group_cache: dict[str, int] = {}
         self._slug_by_id: dict[int, str] = {}
         self.sql = TransitionSql(self.t, self.info.dialect, mariadb=self.info.is_mariadb)
-        self.queue = ClaimQueue(engine, self.sql, mariadb=self.info.is_mariadb, skip_locked=self.info.skip_locked)
+        self.conns = HeldConnection(engine)
+        self.queue = ClaimQueue(self.conns, self.sql, mariadb=self.info.is_mariadb, skip_locked=self.info.skip_locked)
 
     # ------------------------------------------------------------------ facts
     @property
@@ -113,6 +114,10 @@ class ActionStore:
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    def one_connection(self) -> Any:
+        """Context: the store's short transactions in this block share one pooled connection (one checkout)."""
+        return self.conns.held()
 
     def leftover_bridge_indexes(self) -> list[str]:
         """Indexes an earlier wch-bridge added to the actions table (``schema drop-indexes`` removes them)."""
@@ -190,8 +195,9 @@ class ActionStore:
         bridge's pick-up queue (fed first): cheap on every idle poll, whatever the size of AS's table."""
         if not hooks or not group_ids:
             return None
-        self.queue.refresh(hooks, group_ids)
-        return self.queue.next_due(list(hooks), [int(g) for g in group_ids])
+        with self.conns.held():
+            self.queue.refresh(hooks, group_ids)
+            return self.queue.next_due(list(hooks), [int(g) for g in group_ids])
 
     @translate_errors
     def get_action(self, action_id: int) -> Action | None:
@@ -252,14 +258,14 @@ class ActionStore:
                 self._slug_by_id[int(gid)] = str(slug)
         return self._slug_by_id
 
-    def _actions_from_rows(self, conn: Connection, rows: Sequence[Any]) -> list[Action]:
-        """Rows of ``hotpath.ACTION_COLUMNS`` -> Actions, as they were before this transaction started them."""
-        slugs = self._slugs(conn, {int(r[8]) for r in rows})
+    def _actions_from_rows(self, rows: Sequence[Any]) -> list[Action]:
+        """Rows of ``hotpath.ACTION_COLUMNS`` -> Actions, as they were before they were started (group slugs from the
+        cache ``_slugs`` filled)."""
         return [
             Action(
                 action_id=int(r[0]), hook=r[1], status=r[2], scheduled_date_gmt=parse_db_date(r[3]),
                 scheduled_date_local=parse_db_date(r[4]), priority=int(r[5]), args=r[6], schedule=r[7],
-                group_id=int(r[8]), group=slugs.get(int(r[8]), ""), attempts=int(r[9]),
+                group_id=int(r[8]), group=self._slug_by_id.get(int(r[8]), ""), attempts=int(r[9]),
                 last_attempt_gmt=parse_db_date(r[10]), last_attempt_local=parse_db_date(r[11]), claim_id=int(r[12]),
                 extended_args=r[13],
             )
@@ -272,7 +278,7 @@ class ActionStore:
         one by one after a mismatch (a fresh transaction: the first was rolled back whole)."""
         for one_by_one in (False, True):
             try:
-                with self.engine.begin() as conn:
+                with self.conns.tx() as conn:
                     applied = guarded.apply(conn, steps(conn), one_by_one=one_by_one,
                                             whole_tx_rolls_back=self.info.rollback_on_timeout)
                     return then(conn, applied)
@@ -292,6 +298,7 @@ class ActionStore:
         def steps(conn: Connection) -> list[Step]:
             rows.clear()
             rows.update((int(r[0]), r) for r in conn.exec_driver_sql(self.sql.by_id(len(ids)), tuple(ids)))
+            self._slugs(conn, {int(r[8]) for r in rows.values()})  # plain reads before any lock is taken
             ready = [i for i in ids if i in rows and rows[i][2] == Status.PENDING.value and int(rows[i][12]) == 0]
             return [Step(self.sql.start, stamp, ready)]
 
@@ -300,10 +307,9 @@ class ActionStore:
             self._insert_logs(conn, [(i, msg) for i in applied.changed], now)
             return applied
 
-        applied = self._guarded(steps, then)  # committed: build the answer outside the transaction
+        applied = self._guarded(steps, then)
         changed = set(applied.changed)
-        with self.engine.connect() as conn:
-            started = self._actions_from_rows(conn, [rows[i] for i in order if i in changed])
+        started = self._actions_from_rows([rows[i] for i in order if i in changed])
         return started, [rows[i] for i in applied.busy]
 
     @retry_transient
@@ -329,20 +335,21 @@ class ActionStore:
             return Taken([], 0)
         now = now or self.now()
         self.site  # noqa: B018 - resolve the time zone before any transaction (SQLite has one writer)
-        self.queue.refresh(hooks, gids, eager=False)
-        ids = self.queue.claim(hooks, gids, now, req.limit)
-        if len(ids) < req.limit:  # the queue ran short: feed it now and take the rest
-            self.queue.refresh(hooks, gids)
-            ids += self.queue.claim(hooks, gids, now, req.limit - len(ids))
-        if not ids:
-            return Taken([], 0)
-        try:
-            started, busy = self._start_ids(ids, context, now)
-        except Exception:
-            self.queue.mark_stale()  # the ids left the queue but were not started: the reconciling pass restores them
-            raise
-        if busy:
-            self.queue.put_back(busy)
+        with self.conns.held():  # one connection for the whole take: one pool checkout
+            self.queue.refresh(hooks, gids, eager=False)
+            ids = self.queue.claim(hooks, gids, now, req.limit)
+            if len(ids) < req.limit:  # the queue ran short: feed it now and take the rest
+                self.queue.refresh(hooks, gids)
+                ids += self.queue.claim(hooks, gids, now, req.limit - len(ids))
+            if not ids:
+                return Taken([], 0)
+            try:
+                started, busy = self._start_ids(ids, context, now)
+            except Exception:
+                self.queue.mark_stale()  # the ids left the queue unstarted: the reconciling pass restores them
+                raise
+            if busy:
+                self.queue.put_back(busy)
         return Taken(started, len(ids))
 
     @translate_errors
@@ -441,9 +448,8 @@ class ActionStore:
 
         done = self._guarded(lambda _c: [Step(build, (), [int(action_id)])], then)
         if done and build == self.sql.release:  # back in the pick-up queue (else the reconciling pass adds it)
-            with self.engine.connect() as conn:
+            with self.conns.tx() as conn:
                 rows = conn.exec_driver_sql(self.sql.by_id(1), (action_id,)).all()
-                conn.commit()
             self.queue.put_back(rows)
         return done
 

@@ -22,8 +22,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
+from wch_bridge.store.engine import HeldConnection
 from wch_bridge.store.hotpath import TransitionSql
 from wch_bridge.timeutil import fmt, parse_db_date
 
@@ -51,8 +50,8 @@ def _row_values(r: Sequence[Any]) -> tuple[Any, ...]:
 class ClaimQueue:
     """One per ``ActionStore`` (per process). Thread-safe; the worker's main thread is its only regular user."""
 
-    def __init__(self, engine: Engine, sql: TransitionSql, *, mariadb: bool, skip_locked: bool) -> None:
-        self.engine = engine
+    def __init__(self, conns: HeldConnection, sql: TransitionSql, *, mariadb: bool, skip_locked: bool) -> None:
+        self.conns = conns
         self.sql = sql
         # MariaDB: plain read + DELETE … RETURNING (its SKIP LOCKED misbehaves with a zero lock-wait timeout);
         # MySQL: a locking read of the head; SQLite: plain (one writer at a time)
@@ -101,9 +100,8 @@ class ClaimQueue:
         """Feed the candidates among ids in (low, high]; return the highest id read (``low`` if none)."""
         top = low
         for _ in range(pages):
-            with self.engine.connect() as conn:
+            with self.conns.tx() as conn:
                 rows = conn.exec_driver_sql(self.sql.feed, (top, high, FEED_PAGE)).all()
-                conn.commit()
             if not rows:
                 break
             top = int(rows[-1][0])
@@ -124,7 +122,7 @@ class ClaimQueue:
 
     def _reconcile(self) -> None:
         found: dict[int, tuple[Any, ...]] = {}
-        with self.engine.connect() as conn:
+        with self.conns.tx() as conn:
             top = int(conn.exec_driver_sql(self.sql.max_id).scalar() or 0)
             for hook in sorted(self._hooks):
                 for r in conn.exec_driver_sql(self.sql.pending_of_hook, (hook,)):
@@ -133,7 +131,6 @@ class ClaimQueue:
             hooks, groups = sorted(self._hooks), sorted(self._groups)
             have = {int(r[0]) for r in conn.exec_driver_sql(self.sql.queue_ids(len(hooks), len(groups)),
                                                              (*hooks, *groups))}
-            conn.commit()
         self._insert([found[i] for i in sorted(set(found) - have)])
         self._delete([i for i in sorted(have - set(found)) if i <= top])
         if self.high_water is None:
@@ -152,7 +149,7 @@ class ClaimQueue:
         transaction holds the database's write lock."""
         params = (fmt(now), *hooks, *[int(g) for g in group_ids], int(limit))
         head = self.sql.queue_due(len(hooks), len(group_ids), self.lock_mode)
-        with self.engine.begin() as conn:
+        with self.conns.tx() as conn:
             ids = [int(r[0]) for r in conn.exec_driver_sql(head, params)]
             if not ids:
                 return []
@@ -171,19 +168,18 @@ class ClaimQueue:
     def next_due(self, hooks: Sequence[str], group_ids: Sequence[int]) -> datetime | None:
         if not hooks or not group_ids:
             return None
-        with self.engine.connect() as conn:
+        with self.conns.tx() as conn:
             got = conn.exec_driver_sql(self.sql.queue_next_due(len(hooks), len(group_ids)),
                                        (*hooks, *[int(g) for g in group_ids])).scalar()
-            conn.commit()
         return parse_db_date(got)
 
     def _insert(self, values: list[tuple[Any, ...]]) -> None:
         for i in range(0, len(values), CHUNK):
-            with self.engine.begin() as conn:
+            with self.conns.tx() as conn:
                 conn.exec_driver_sql(self.sql.queue_insert, values[i:i + CHUNK])
 
     def _delete(self, ids: list[int]) -> None:
         for i in range(0, len(ids), CHUNK):
             part = ids[i:i + CHUNK]
-            with self.engine.begin() as conn:
+            with self.conns.tx() as conn:
                 conn.exec_driver_sql(self.sql.queue_delete(len(part)), tuple(part))

@@ -9,13 +9,15 @@ import functools
 import logging
 import random
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from wch_bridge.errors import ConfigError, LockBusyError, SchemaError, StoreError, TransientStoreError
@@ -162,6 +164,40 @@ def ddl(engine: Engine, statement: str) -> None:
         finally:
             if engine.dialect.name != "sqlite":
                 conn.invalidate()  # not back to the pool: a fresh session gets the bridge's no-wait setting
+
+
+class HeldConnection:
+    """Several short transactions on one pooled connection: each checkout of the pool costs a ping
+    (``pool_pre_ping``) and a reset on return, so a take (queue, start, read) holds one connection for all of its
+    transactions. ``tx()`` opens a transaction on the held connection of this thread, or on a fresh one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._local = threading.local()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self.engine.connect() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with self.engine.begin() as fresh:
+                yield fresh
+            return
+        if conn.in_transaction():  # never expected; a stray autobegun read must not block the next begin
+            conn.commit()
+        with conn.begin():
+            yield conn
 
 
 @dataclass(frozen=True)
