@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wch_bridge import phones
 from wch_bridge import whatsapp as wa
 from wch_bridge.errors import ApiError, PermanentError, ShutdownRequested, TransientStoreError
 from wch_bridge.handlers.base import Handler, Job, Services
@@ -106,11 +107,10 @@ def e164(phone: str, country: str = "") -> str:
     """A WooCommerce billing phone (free text) as E.164, using the billing country for national numbers.
 
     Raises ``ApiError(category=recipient)`` (no digits echoed) when it cannot be a valid number."""
-    raw = (phone or "").strip()
-    compact = re.sub(r"[\s\-().]", "", raw)
+    compact = phones.compact(phone or "")
     if compact.startswith("+") or compact.startswith("00"):
         return wa.normalize_phone(compact)
-    digits = re.sub(r"\D", "", compact)
+    digits = re.sub(r"[^0-9]", "", compact)
     code = CALLING_CODES.get((country or "").strip().upper())
     if code and digits:
         national = digits.lstrip("0")
