@@ -26,6 +26,7 @@ from wch_bridge import whatsapp as wa
 from wch_bridge.errors import ApiError, PermanentError
 from wch_bridge.handlers.base import Job
 from wch_bridge.handlers.common import (
+    LedgerGuard,
     int_arg,
     keyed_args,
     masked,
@@ -140,9 +141,9 @@ def handle_abandoned(job: Job) -> Outcome:
     template = setting(services, "abandoned_cart_template") or plugin.abandoned_cart_template
     language = str(setting(services, "template_language") or plugin.template_language or "en_US")
 
-    def deliver() -> tuple[Any, str, dict[str, Any]]:
+    def deliver(guard: LedgerGuard) -> tuple[Any, str, dict[str, Any]]:
         try:
-            return client.send_message(body), "text", body
+            return client.send_message(body, guard=guard), "text", body
         except ApiError as err:
             if err.category != wa.TEMPLATE:
                 raise
@@ -155,7 +156,7 @@ def handle_abandoned(job: Job) -> Outcome:
             items = ", ".join(f"{plain_text(i.name, 60) or 'Product'} x{i.quantity}" for i in cart.items)
             tpl = message_body(to, "template", template_content(
                 str(template), language, [items or "your items", price.format(cart.total)]))
-            return client.send_message(tpl), "template", tpl
+            return client.send_message(tpl, guard=guard), "template", tpl
 
     out = send_once(services, cart_key(cart.id, cart.updated_at), recipient=to, kind="text", payload=body,
                     deliver=deliver, job=job)
@@ -175,8 +176,10 @@ def handle_abandoned(job: Job) -> Outcome:
         return Outcome(message=line, log_lines=(line,), follow_ups=(
             NewAction(RETRY_HOOK, {"message_id": out.entry.id}, delay_seconds=delay,
                       purpose=f"retry of message #{out.entry.id}"),), data={"reminded": False})
-    if out.status == "in_flight":
-        return _skip(job, cart_id, "a reminder for this cart update is being sent by another run")
+    if out.doubtful:
+        return _skip(job, cart_id, f"the reminder for this cart update is in doubt ({out.entry.status}: "
+                                   f"{out.entry.error_text or 'being sent by another run'}); not sent again "
+                                   "(wch-bridge messages list --status unknown)")
     if out.status == "skipped":
         return _skip(job, cart_id, f"the reminder for this cart update was not sent earlier "
                                    f"({out.entry.status}: {out.entry.error_text}); not sent again")
