@@ -397,6 +397,16 @@ class Worker:
         if time.monotonic() - self._last_orphan_check >= max(0.5, s.poll_interval) and not self._stopping:
             self._last_orphan_check = time.monotonic()
             self._guard(lambda: self.recover_orphans(hooks, group_ids))
+            self._guard(self._sweep_ledger)
+
+    def _sweep_ledger(self) -> None:
+        """Ledger rows a dead run left ``sending`` longer than ``stale_after`` become ``unknown`` (in doubt)."""
+        ledger = getattr(self.services, "ledger", None)
+        if ledger is not None and hasattr(ledger, "sweep_stale"):
+            n = ledger.sweep_stale()
+            if n:
+                log.warning("%d message(s) left on the wire by a stopped run are now 'unknown' (in doubt, not "
+                            "re-sent): wch-bridge messages list --status unknown", n)
 
     def recover_orphans(self, hooks: list[str], group_ids: list[int]) -> int:
         """Take over the in-progress actions of dead workers (heartbeat older than ``orphan_timeout``):
@@ -404,6 +414,7 @@ class Worker:
         now = self.clock.now()
         limit = self.settings.orphan_timeout
         done = 0
+        recovered: list[int] = []
         for aid, hook in self.heartbeats.orphans(hooks, group_ids, now, limit):
             if aid in self._inflight:
                 continue
@@ -417,7 +428,10 @@ class Worker:
                                                   f"`wch-bridge jobs retry {aid}`)")
             if ok:
                 done += 1
+                recovered.append(aid)
                 log.warning("recovered orphaned action %d (%s) from a dead worker", aid, hook)
+        if recovered:  # the dead worker's row no longer shows them "in hand"
+            self.heartbeats.forget(recovered, now, limit)
         return done
 
     # ------------------------------------------------------------------ outages
