@@ -132,6 +132,9 @@ def handle_abandoned(job: Job) -> Outcome:
         return _skip(job, cart_id, f"idle {idle:.1f} h, the reminder waits {delay_hours:g} h")
     if cart.reminder_sent_at is not None and cart.reminder_sent_at >= cart.updated_at:
         return _skip(job, cart_id, f"already reminded at {fmt(cart.reminder_sent_at)} since its last update")
+    if cart.items_error:
+        raise PermanentError(f"cart #{cart_id}: {cart.items_error}; no reminder sent (a reminder listing no items "
+                             "would mislead the customer)")
     if not cart.customer_phone.strip():
         raise PermanentError(f"cart #{cart_id}: No customer phone number")
     client = need(services, "whatsapp")
