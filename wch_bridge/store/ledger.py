@@ -440,3 +440,14 @@ def auth_pause(conn: Connection, m: Any, since: datetime | None = None) -> dict[
         "error_code": None if detail is None or detail[0] is None else int(detail[0]),
         "error_text": None if detail is None else (detail[1] or "")[:300],
     }
+
+
+def in_doubt_counts(conn: Connection, m: Any) -> dict[str, Any]:
+    """Messages in doubt (``sending``: on the wire or left so by a stopped run; ``unknown``): how many of each
+    and since when (the oldest ``updated_at``). Read by ``status`` and the report (index ``status_updated_at``)."""
+    rows = conn.execute(select(m.c.status, func.count(), func.min(m.c.updated_at))
+                        .where(m.c.status.in_(IN_DOUBT)).group_by(m.c.status)).all()
+    by = {str(s): (int(n), oldest) for s, n, oldest in rows}
+    oldest = min((o for _n, o in by.values() if o is not None), default=None)
+    return {"count": sum(n for n, _o in by.values()), "sending": by.get(SENDING, (0, None))[0],
+            "unknown": by.get(UNKNOWN, (0, None))[0], "oldest_gmt": oldest}
