@@ -61,8 +61,10 @@ def test_a_recipient_waiting_for_its_send_slot_is_not_in_doubt_and_a_stop_leaves
                 break
             time.sleep(0.02)
         assert second is not None and len(accepted(site, A)) == 1
+        time.sleep(0.5)  # well inside the 2 s until its slot: claimed, waiting at the gate
+        second = site.ledger.get(f"broadcast:slow:{B}")
         assert not accepted(site, B)
-        assert second.status == "pending", second  # not 'sending': its request has not left
+        assert second is not None and second.status == "pending", second  # not 'sending': it has not left
     finally:
         worker.request_stop()
         t.join(30)
