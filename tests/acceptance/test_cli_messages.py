@@ -78,6 +78,12 @@ def test_list_resend_round_trip(ops: Ops) -> None:
     assert "+1******0002" in everything.stdout and "131026" in everything.stdout
     assert not re.search(r"\d{7,}", json.dumps(ops.json("messages", "list")))
 
+    # status warns about the message in doubt (how many, since when)
+    st = ops.run("status", "--json")
+    rep = json.loads(st.stdout)
+    assert rep["messages_in_doubt"]["count"] == 1 and rep["messages_in_doubt"]["unknown"] == 1
+    assert any(r["level"] == "warning" and "1 message(s) in doubt since " in r["message"] for r in rep["reasons"])
+
     # --dry-run changes nothing
     before = (ops.snapshot(), ledger_rows(ops))
     dry = ops.run("messages", "resend", "--campaign", "spring", "--status", "unknown", "--dry-run")
