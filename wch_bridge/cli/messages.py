@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from wch_bridge import argscodec, phpser, schedules
+from wch_bridge import hooks as hook_table
 from wch_bridge.cli.common import EXIT_USAGE, db_options, echo_json, fail, handle_errors, main, make_settings
 from wch_bridge.cli.opsutil import (
     OpsGroup,
@@ -32,7 +33,7 @@ from wch_bridge.store.actions import ActionStore, NewRow
 from wch_bridge.store.ledger import RESENDABLE, LedgerEntry, MessageLedger
 
 LEDGER_STATUSES = ("pending", "sending", "unknown", "retry", "failed", "sent")
-RETRY_HOOK = "wch_retry_failed_message"
+RETRY_HOOK = hook_table.RETRY_MESSAGE
 
 
 @main.group("messages", cls=OpsGroup)
