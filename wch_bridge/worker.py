@@ -36,6 +36,8 @@ LINGER_S = 0.002
 MAX_HOLD_S = 0.05
 #: A rerunnable action whose handler lost the database goes back to pending until it has started this many times.
 MAX_TRANSIENT_RERUNS = 10
+#: Seconds between two sweeps of stale `sending` ledger rows by one worker.
+SWEEP_EVERY = 30.0
 
 
 def no_callback_message(hook: str) -> str:
@@ -146,6 +148,7 @@ class Worker:
         self._started_at = self.clock.now()
         self._last_beat = 0.0
         self._last_orphan_check = 0.0
+        self._last_sweep = 0.0
         self._heartbeats_on = False
         self._halt_noted = False
 
@@ -400,8 +403,12 @@ class Worker:
             self._guard(self._sweep_ledger)
 
     def _sweep_ledger(self) -> None:
-        """Ledger rows a dead run left ``sending`` longer than ``stale_after`` become ``unknown`` (in doubt)."""
+        """Ledger rows a dead run left ``sending`` longer than ``stale_after`` become ``unknown`` (in doubt);
+        checked at most every :data:`SWEEP_EVERY` seconds (a row needs 300 s to become stale)."""
         ledger = getattr(self.services, "ledger", None)
+        if self._last_sweep and time.monotonic() - self._last_sweep < SWEEP_EVERY / self.clock.speed:
+            return
+        self._last_sweep = time.monotonic()
         if ledger is not None and hasattr(ledger, "sweep_stale"):
             n = ledger.sweep_stale()
             if n:
