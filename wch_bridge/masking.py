@@ -1,31 +1,39 @@
-"""Masking phone numbers before they reach a log line, CLI output or the report (``+1******7890``)."""
+"""Masking phone numbers before they reach a log line, CLI output or the report (``+1******7890``).
+
+Numbers are read with the bridge's one phone normalisation (``wch_bridge.phones``): Unicode digits count as
+digits and formatted numbers (``+1 (555) 123-4599``, ``+44 7911.123456``) are masked whole."""
 
 from __future__ import annotations
 
 import re
 
+from wch_bridge.phones import compact
+
 __all__ = ["PHONE_RE", "mask_phone", "mask_phones_in_text"]
 
-#: E.164-ish: optional ``+``, 8 to 15 digits, single spaces or dashes allowed between digits. Not matched:
-#: digits glued to letters or longer digit runs (hashes, ids), ISO dates, decimals, times, path/URL segments.
+#: E.164-ish: optional ``+``, 8 to 15 digits (any script), with up to two separators between digits (spaces,
+#: dashes, brackets; dots too after a ``+``). Not matched: digits glued to letters or longer digit runs (hashes,
+#: ids), ISO dates, decimals, times, path/URL segments, dotted addresses. A ``+`` number may follow a colon
+#: (ledger keys ``broadcast:c1:+1555...`` in database error messages).
 PHONE_RE = re.compile(
-    r"(?<![\w+.:/-])"  # not inside a word, number, time or path
-    r"(?!\d{4}-\d\d-\d\d(?!\d))"  # not an ISO date
-    r"\+?\d(?:[ -]?\d){7,14}"
+    r"(?:"
+    r"(?<![\w+])\+\d(?:[ \t.()\-]{0,2}\d){7,14}"  # +1 (555) 123-4599, +44 7911.123456
+    r"|"
+    r"(?<![\w+.:/-])(?!\d{4}-\d\d-\d\d(?!\d))\d(?:[ \t()\-]{0,2}\d){7,14}"  # 15551237890, (555) 123-4567
+    r")"
     r"(?!\w)(?![.,:/-]\d)"  # not followed by more digits of the same token
 )
-
-_SEPARATORS = re.compile(r"[\s().-]")
 
 
 def mask_phone(value: str) -> str:
     """Keep the first 2 and last 4 characters: ``+15551237890`` -> ``+1******7890``.
 
-    Spaces, dashes, dots and parentheses are dropped first; values of 6 characters or fewer are fully masked."""
-    compact = _SEPARATORS.sub("", value)
-    if len(compact) <= 6:
-        return "*" * len(compact)
-    return compact[:2] + "*" * (len(compact) - 6) + compact[-4:]
+    Digits are folded to ASCII and spaces, dashes, dots and brackets dropped first; values of 6 characters or
+    fewer are fully masked."""
+    text = compact(value)
+    if len(text) <= 6:
+        return "*" * len(text)
+    return text[:2] + "*" * (len(text) - 6) + text[-4:]
 
 
 def mask_phones_in_text(text: str) -> str:

@@ -179,6 +179,12 @@ def decide_health(sections: Mapping[str, Any], window: str) -> dict[str, Any]:
             + (f" (code {code})" if code is not None else "")
             + f" since {_clean(api.get('last_auth_error_gmt'))} UTC, with no message sent after it"
             + (f": {api['error_text']}" if api.get("error_text") else "") + ". Renew the access token.")
+    doubt = int(api.get("in_doubt") or 0) if api.get("available") else 0
+    if doubt:
+        add(WARNING, f"{doubt:,} WhatsApp message{'s are' if doubt != 1 else ' is'} in doubt since "
+            f"{_clean(api.get('in_doubt_since_gmt'))} UTC: the request left but no answer was recorded (a worker "
+            "stopped mid-send or the connection dropped), so it may or may not have been delivered; not re-sent "
+            "automatically (wch-bridge messages list --status unknown, then messages resend).")
     reasons.sort(key=lambda r: -_RANK[r["level"]])
     status = max((r["level"] for r in reasons), key=lambda lv: _RANK[lv], default=OK)
     return {"status": status, "reasons": reasons, "facts": facts}

@@ -109,6 +109,7 @@ class Cart:
     reminder_sent_at: datetime | None = None
     expires_at: datetime | None = None
     raw_items: Any = None
+    items_error: str | None = None  # why ``items`` could not be read (malformed JSON): no reminder is sent
 
 
 @dataclass(frozen=True)

@@ -22,16 +22,18 @@ import random
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
+from wch_bridge import phones
 from wch_bridge.errors import ApiError, ConfigError
 from wch_bridge.retry import backoff_delay
 from wch_bridge.sendgate import HALT as GATE_HALT
 from wch_bridge.sendgate import ApiGate, Sleeper
 
-__all__ = ["ApiGate", "Sleeper", "WhatsAppClient", "classify", "normalize_phone"]
+__all__ = ["ApiGate", "SendGuard", "Sleeper", "WhatsAppClient", "classify", "normalize_phone"]
 
 log = logging.getLogger("wch_bridge.whatsapp")
 
@@ -91,31 +93,29 @@ def classify(code: int | None, http_status: int | None) -> str:
 
 # ---------------------------------------------------------------------------------------------- phone numbers
 
-_PHONE_JUNK = re.compile(r"[\s\-().]")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-
-
 def normalize_phone(value: object) -> str:
-    """``+16505551234`` from ``16505551234``, ``+1 (650) 555-1234``, ``0016505551234``...
-
-    Raises ``ApiError(category="recipient")`` for anything that is not an international number of 7-15
-    digits (the text of the bad value is not echoed: phone numbers stay out of error messages)."""
-    text = _PHONE_JUNK.sub("", str(value if value is not None else "").strip())
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    elif not text.startswith("+"):
-        text = "+" + text
-    if not _E164.match(text):
-        digits = sum(ch.isdigit() for ch in str(value or ""))
-        raise ApiError(
-            f"invalid recipient phone number ({digits} digits): expected an international number like "
-            "+16505551234",
-            category=RECIPIENT,
-        )
-    return text
+    """The recipient as E.164 (``wch_bridge.phones.normalize``: Unicode digits folded to ASCII, separators
+    dropped, 8-15 digits). Raises ``ApiError(category="recipient")`` otherwise (the value is not echoed)."""
+    try:
+        return phones.normalize(value)
+    except phones.InvalidPhone as exc:
+        raise ApiError(str(exc), category=RECIPIENT) from None
 
 
 # ---------------------------------------------------------------------------------------------- results
+
+
+class SendGuard(Protocol):
+    """The ledger's hold on one message while its request is on the wire (``handlers.common.send_once``).
+
+    ``on_wire()`` is called after the send slot, shared pauses and back-off, right before the request is written
+    (the row becomes ``sending``; it may raise to abort the send); ``off_wire(err)`` when a definite "not sent"
+    answer (5xx, throttling, a connection never made) will be retried after a wait (the row becomes sendable
+    again, so a worker killed during the wait leaves nothing in doubt)."""
+
+    def on_wire(self) -> None: ...
+
+    def off_wire(self, err: ApiError) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,26 @@ def _retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _before_request_written(exc: BaseException) -> bool:
+    """True when ``exc`` (from ``requests``) happened while connecting: no byte of the request left (connection
+    refused, DNS, connect timeout, TLS handshake). Anything else may have come after the request was written."""
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError | requests.exceptions.InvalidURL):
+        return True
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        cur = todo.pop()
+        if not isinstance(cur, BaseException) or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, NewConnectionError | ConnectTimeoutError):
+            return True
+        if isinstance(cur, MaxRetryError):
+            todo.append(cur.reason)
+        todo.extend([*cur.args, cur.__cause__, cur.__context__])
+    return False
 
 
 def _as_int(value: object) -> int | None:
@@ -273,9 +293,14 @@ class WhatsAppClient:
             template["components"] = components
         return self.send_message({"to": to, "type": "template", "template": template})
 
-    def send_message(self, payload: dict[str, Any]) -> SendResult:
+    def send_message(self, payload: dict[str, Any], *, guard: SendGuard | None = None) -> SendResult:
         """Send any Cloud API message body; ``messaging_product``/``recipient_type`` are filled in, ``to``
-        is normalized to E.164 (a bad number raises ``recipient`` before any HTTP call)."""
+        is normalized to E.164 (a bad number raises ``recipient`` before any HTTP call). ``guard`` (the ledger's
+        row) is told right before each HTTP attempt is written and when a failed attempt will be retried.
+
+        Only failures before the request was written (connect timeout, connection refused) and definite answers
+        (5xx, throttling) are retried; a failure after the request was written (read timeout, connection reset
+        while waiting for the answer) raises ``unknown``: the message may have been delivered."""
         body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", **payload}
         body["to"] = normalize_phone(payload.get("to"))
         template = body.get("template") if body.get("type") == "template" else None
@@ -286,7 +311,7 @@ class WhatsAppClient:
             raise ApiError(f"template {name} is disabled (seen earlier in this run): {disabled}",
                            code=TEMPLATE_DISABLED_CODE, http_status=disabled.http_status, category=FIX)
         try:
-            data = self._call("POST", f"{self.phone_number_id}/messages", body, what="send message")
+            data = self._call("POST", f"{self.phone_number_id}/messages", body, what="send message", guard=guard)
         except ApiError as err:
             if name and err.code == TEMPLATE_DISABLED_CODE:
                 with self._templates_lock:
@@ -385,6 +410,7 @@ class WhatsAppClient:
         params: dict[str, str] | None = None,
         what: str,
         token: bool = True,
+        guard: SendGuard | None = None,
     ) -> dict[str, Any]:
         """One logical call: up to ``max_attempts`` HTTP attempts for ``retry``/``throttle`` errors. Message sends
         (``token``) go through ``gate``, catalog calls through ``catalog_gate``: a halt or pause applies to its own
@@ -393,6 +419,8 @@ class WhatsAppClient:
         gate = self.gate if token else self.catalog_gate
         for attempt in range(1, self.max_attempts + 1):
             gate.acquire(token=token)
+            if guard is not None:
+                guard.on_wire()  # the last step before the request is written (nothing may wait after it)
             outcome = self._attempt(method, url, body, params, what)
             if isinstance(outcome, dict):
                 return outcome
@@ -421,6 +449,8 @@ class WhatsAppClient:
                 raise err
             if last:
                 raise err
+            if guard is not None:
+                guard.off_wire(err)  # not sent: sendable again while this thread waits
             log.warning("%s; retrying (attempt %d/%d)", err, attempt, self.max_attempts)
             if wait is not None:
                 gate.sleep(wait)
@@ -451,6 +481,14 @@ class WhatsAppClient:
                 details=self._scrub(exc),
             )
         except requests.RequestException as exc:
+            sends_message = method == "POST" and url.rstrip("/").endswith("/messages")
+            if sends_message and not _before_request_written(exc):
+                return ApiError(
+                    f"WhatsApp API {what} failed after the request was sent: connection error "
+                    f"({type(exc).__name__}); the message may have been delivered, so it is not re-sent",
+                    category=UNKNOWN,
+                    details=self._scrub(exc),
+                )
             return ApiError(
                 f"WhatsApp API {what} failed: connection error ({type(exc).__name__})",
                 category=RETRY,

@@ -42,6 +42,8 @@ LINGER_S = 0.002
 MAX_HOLD_S = 0.05
 #: A rerunnable action whose handler lost the database goes back to pending until it has started this many times.
 MAX_TRANSIENT_RERUNS = 10
+#: Seconds between two sweeps of stale `sending` ledger rows by one worker.
+SWEEP_EVERY = 30.0
 
 
 def no_callback_message(hook: str) -> str:
@@ -152,6 +154,7 @@ class Worker:
         self._started_at = self.clock.now()
         self._last_beat = 0.0
         self._last_orphan_check = 0.0
+        self._last_sweep = 0.0
         self._heartbeats_on = False
         self._halt_noted = False
 
@@ -404,6 +407,20 @@ class Worker:
         if time.monotonic() - self._last_orphan_check >= max(0.5, s.poll_interval) and not self._stopping:
             self._last_orphan_check = time.monotonic()
             self._guard(lambda: self.recover_orphans(hooks, group_ids))
+            self._guard(self._sweep_ledger)
+
+    def _sweep_ledger(self) -> None:
+        """Ledger rows a dead run left ``sending`` longer than ``stale_after`` become ``unknown`` (in doubt);
+        checked at most every :data:`SWEEP_EVERY` seconds (a row needs 300 s to become stale)."""
+        ledger = getattr(self.services, "ledger", None)
+        if self._last_sweep and time.monotonic() - self._last_sweep < SWEEP_EVERY / self.clock.speed:
+            return
+        self._last_sweep = time.monotonic()
+        if ledger is not None and hasattr(ledger, "sweep_stale"):
+            n = ledger.sweep_stale()
+            if n:
+                log.warning("%d message(s) left on the wire by a stopped run are now 'unknown' (in doubt, not "
+                            "re-sent): wch-bridge messages list --status unknown", n)
 
     def recover_orphans(self, hooks: list[str], group_ids: list[int]) -> int:
         """Take over the in-progress actions of dead workers (heartbeat older than ``orphan_timeout``):
@@ -411,6 +428,7 @@ class Worker:
         now = self.clock.now()
         limit = self.settings.orphan_timeout
         done = 0
+        recovered: list[int] = []
         for aid, hook in self.heartbeats.orphans(hooks, group_ids, now, limit):
             if aid in self._inflight:
                 continue
@@ -424,7 +442,10 @@ class Worker:
                                                   f"`wch-bridge jobs retry {aid}`)")
             if ok:
                 done += 1
+                recovered.append(aid)
                 log.warning("recovered orphaned action %d (%s) from a dead worker", aid, hook)
+        if recovered:  # the dead worker's row no longer shows them "in hand"
+            self.heartbeats.forget(recovered, now, limit)
         return done
 
     # ------------------------------------------------------------------ outages

@@ -81,6 +81,12 @@ def assess(snap: queries.StatusSnapshot, group_slugs: tuple[str, ...], prefix: s
     if snap.api_pause and snap.api_pause.get("paused"):
         h.add(CRITICAL, f"WhatsApp sending is paused by an authentication error (code {snap.api_pause.get('error_code')}) "
               f"since {snap.api_pause.get('last_auth_error_gmt')} UTC: renew the access token and restart the worker")
+    doubt = snap.in_doubt or {}
+    if doubt.get("count"):
+        h.add(WARNING, f"{doubt['count']} message(s) in doubt since {fmt_dt(doubt.get('oldest_gmt'))} UTC "
+              f"({doubt.get('sending', 0)} sending, {doubt.get('unknown', 0)} unknown): they may or may not have "
+              "reached WhatsApp and are not re-sent automatically (wch-bridge messages list --status unknown; "
+              "wch-bridge messages resend)")
     if snap.workers is None:
         h.add(WARNING, f"no worker heartbeat table ({prefix}wch_bridge_workers): `wch-bridge run` creates it")
     else:
@@ -147,6 +153,10 @@ def build_report(snap: queries.StatusSnapshot, health: Health, db: dict[str, Any
             "next_due_gmt": fmt_dt(snap.cleanup_pending),
             "group": snap.cleanup_pending_group,
         },
+        "messages_in_doubt": None if snap.in_doubt is None else {
+            "count": snap.in_doubt["count"], "sending": snap.in_doubt["sending"],
+            "unknown": snap.in_doubt["unknown"], "oldest_gmt": fmt_dt(snap.in_doubt["oldest_gmt"]),
+        },
         "workers": {
             "table_exists": snap.workers is not None,
             "live": [_worker_json(w, now) for w in snap.workers or [] if _live(w, now)],
@@ -176,6 +186,10 @@ def print_report(rep: dict[str, Any]) -> None:
     click.echo(f"past-due           {pd['count']}{oldest}")
     failed = rep["failed_last_24h"]
     click.echo(f"failed (24 h)      {style(str(failed), fg='red') if failed else failed}")
+    doubt = rep.get("messages_in_doubt") or {}
+    if doubt.get("count"):
+        click.echo(f"messages in doubt  {style(str(doubt['count']), fg='yellow')} since {doubt['oldest_gmt']} UTC "
+                   f"({doubt['sending']} sending, {doubt['unknown']} unknown)")
     nc = rep["newest_completion_gmt"]
     click.echo(f"newest completion  {nc + ' (' + ago(rep['newest_completion_age_seconds']) + ' ago)' if nc else 'never'}")
     c = rep["cleanup"]
@@ -211,7 +225,8 @@ def status_cmd(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
       critical  the oldest past-due action is more than 30 min late; pending actions of hooks no one runs
       warning   past-due more than 5 min late; failures in the last 24 h; wch_cleanup_expired_carts not
                 scheduled; no live worker (heartbeat within 30 s); a worker died in the last 24 h without a
-                clean stop; no heartbeat table; a served group does not exist
+                clean stop; no heartbeat table; a served group does not exist; messages in doubt (ledger rows
+                'sending'/'unknown': maybe delivered, never re-sent automatically)
     Database errors (unreachable, missing tables) exit 2 with one line on stderr; bad options exit 1."""
     settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
     store = open_ops_store(settings)

@@ -13,7 +13,10 @@ A retryable failure gets a ``wch_retry_failed_message`` action ``{message_id: <l
 recorded with its error code. The batch result ``wch_broadcast_result_{cid}_{n}`` and the campaign summary
 ``wch_broadcast_summary_{cid}`` (both 1 h) are written as the plugin writes them; the summary is updated
 atomically and keeps ``batch_results`` per batch number, so a re-run or two batches at once never lose a batch;
-its totals are counted from the ledger (``total_sent``, ``total_failed``, plus ``total_retrying``)."""
+its totals are counted from the ledger (``total_sent``, ``total_failed``, plus ``total_retrying`` and
+``total_unknown``: messages in doubt, ``sending``/``unknown`` rows that may or may not have reached WhatsApp).
+A recipient in doubt (its row ``sending`` in another run or left so by a killed one, or ``unknown``) is never
+re-sent automatically and is not counted as failed: the batch logs "N in doubt"."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from wch_bridge.errors import ApiError, PermanentError, ShutdownRequested
 from wch_bridge.handlers import templates
 from wch_bridge.handlers.base import Job, Services
 from wch_bridge.handlers.common import (
+    LedgerGuard,
     SendOutcome,
     keyed_args,
     masked,
@@ -94,7 +98,8 @@ def summary_updater(services: Services, campaign_id: str, batch_num: int, batch:
         counts = ledger.campaign_counts(campaign_id, conn)  # inside the summary's lock: never a stale count
         summary.update({
             "total_sent": counts.get("sent", 0),
-            "total_failed": counts.get("failed", 0) + counts.get("unknown", 0),
+            "total_failed": counts.get("failed", 0),
+            "total_unknown": counts.get("unknown", 0) + counts.get("sending", 0),  # in doubt: maybe delivered
             "total_retrying": counts.get("retry", 0),
             "batches": len(results),
             "batch_results": {k: results[k] for k in sorted(results)},
@@ -160,10 +165,10 @@ def handle(job: Job) -> Outcome:
         body = message_body(to, kind, content_for(profile.name if profile is not None else None))
         opted_out = profile is not None and not profile.opt_in_marketing
 
-        def deliver() -> tuple[Any, str, dict[str, Any]]:
+        def deliver(guard: LedgerGuard) -> tuple[Any, str, dict[str, Any]]:
             if opted_out:
                 raise ApiError(OPTED_OUT, category=wa.RECIPIENT)
-            return client.send_message(body), kind, body
+            return client.send_message(body, guard=guard), kind, body
 
         try:
             out = send_once(services, f"broadcast:{cid}:{to or '(empty)'}", recipient=to or "(empty)", kind=kind,
@@ -195,7 +200,7 @@ def handle(job: Job) -> Outcome:
 def _finish(job: Job, cid: str, batch_num: int, outcomes: list[tuple[str, SendOutcome | None, str]]) -> Outcome:
     services = job.services
     wp = need(services, "wp")
-    sent = failed = retrying = already = 0
+    sent = failed = retrying = already = doubt = 0
     errors: list[dict[str, Any]] = []
     follow_ups: list[NewAction] = []
     halted: ApiError | None = None
@@ -208,9 +213,18 @@ def _finish(job: Job, cid: str, batch_num: int, outcomes: list[tuple[str, SendOu
             halted = halted or out.error
         if status == "not_attempted" or status == "halted":
             continue
-        failed += 1
         text = str(out.error) if out is not None and out.error is not None else (
             out.entry.error_text if out is not None and out.entry.error_text else status)
+        if out is not None and out.doubtful:  # may have reached WhatsApp: in doubt, not failed, never re-sent
+            doubt += 1
+            if out.status == "in_doubt" and out.entry.status == "sending":
+                text = "in doubt: being sent by another run (or that run stopped while its request was on the wire)"
+            else:
+                text = f"in doubt: {text}"
+            errors.append({"recipient": phone, "error": text + " (wch-bridge messages list --status unknown)",
+                           "code": None, "in_doubt": True})
+            continue
+        failed += 1
         if status == "retry" and out is not None:
             retrying += 1
             delay = message_retry_delay(out.entry.attempts) or 60
@@ -219,23 +233,27 @@ def _finish(job: Job, cid: str, batch_num: int, outcomes: list[tuple[str, SendOu
             follow_ups.append(NewAction(RETRY_HOOK, {"message_id": out.entry.id}, delay_seconds=delay,
                                         purpose=f"retry of message #{out.entry.id} to {masked(phone)}"))
             text += "; retry scheduled"
-        elif status == "in_flight":
-            text = "being sent by another run"
         code = None
         if out is not None:
             code = out.error.code if out.error is not None else out.entry.error_code
         errors.append({"recipient": phone, "error": text, "code": code})
-    results = {"sent": sent, "failed": failed, "errors": errors}
+    results: dict[str, Any] = {"sent": sent, "failed": failed, "errors": errors}
+    counted = {"sent": sent, "failed": failed}
+    if doubt:  # the plugin's shapes, plus the messages in doubt when there are any
+        results["unknown"] = counted["unknown"] = doubt
     ts = wp.local_timestamp()
     wp.set_transient(f"wch_broadcast_result_{cid}_{batch_num}",
                      {"campaign_id": cid, "batch_num": batch_num, "results": results, "timestamp": ts}, TTL)
-    refresh_summary(services, cid, batch_num, {"sent": sent, "failed": failed})
+    refresh_summary(services, cid, batch_num, counted)
     line = (f"broadcast {cid} batch {batch_num}: {sent} sent ({already} already sent earlier), {failed} failed"
-            + (f", {retrying} to retry" if retrying else ""))
+            + (f", {retrying} to retry" if retrying else "")
+            + (f", {doubt} in doubt (may have been delivered; not re-sent: wch-bridge messages list "
+               f"--campaign {cid} --status unknown)" if doubt else ""))
     services.log.info("%s", line)
     if halted is not None:
-        not_sent = len(outcomes) - sent - failed
+        not_sent = len(outcomes) - sent - failed - doubt
         raise PermanentError(f"{halted}; broadcast {cid} batch {batch_num}: {sent} sent, {not_sent} not attempted "
                              "(they stay queued in the ledger: run the action again once fixed)")
     return Outcome(message=line, log_lines=(line,), follow_ups=tuple(follow_ups),
-                   data={"sent": sent, "failed": failed, "retrying": retrying, "already_sent": already})
+                   data={"sent": sent, "failed": failed, "retrying": retrying, "already_sent": already,
+                         "in_doubt": doubt})

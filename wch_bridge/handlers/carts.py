@@ -26,6 +26,7 @@ from wch_bridge import whatsapp as wa
 from wch_bridge.errors import ApiError, PermanentError
 from wch_bridge.handlers.base import Job
 from wch_bridge.handlers.common import (
+    LedgerGuard,
     int_arg,
     keyed_args,
     masked,
@@ -142,6 +143,9 @@ def handle_abandoned(job: Job) -> Outcome:
         return _skip(job, cart_id, f"idle {idle:.1f} h, the reminder waits {delay_hours:g} h")
     if cart.reminder_sent_at is not None and cart.reminder_sent_at >= cart.updated_at:
         return _skip(job, cart_id, f"already reminded at {fmt(cart.reminder_sent_at)} since its last update")
+    if cart.items_error:
+        raise PermanentError(f"cart #{cart_id}: {cart.items_error}; no reminder sent (a reminder listing no items "
+                             "would mislead the customer)")
     if not cart.customer_phone.strip():
         raise PermanentError(f"cart #{cart_id}: No customer phone number")
     client = need(services, "whatsapp")
@@ -151,9 +155,9 @@ def handle_abandoned(job: Job) -> Outcome:
     template = setting(services, "abandoned_cart_template") or plugin.abandoned_cart_template
     language = str(setting(services, "template_language") or "en_US")
 
-    def deliver() -> tuple[Any, str, dict[str, Any]]:
+    def deliver(guard: LedgerGuard) -> tuple[Any, str, dict[str, Any]]:
         try:
-            return client.send_message(body), "text", body
+            return client.send_message(body, guard=guard), "text", body
         except ApiError as err:
             if err.category != wa.TEMPLATE:
                 raise
@@ -165,7 +169,7 @@ def handle_abandoned(job: Job) -> Outcome:
                     code=err.code, http_status=err.http_status, category=wa.TEMPLATE) from None
             tpl = message_body(to, "template", template_content(
                 str(template), language, recovery_parameters(wp, cart, price)))
-            return client.send_message(tpl), "template", tpl
+            return client.send_message(tpl, guard=guard), "template", tpl
 
     out = send_once(services, cart_key(cart.id, cart.updated_at), recipient=to, kind="text", payload=body,
                     deliver=deliver, job=job)
@@ -186,8 +190,10 @@ def handle_abandoned(job: Job) -> Outcome:
         return Outcome(message=line, log_lines=(line,), follow_ups=(
             NewAction(RETRY_HOOK, {"message_id": out.entry.id}, delay_seconds=delay,
                       purpose=f"retry of message #{out.entry.id}"),), data={"reminded": False})
-    if out.status == "in_flight":
-        return _skip(job, cart_id, "a reminder for this cart update is being sent by another run")
+    if out.doubtful:
+        return _skip(job, cart_id, f"the reminder for this cart update is in doubt ({out.entry.status}: "
+                                   f"{out.entry.error_text or 'being sent by another run'}); not sent again "
+                                   "(wch-bridge messages list --status unknown)")
     if out.status == "skipped":
         return _skip(job, cart_id, f"the reminder for this cart update was not sent earlier "
                                    f"({out.entry.status}: {out.entry.error_text}); not sent again")

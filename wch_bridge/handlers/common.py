@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wch_bridge import phones
 from wch_bridge import whatsapp as wa
 from wch_bridge.errors import ApiError, PermanentError, ShutdownRequested, TransientStoreError
 from wch_bridge.handlers.base import Handler, Job, Services
@@ -106,11 +107,10 @@ def e164(phone: str, country: str = "") -> str:
     """A WooCommerce billing phone (free text) as E.164, using the billing country for national numbers.
 
     Raises ``ApiError(category=recipient)`` (no digits echoed) when it cannot be a valid number."""
-    raw = (phone or "").strip()
-    compact = re.sub(r"[\s\-().]", "", raw)
+    compact = phones.compact(phone or "")
     if compact.startswith("+") or compact.startswith("00"):
         return wa.normalize_phone(compact)
-    digits = re.sub(r"\D", "", compact)
+    digits = re.sub(r"[^0-9]", "", compact)
     code = CALLING_CODES.get((country or "").strip().upper())
     if code and digits:
         national = digits.lstrip("0")
@@ -129,7 +129,8 @@ def masked(phone: str) -> str:
 @dataclass(frozen=True)
 class SendOutcome:
     """What :func:`send_once` did. ``status``: ``sent``, ``already_sent``, ``retry`` (failed, retryable),
-    ``failed`` (for good), ``skipped`` (failed/unknown before: not re-sent), ``in_flight`` (another run has it),
+    ``failed`` (for good), ``unknown`` (the request left, no answer: in doubt, not re-sent), ``skipped`` (failed
+    before: not re-sent), ``in_doubt`` (``unknown`` before, or ``sending`` in another run: not re-sent),
     ``halted`` (sends are halted; the message was not sent and stays queued)."""
 
     status: str
@@ -142,8 +143,45 @@ class SendOutcome:
     def delivered(self) -> bool:
         return self.status in ("sent", "already_sent")
 
+    @property
+    def doubtful(self) -> bool:
+        """The message may or may not have reached WhatsApp (never re-sent automatically)."""
+        return self.status in ("unknown", "in_doubt")
 
-Deliver = Callable[[], tuple[Any, str, dict[str, Any]]]  # -> (whatsapp.SendResult, kind, payload sent)
+
+class NotOurs(Exception):  # noqa: N818 - control flow: another run took the row between claim and send
+    pass
+
+
+class LedgerGuard:
+    """The ledger row of one message, ``sending`` only while its request is on the wire (``whatsapp.SendGuard``).
+
+    ``on_wire()`` (called by the client after the send slot, pauses and back-off) moves it ``pending``/``retry``
+    -> ``sending``: one short guarded UPDATE is all that stands between it and the socket write. ``off_wire()``
+    (a definite "not sent" that will be retried after a wait) moves it back, so a worker killed or stopped while
+    waiting leaves it sendable. Calling ``on_wire()`` again while on the wire does nothing (a handler may switch
+    to a template after a first answer)."""
+
+    def __init__(self, ledger: Any, key: str, *, action_id: int, payload: Any, back_to: str) -> None:
+        self.ledger, self.key, self.action_id, self.payload, self.back_to = ledger, key, action_id, payload, back_to
+        self.started: Any = None  # the row as begin_send left it
+        self.on = False
+
+    def on_wire(self) -> None:
+        if self.on:
+            return
+        started = self.ledger.begin_send(self.key, action_id=self.action_id, payload=self.payload)
+        if started is None:
+            raise NotOurs(self.key)
+        self.started, self.on = started, True
+
+    def off_wire(self, err: ApiError) -> None:
+        if self.on:
+            self.ledger.release(self.key, f"not sent yet, trying again: {err}", to_status=self.back_to)
+            self.on = False
+
+
+Deliver = Callable[[LedgerGuard], tuple[Any, str, dict[str, Any]]]  # -> (whatsapp.SendResult, kind, payload)
 
 
 def send_once(
@@ -157,42 +195,48 @@ def send_once(
     job: Job,
     campaign_id: str | None = None,
 ) -> SendOutcome:
-    """Claim ``key`` in the ledger and send at most once. ``deliver`` does the HTTP call(s) (it may switch to a
-    template) and returns ``(SendResult, kind, payload)``; an ``ApiError`` it raises is recorded on the row."""
+    """Claim ``key`` in the ledger and send at most once. ``deliver(guard)`` does the HTTP call(s) through
+    ``client.send_message(body, guard=guard)`` (it may switch to a template) and returns
+    ``(SendResult, kind, payload)``; an ``ApiError`` it raises is recorded on the row. The row is ``sending``
+    only while a request is on the wire (see :class:`LedgerGuard`)."""
     ledger = need(services, "ledger")
     entry = ledger.claim(key, recipient=recipient, kind=kind, payload=payload, action_id=job.action.action_id,
                          hook=job.action.hook, campaign_id=campaign_id)
     if entry.status == "sent":
         return SendOutcome("already_sent", entry, message_id=entry.wa_message_id, kind=entry.kind)
-    if entry.status in ("failed", "unknown"):
+    if entry.status == "failed":
         return SendOutcome("skipped", entry)
-    if entry.status == "sending":
-        return SendOutcome("in_flight", entry)
-    started = ledger.begin_send(key, action_id=job.action.action_id, payload=payload)
-    if started is None:
-        now = ledger.get(key) or entry
-        return SendOutcome("already_sent" if now.status == "sent" else "in_flight", now,
-                           message_id=now.wa_message_id)
-    release_to = entry.status  # pending or retry: where the row goes back if nothing left
+    if entry.status in ("unknown", "sending"):
+        return SendOutcome("in_doubt", entry)
+    guard = LedgerGuard(ledger, key, action_id=job.action.action_id, payload=payload, back_to=entry.status)
     try:
-        result, sent_kind, sent_payload = deliver()
+        result, sent_kind, sent_payload = deliver(guard)
+    except NotOurs:
+        now = ledger.get(key) or entry
+        if now.status == "sent":
+            return SendOutcome("already_sent", now, message_id=now.wa_message_id, kind=now.kind)
+        return SendOutcome("in_doubt" if now.status in ("sending", "unknown") else "skipped", now)
     except ShutdownRequested:
-        ledger.release(key, "worker stopping before the send", to_status=release_to)
+        if guard.on:  # pragma: no cover - the client raises it only while waiting (never on the wire)
+            ledger.release(key, "worker stopping before the send", to_status=guard.back_to)
         raise
     except ApiError as err:
         if err.category == wa.HALT:  # the code stays on the row: `status` and the report show sends as paused
-            ledger.release(key, str(err), to_status=release_to, error_code=err.code)
-            return SendOutcome("halted", ledger.get(key) or started, error=err)
-        if err.category == wa.UNKNOWN:  # sent, no answer: recorded as unknown, never re-sent automatically
+            if guard.on:
+                ledger.release(key, str(err), to_status=guard.back_to, error_code=err.code)
+            else:
+                ledger.note_held(key, str(err), err.code)
+            return SendOutcome("halted", ledger.get(key) or entry, error=err)
+        if err.category == wa.UNKNOWN and guard.on:  # sent, no answer: unknown, never re-sent automatically
             ledger.mark_unknown(key, str(err))
-            return SendOutcome("failed", ledger.get(key) or started, error=err)
+            return SendOutcome("unknown", ledger.get(key) or guard.started, error=err)
         retryable = err.category in RETRYABLE_CATEGORIES
-        ledger.mark_failed(key, err.code, str(err), retryable)
-        return SendOutcome("retry" if retryable else "failed", ledger.get(key) or started, error=err)
+        ledger.mark_failed(key, err.code, str(err), retryable, before_send=not guard.on)
+        return SendOutcome("retry" if retryable else "failed", ledger.get(key) or entry, error=err)
     if ledger.mark_sent(key, result.message_id, kind=sent_kind, payload=sent_payload):
-        entry = started.after_sent(result.message_id, kind=sent_kind, payload=sent_payload)
+        entry = guard.started.after_sent(result.message_id, kind=sent_kind, payload=sent_payload)
     else:
-        entry = ledger.get(key) or started
+        entry = ledger.get(key) or guard.started
     return SendOutcome("sent", entry, message_id=result.message_id, kind=sent_kind)
 
 

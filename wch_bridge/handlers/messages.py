@@ -20,6 +20,8 @@ from wch_bridge.handlers.broadcast import refresh_summary
 from wch_bridge.handlers.carts import parse_cart_key
 from wch_bridge.handlers.common import (
     RETRYABLE_CATEGORIES,
+    LedgerGuard,
+    NotOurs,
     int_arg,
     keyed_args,
     masked,
@@ -78,22 +80,34 @@ def handle(job: Job) -> Outcome:
         raise PermanentError(f"{reason}: {entry.error_text}")
     client = need(services, "whatsapp")
     if not isinstance(entry.payload, dict) or not entry.payload.get("to"):
-        ledger.begin_send(entry.key, action_id=job.action.action_id)
-        ledger.mark_failed(entry.key, None, "stored payload is not a message body", retryable=False)
+        ledger.mark_failed(entry.key, None, "stored payload is not a message body", retryable=False, before_send=True)
         raise PermanentError(f"message #{message_id}: the stored payload is not a WhatsApp message body")
-    started = ledger.begin_send(entry.key, action_id=job.action.action_id)
-    if started is None:
-        return _done(f"message #{message_id} to {who} was taken by another run; left alone", sent=False)
+    guard = LedgerGuard(ledger, entry.key, action_id=job.action.action_id, payload=None, back_to="retry")
     try:
-        result = client.send_message(entry.payload)
+        result = client.send_message(entry.payload, guard=guard)
+    except NotOurs:
+        return _done(f"message #{message_id} to {who} was taken by another run; left alone", sent=False)
     except ShutdownRequested:
-        ledger.release(entry.key, "worker stopping before the send", to_status="retry")
-        raise
+        raise  # the client raises it only while waiting: the row is still 'retry'
     except ApiError as err:
         if err.category == wa.HALT:
-            ledger.release(entry.key, str(err), to_status="retry")
+            if guard.on:
+                ledger.release(entry.key, str(err), to_status="retry", error_code=err.code)
+            else:
+                ledger.note_held(entry.key, str(err), err.code)
             raise PermanentError(f"{err}; message #{message_id} stays waiting for a retry: run this action again "
                                  "once fixed") from None
+        if not guard.on:  # refused before any request (a bad number, an invalid body): failed for good
+            ledger.mark_failed(entry.key, err.code, str(err), False, before_send=True)
+            if entry.campaign_id:
+                refresh_summary(services, str(entry.campaign_id))
+            raise PermanentError(f"message #{message_id} to {who} not sent: {err}") from None
+        if err.category == wa.UNKNOWN:
+            ledger.mark_unknown(entry.key, str(err))
+            if entry.campaign_id:
+                refresh_summary(services, str(entry.campaign_id))
+            raise PermanentError(f"message #{message_id} to {who} is in doubt: {err}") from None
+        started = guard.started
         retryable = err.category in RETRYABLE_CATEGORIES
         ledger.mark_failed(entry.key, err.code, str(err), retryable)
         delay = message_retry_delay(started.attempts) if retryable else None
@@ -112,5 +126,5 @@ def handle(job: Job) -> Outcome:
                       purpose=f"retry {started.attempts + 1}/{MESSAGE_MAX_ATTEMPTS}"),), data={"sent": False})
     ledger.mark_sent(entry.key, result.message_id)
     _after_sent(job, entry, result.message_id)
-    return _done(f"message #{message_id} to {who} sent on attempt {started.attempts} ({result.message_id})",
+    return _done(f"message #{message_id} to {who} sent on attempt {guard.started.attempts} ({result.message_id})",
                  sent=True)

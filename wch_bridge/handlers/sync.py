@@ -24,6 +24,7 @@ from wch_bridge.errors import ApiError, PermanentError, RetryableError
 from wch_bridge.handlers.base import Job
 from wch_bridge.handlers.common import (
     RETRYABLE_CATEGORIES,
+    LedgerGuard,
     e164,
     keyed_args,
     masked,
@@ -288,8 +289,8 @@ def _sync_order(job: Job, order_id: int) -> dict[str, Any]:
                         base.decimal_sep)
     body = message_body(to, "text", {"preview_url": False, "body": order_text(order, price)})
 
-    def deliver() -> tuple[Any, str, dict[str, Any]]:
-        return client.send_message(body), "text", body
+    def deliver(guard: LedgerGuard) -> tuple[Any, str, dict[str, Any]]:
+        return client.send_message(body, guard=guard), "text", body
 
     out = send_once(job.services, f"order:{order.id}:{order.status}", recipient=to, kind="text", payload=body,
                     deliver=deliver, job=job)
@@ -303,8 +304,12 @@ def _sync_order(job: Job, order_id: int) -> dict[str, Any]:
                 "summary": f"order #{order.id} '{order.status}' message sent to {who}{when}"}
     if out.status == "retry":
         raise _Retry(str(out.error))
-    if out.status == "in_flight":
+    if out.status == "in_doubt" and out.entry.status == "sending":
         raise _Retry(f"the message for order #{order.id} '{order.status}' is being sent by another run")
+    if out.doubtful:
+        raise PermanentError(f"order #{order.id} '{order.status}' message to {who} is in doubt "
+                             f"({out.entry.error_text or out.error}); not sent again "
+                             "(wch-bridge messages list --status unknown)")
     if out.error is not None and out.error.category == wa.TEMPLATE:
         raise PermanentError(f"customer {who} is outside WhatsApp's 24-hour window ({out.error.code}): "
                              "order status updates need an approved template")

@@ -137,6 +137,7 @@ _RULE_KEYS = {
     "body",
     "message",
     "details",
+    "reset",
 }
 
 
@@ -154,6 +155,9 @@ class FaultRule:
     body: str | None = None
     message: str | None = None
     details: str | None = None
+    #: Handle the request as usual (a message is accepted and recorded), then drop the connection without an
+    #: answer: the client sees a connection reset after its request was received.
+    reset: bool = False
     hits: int = field(default=0)
 
     @classmethod
@@ -197,11 +201,12 @@ class FaultRule:
             body=raw.get("body"),
             message=raw.get("message"),
             details=raw.get("details"),
+            reset=bool(raw.get("reset")),
         )
         if rule.http_status is not None and rule.http_status > 599:
             raise ValueError("fault rule http_status must be 100-599")
-        if rule.code is None and rule.body is None and not rule.latency_ms:
-            raise ValueError("a fault rule needs code, body or latency_ms")
+        if rule.code is None and rule.body is None and not rule.latency_ms and not rule.reset:
+            raise ValueError("a fault rule needs code, body, latency_ms or reset")
         return rule
 
     def matches(self, path: str, recipient: str) -> bool:

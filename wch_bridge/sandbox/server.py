@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import re
 import secrets
+import socket
+import struct
 import sys
 import threading
 import time
@@ -50,6 +53,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    _reset = False  # the current request is answered by dropping the connection (fault rule "reset")
     disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid the 40 ms ACK stall
     server: _Server
 
@@ -120,6 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "status": None,
             }
         )
+        self._reset = False
         try:
             status, payload, headers, is_raw = self._api(method, split.path, query, body)
         except Exception:
@@ -128,6 +133,12 @@ class _Handler(BaseHTTPRequestHandler):
         entry["status"] = status
         if status == 200 and isinstance(payload, dict) and payload.get("messages"):
             entry["wamid"] = payload["messages"][0]["id"]
+        if self._reset:  # fault: the request was handled, the answer never comes (connection reset)
+            entry["reset"] = True
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return
         self._send(status, payload, headers, raw=is_raw)
 
     # -- control API ----------------------------------------------------------------------------------------
@@ -177,6 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         authorized = bool(bearer) and (state.token is None or secrets.compare_digest(bearer, state.token))
         recipient = _digits(body.get("to")) if isinstance(body, dict) else ""
         rule = state.take_fault(path, recipient) if authorized else None
+        self._reset = bool(rule is not None and rule.reset)
         delay = (state.latency_ms + (rule.latency_ms if rule else 0.0)) / 1000.0
         with state.lock:
             state.in_flight += 1

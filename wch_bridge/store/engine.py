@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from wch_bridge.errors import ConfigError, LockBusyError, SchemaError, StoreError, TransientStoreError
+from wch_bridge.masking import mask_phones_in_text
 from wch_bridge.settings import UNREADABLE_DSN, mask_dsn
 
 log = logging.getLogger("wch_bridge.store")
@@ -284,7 +285,7 @@ def missing_table_message(table: str, engine: Engine | None, prefix: str | None 
 
 
 def translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Map SQLAlchemy errors to StoreError / TransientStoreError (messages without DSN or password)."""
+    """Map SQLAlchemy errors to StoreError / TransientStoreError (messages without DSN, password or phone)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -293,7 +294,8 @@ def translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except StoreError:
             raise
         except SQLAlchemyError as exc:
-            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+            # a duplicate-key error quotes the key (ledger keys hold phone numbers): masked like every output
+            detail = mask_phones_in_text(str(getattr(exc, "orig", None) or exc).splitlines()[0])[:300]
             if mysql_errno(exc) == ER_LOCK_WAIT_TIMEOUT:
                 raise LockBusyError(f"a row was locked by another session: {detail}") from exc
             missing = _MISSING_TABLE.search(detail)

@@ -6,17 +6,24 @@ Statuses and the only transitions (each a guarded UPDATE that must change exactl
 
     claim()                -> pending            (INSERT with the UNIQUE key; an existing row is returned as it is)
     pending | retry        -> sending            begin_send(): attempts+1; only one caller wins
-    sending                -> sent               mark_sent(): wa_message_id, sent_at; never sent again
+    sending | unknown      -> sent               mark_sent(): wa_message_id, sent_at; never sent again
     sending                -> retry | failed     mark_failed(retryable=...): error_code, error_text
-    sending                -> pending | retry    release(): the send never left (sends halted, shutdown)
+    pending | retry        -> failed             mark_failed(..., before_send=True): refused before any request
+    sending                -> pending | retry    release(): the send never left (sends halted, shutdown, back-off)
+    sending                -> unknown            mark_unknown(): the request left, no answer came back
     retry                  -> failed             give_up(): attempts used up
-    sending (stale)        -> unknown            claim() of a row left 'sending' longer than ``stale_after``
+    sending (stale)        -> unknown            sweep_stale() by any live worker, or claim() of that key
+    unknown | failed       -> retry              resend(): an operator's deliberate re-send (attempts start again)
 
-Rule for a row left ``sending`` by a crashed run: WhatsApp may or may not have accepted that message, and a second
-copy of a marketing message is worse than a missing one, so it is **never re-sent automatically**. Once it is older
-than ``stale_after`` (default 300 s, longer than one send with its in-call retries) the next ``claim()`` turns it into
-``unknown`` with an explanatory ``error_text``; until then it counts as in flight elsewhere. Either way callers skip
-it. An operator can look such rows up (``status='unknown'``) and re-queue them deliberately.
+A row is ``sending`` only while its request is on the wire: ``send_once`` moves it there right before the HTTP
+request is written (after the send slot, shared pauses and back-off waits) and back to ``pending``/``retry``
+before any back-off wait. Rule for a row left ``sending`` by a crashed run: WhatsApp may or may not have accepted
+that message, and a second copy of a marketing message is worse than a missing one, so it is **never re-sent
+automatically**. Once it is older than ``stale_after`` (default 300 s, longer than one send with its in-call
+retries) a sweep by any live worker (or the next ``claim()`` of its key) turns it into ``unknown`` with an
+explanatory ``error_text``; until then it counts as in flight elsewhere. Either way callers skip it and count it
+"in doubt". An operator looks such rows up (``wch-bridge messages list --status unknown``) and re-sends them
+deliberately (``wch-bridge messages resend``).
 
 Database outages around a send: ``begin_send`` writes a per-attempt marker into ``error_text``; if the connection
 drops while it commits, the ledger waits for the database and reads the row back, and the attempt goes on only if
@@ -49,6 +56,11 @@ __all__ = ["LedgerEntry", "MessageLedger", "PENDING", "SENDING", "SENT", "RETRY"
 
 PENDING, SENDING, SENT, RETRY, FAILED, UNKNOWN = "pending", "sending", "sent", "retry", "failed", "unknown"
 SENDABLE = (PENDING, RETRY)
+IN_DOUBT = (SENDING, UNKNOWN)
+RESENDABLE = (UNKNOWN, FAILED)
+STALE_TEXT = ("outcome unknown: the run sending this message stopped while its request was on the wire; "
+              "not re-sent automatically to avoid a duplicate (wch-bridge messages resend)")
+RESENT_TEXT = "resent by operator"
 KEY_MAX = 191
 TEXT_MAX = 1000
 
@@ -227,11 +239,87 @@ class MessageLedger:
             res = conn.execute(
                 update(m)
                 .where(m.c.id == entry.id, m.c.status == SENDING, m.c.updated_at == entry.updated_at)
-                .values(status=UNKNOWN, updated_at=self.clock.now(),
-                        error_text="outcome unknown: the run sending this message stopped mid-send; "
-                                   "not re-sent automatically to avoid a duplicate")
+                .values(status=UNKNOWN, updated_at=self.clock.now(), error_text=STALE_TEXT)
             )
         return res.rowcount == 1
+
+    @retry_transient
+    @translate_errors
+    def sweep_stale(self, limit: int = 500) -> int:
+        """``sending`` rows older than ``stale_after`` -> ``unknown`` (with the reason); returns how many. Run by
+        every live worker now and then, so a row a killed run left on the wire is resolved without waiting for
+        its key to be claimed again. Reads ``status_updated_at`` only."""
+        m = self.m
+        now = self.clock.now()
+        cutoff = now - timedelta(seconds=self.stale_after)
+        with self.engine.connect() as conn:
+            ids = [int(i) for (i,) in conn.execute(
+                select(m.c.id).where(m.c.status == SENDING, m.c.updated_at <= cutoff).order_by(m.c.updated_at)
+                .limit(limit))]
+        if not ids:
+            return 0
+        with self.engine.begin() as conn:
+            res = conn.execute(update(m).where(m.c.id.in_(ids), m.c.status == SENDING, m.c.updated_at <= cutoff)
+                               .values(status=UNKNOWN, updated_at=now, error_text=STALE_TEXT))
+        return int(res.rowcount)
+
+    @translate_errors
+    def in_doubt(self, campaign_id: str | None = None) -> tuple[int, datetime | None]:
+        """Messages in doubt (``sending`` or ``unknown``) and the oldest one's ``updated_at``."""
+        m = self.m
+        q = select(func.count(), func.min(m.c.updated_at)).where(m.c.status.in_(IN_DOUBT))
+        if campaign_id is not None:
+            q = q.where(m.c.campaign_id == str(campaign_id))
+        with self.engine.connect() as conn:
+            n, oldest = conn.execute(q).one()
+        return int(n), oldest
+
+    @translate_errors
+    def list_messages(self, *, statuses: tuple[str, ...] = (), campaign_id: str | None = None,
+                      kind: str | None = None, since: datetime | None = None, ids: tuple[int, ...] = (),
+                      limit: int = 100) -> list[LedgerEntry]:
+        """Rows by status / campaign / kind / last change, newest change first."""
+        m = self.m
+        q = select(m)
+        if statuses:
+            q = q.where(m.c.status.in_(list(statuses)))
+        if campaign_id is not None:
+            q = q.where(m.c.campaign_id == str(campaign_id))
+        if kind:
+            q = q.where(m.c.kind == kind)
+        if since is not None:
+            q = q.where(m.c.updated_at >= since)
+        if ids:
+            q = q.where(m.c.id.in_([int(i) for i in ids]))
+        q = q.order_by(m.c.updated_at.desc(), m.c.id.desc()).limit(max(1, int(limit)))
+        with self.engine.connect() as conn:
+            return [self._entry(r) for r in conn.execute(q)]
+
+    @retry_transient
+    @translate_errors
+    def resend(self, entry: LedgerEntry, action_id: int = 0) -> bool:
+        """``unknown``/``failed`` -> ``retry`` for an operator's deliberate re-send (attempts start again, the
+        row says ``resent by operator``). Guarded on the row's status and ``updated_at`` as read, so two commands
+        (or one command naming a row twice) move it once."""
+        if entry.status not in RESENDABLE:
+            return False
+        m = self.m
+        was = f" (was {entry.status}: {entry.error_text})" if entry.error_text else f" (was {entry.status})"
+        values: dict[str, Any] = {"status": RETRY, "attempts": 0, "updated_at": self.clock.now(),
+                                  "error_text": (RESENT_TEXT + was)[:TEXT_MAX]}
+        if action_id:
+            values["action_id"] = int(action_id)
+        with self.engine.begin() as conn:
+            res = conn.execute(update(m).where(m.c.id == entry.id, m.c.status == entry.status,
+                                               m.c.updated_at == entry.updated_at).values(**values))
+        return res.rowcount == 1
+
+    @retry_transient
+    @translate_errors
+    def note_held(self, key: str, text: str, code: int | None = None) -> bool:
+        """A ``pending``/``retry`` row held back before any request (sends halted): the reason and code stay on
+        it (``status`` and the report read sends as paused from them); it stays sendable."""
+        return self._guarded(key, SENDABLE, error_text=(text or "")[:TEXT_MAX], error_code=code)
 
     # ------------------------------------------------------------------ transitions
     def begin_send(self, key: str, *, action_id: int | None = None, payload: Any = None) -> LedgerEntry | None:
@@ -290,12 +378,15 @@ class MessageLedger:
             values["kind"] = kind[:20]
         if payload is not None:
             values["payload"] = json.dumps(payload, ensure_ascii=False)
-        return self._guarded(key, (SENDING,), **values)
+        # from unknown too: a sweep may have given up on a send whose answer came late (it did leave)
+        return self._guarded(key, (SENDING, UNKNOWN), **values)
 
-    def mark_failed(self, key: str, code: int | None, text: str, retryable: bool) -> bool:
-        """``sending`` -> ``retry`` (a retry action will re-send it) or ``failed`` (for good)."""
+    def mark_failed(self, key: str, code: int | None, text: str, retryable: bool, *,
+                    before_send: bool = False) -> bool:
+        """``sending`` -> ``retry`` (a retry action will re-send it) or ``failed`` (for good); with
+        ``before_send`` from ``pending``/``retry`` (refused before any request: a bad number, an invalid body)."""
         return bool(self._durably("mark failed", lambda: self._guarded_t(
-            key, (SENDING,), status=RETRY if retryable else FAILED, error_code=code,
+            key, SENDABLE if before_send else (SENDING,), status=RETRY if retryable else FAILED, error_code=code,
             error_text=(text or "")[:TEXT_MAX])))
 
     @retry_transient
@@ -349,3 +440,14 @@ def auth_pause(conn: Connection, m: Any, since: datetime | None = None) -> dict[
         "error_code": None if detail is None or detail[0] is None else int(detail[0]),
         "error_text": None if detail is None else (detail[1] or "")[:300],
     }
+
+
+def in_doubt_counts(conn: Connection, m: Any) -> dict[str, Any]:
+    """Messages in doubt (``sending``: on the wire or left so by a stopped run; ``unknown``): how many of each
+    and since when (the oldest ``updated_at``). Read by ``status`` and the report (index ``status_updated_at``)."""
+    rows = conn.execute(select(m.c.status, func.count(), func.min(m.c.updated_at))
+                        .where(m.c.status.in_(IN_DOUBT)).group_by(m.c.status)).all()
+    by = {str(s): (int(n), oldest) for s, n, oldest in rows}
+    oldest = min((o for _n, o in by.values() if o is not None), default=None)
+    return {"count": sum(n for n, _o in by.values()), "sending": by.get(SENDING, (0, None))[0],
+            "unknown": by.get(UNKNOWN, (0, None))[0], "oldest_gmt": oldest}

@@ -21,7 +21,7 @@ from wch_bridge.models import CLI_CONTEXT, Action, Status
 from wch_bridge.store import ownership
 from wch_bridge.store.actions import ActionStore, NewRow
 from wch_bridge.store.engine import missing_table_message, retry_transient, translate_errors
-from wch_bridge.store.ledger import auth_pause
+from wch_bridge.store.ledger import auth_pause, in_doubt_counts
 from wch_bridge.store.workers import WorkerRegistry, WorkerRow
 
 ZERO_DATE = "0000-00-00 00:00:00"
@@ -113,6 +113,7 @@ class StatusSnapshot:
     workers: list[WorkerRow] | None = None  # None: the workers table does not exist
     api_pause: dict[str, Any] | None = None  # ledger.auth_pause(); None: no ledger table
     unowned: list[dict[str, Any]] = field(default_factory=list)  # pending actions of hooks no one runs
+    in_doubt: dict[str, Any] | None = None  # ledger.in_doubt_counts(); None: no ledger table
 
 
 @translate_errors
@@ -162,6 +163,7 @@ def status_snapshot(store: ActionStore, group_slugs: Sequence[str], now: datetim
     if store.t.messages.name in inspect(store.engine).get_table_names():
         with store.engine.connect() as conn:
             snap.api_pause = auth_pause(conn, store.t.messages)
+            snap.in_doubt = in_doubt_counts(conn, store.t.messages)
     return snap
 
 

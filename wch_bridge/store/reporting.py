@@ -40,7 +40,7 @@ from wch_bridge import argscodec
 from wch_bridge import hooks as hook_table
 from wch_bridge.errors import ActionDataError, WchBridgeError
 from wch_bridge.models import Status
-from wch_bridge.store.ledger import auth_pause
+from wch_bridge.store.ledger import IN_DOUBT, auth_pause, in_doubt_counts
 from wch_bridge.store.tables import Tables
 from wch_bridge.timeutil import SiteTime
 
@@ -56,6 +56,7 @@ MAX_CAMPAIGNS = 50
 MAX_WORKERS_LISTED = 20
 FAILED_STATUSES = ("failed",)
 RETRY_STATUSES = ("retry",)
+DOUBT_STATUSES = IN_DOUBT  # sending / unknown: may or may not have reached WhatsApp
 CLEANUP_HOOK = hook_table.CART_CLEANUP
 BROADCAST_HOOK = hook_table.BROADCAST_BATCH
 SYNC_HOOK = hook_table.SYNC_JOB
@@ -250,7 +251,9 @@ def _api_pause(scope: ReportScope) -> Section:
     if not scope.has(m):
         return not_available(f"table {m.name} not found")
     with scope.engine.connect() as conn:
-        return {"available": True, **auth_pause(conn, m, scope.since)}
+        doubt = in_doubt_counts(conn, m)
+        return {"available": True, **auth_pause(conn, m, scope.since), "in_doubt": doubt["count"],
+                "in_doubt_since_gmt": doubt["oldest_gmt"]}
 
 
 def _heartbeat(scope: ReportScope) -> Section:

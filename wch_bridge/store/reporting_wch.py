@@ -19,6 +19,7 @@ from wch_bridge.store.reporting import (
     CART_EXPIRY_HOURS,
     CART_HOOK,
     CLEANUP_HOOK,
+    DOUBT_STATUSES,
     FAILED_STATUSES,
     JSON_SCAN_LIMIT,
     MAX_CAMPAIGNS,
@@ -170,7 +171,9 @@ def campaigns_section(scope: ReportScope) -> Section:
             "sent": sum(n for k, n in s.items() if k in SENT_STATUSES),
             "failed": sum(n for k, n in s.items() if k in FAILED_STATUSES),
             "retrying": sum(n for k, n in s.items() if k in RETRY_STATUSES),
-            "other": sum(n for k, n in s.items() if k not in SENT_STATUSES + FAILED_STATUSES + RETRY_STATUSES),
+            "in_doubt": sum(n for k, n in s.items() if k in DOUBT_STATUSES),
+            "other": sum(n for k, n in s.items()
+                         if k not in SENT_STATUSES + FAILED_STATUSES + RETRY_STATUSES + DOUBT_STATUSES),
             "errors": [{"error_code": int(k), "count": n} for k, n in sorted(codes.get(camp, {}).items(),
                                                                              key=lambda kv: -kv[1])],
         })

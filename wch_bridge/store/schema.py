@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import inspect, text
+from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Engine
 
 from wch_bridge.resources import sql_dir
@@ -122,6 +122,8 @@ def install(engine: Engine, prefix: str, *, with_wordpress: bool = False,
         for stmt in statements:
             ddl(engine, stmt)
         ensure_indexes(engine, indexes)
+        if part == "bridge":
+            exact_ledger_keys(engine, prefix)
     return sorted(t for t in inspect(engine).get_table_names() if t.startswith(prefix))
 
 
@@ -158,6 +160,40 @@ def install_queue_table(engine: Engine, prefix: str) -> None:
     for stmt in statements:
         if f"{prefix}wch_bridge_queue" in stmt:
             ddl(engine, stmt)
+
+
+#: Ledger columns compared byte for byte: ``idempotency_key`` (UNIQUE) and ``campaign_id`` (campaign totals).
+EXACT_COLUMNS = {"idempotency_key": "varchar(191) NOT NULL", "campaign_id": "varchar(100) NULL"}
+#: Binary collations without PAD SPACE first ('a' and 'a ' differ); utf8mb4_bin (PAD SPACE) only as a last resort.
+EXACT_COLLATIONS = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin", "utf8mb4_bin")
+
+
+@translate_errors
+def exact_ledger_keys(engine: Engine, prefix: str) -> list[str]:
+    """MySQL/MariaDB: give the ledger's key and campaign columns a binary collation, so ``Promo``/``promo``,
+    ``Café``/``Cafe`` and ``a``/``a `` are different keys and campaigns (the site's default ``*_ci`` collation
+    made them one). Runs on every start; alters only a column that is not exact yet (tables made by earlier
+    versions). SQLite compares bytes already. Returns the columns altered."""
+    if engine.dialect.name == "sqlite":
+        return []
+    table = f"{prefix}wch_bridge_messages"
+    with engine.connect() as conn:
+        have = {str(c) for (c,) in conn.execute(text(
+            "SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN :names"
+        ).bindparams(bindparam("names", expanding=True)), {"names": list(EXACT_COLLATIONS)})}
+        current = {str(n): c for n, c in conn.execute(text(
+            "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_NAME = :t AND COLUMN_NAME IN :cols"
+        ).bindparams(bindparam("cols", expanding=True)), {"t": table, "cols": list(EXACT_COLUMNS)})}
+    target = next((c for c in EXACT_COLLATIONS if c in have), None)
+    todo = [col for col in EXACT_COLUMNS if col in current and current[col] != target]
+    if target is None or not todo:
+        return []
+    validate_prefix(prefix)
+    mods = ", ".join(f"MODIFY {col} {EXACT_COLUMNS[col].split(' ', 1)[0]} CHARACTER SET utf8mb4 COLLATE {target} "
+                     f"{EXACT_COLUMNS[col].split(' ', 1)[1]}" for col in todo)
+    ddl(engine, f"ALTER TABLE {table} {mods}")  # names: validated prefix and constants
+    return todo
 
 
 @translate_errors

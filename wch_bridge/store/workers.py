@@ -122,6 +122,28 @@ class WorkerRegistry:
                 continue
         return held
 
+    @retry_transient
+    @translate_errors
+    def forget(self, action_ids: Sequence[int], now: datetime, limit_seconds: float) -> int:
+        """Drop recovered actions from the ``in_hand`` of workers that are no longer live; returns rows changed."""
+        gone = {int(i) for i in action_ids}
+        w = self.t.workers
+        live = and_(*self._live(now, limit_seconds))
+        changed = 0
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(w.c.worker_id, w.c.in_hand_ids).where(w.c.in_hand > 0, ~live)).all()
+            for worker_id, ids in rows:
+                try:
+                    held = [int(i) for i in json.loads(ids or "[]")]
+                except (ValueError, TypeError):
+                    held = []
+                keep = [i for i in held if i not in gone]
+                if len(keep) != len(held) or not held:
+                    conn.execute(update(w).where(w.c.worker_id == worker_id)
+                                 .values(in_hand=len(keep), in_hand_ids=json.dumps(keep)))
+                    changed += 1
+        return changed
+
     @translate_errors
     def orphans(self, hooks: Sequence[str], group_ids: Sequence[int], now: datetime, limit_seconds: float,
                 limit: int = 200) -> list[tuple[int, str]]:

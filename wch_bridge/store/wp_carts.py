@@ -23,15 +23,18 @@ from wch_bridge.wcdata import Cart, CartItem, CleanupResult
 _IN_LIST = re.compile(r"\bstatus\b\s+IN\s*\(([^)]*)\)", re.I)
 
 
-def _decode_items(raw: Any) -> tuple[tuple[CartItem, ...], Any]:
+def _decode_items(raw: Any) -> tuple[tuple[CartItem, ...], Any, str | None]:
+    """``(items, decoded value, error)``: ``error`` says why a non-empty ``items`` column is not a JSON list."""
     try:
         value = json.loads(raw) if isinstance(raw, str | bytes) and raw else raw
-    except ValueError:
-        return (), raw
+    except ValueError as exc:
+        return (), raw, f"items is not valid JSON ({exc.msg} at character {exc.pos})"
     if isinstance(value, dict):
         value = list(value.values())
+    if value is None:
+        return (), value, None
     if not isinstance(value, list):
-        return (), value
+        return (), value, f"items is JSON {type(value).__name__}, not a list of cart items"
     items = []
     for entry in value:
         if not isinstance(entry, dict):
@@ -44,7 +47,7 @@ def _decode_items(raw: Any) -> tuple[tuple[CartItem, ...], Any]:
             CartItem(name=str(name), quantity=int(qty) if qty is not None and qty > 0 else 1, price=price,
                      product_id=int(pid) if pid else None)
         )
-    return tuple(items), value
+    return tuple(items), value, None
 
 
 class CartsMixin(WpBase):
@@ -76,7 +79,7 @@ class CartsMixin(WpBase):
             row = conn.execute(select(c).where(c.c.id == int(cart_id))).first()
         if row is None:
             return None
-        items, raw = _decode_items(row.items)
+        items, raw, items_error = _decode_items(row.items)
         return Cart(
             id=int(row.id),
             customer_phone=str(row.customer_phone or ""),
@@ -88,6 +91,7 @@ class CartsMixin(WpBase):
             reminder_sent_at=row.reminder_sent_at,
             expires_at=row.expires_at,
             raw_items=raw,
+            items_error=items_error,
         )
 
     def _idle(self, cutoff_local: datetime) -> Any:
