@@ -181,7 +181,7 @@ class HeldConnection:
         if getattr(self._local, "conn", None) is not None:
             yield
             return
-        with self.engine.connect() as conn:
+        with translate_errors(self.engine.connect)() as conn:  # a database that is away: TransientStoreError
             self._local.conn = conn
             try:
                 yield
