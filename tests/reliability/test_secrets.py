@@ -94,7 +94,8 @@ def test_token_and_dsn_password_never_leak(site: Site, db_user: tuple[str, str],
         sandbox.add_fault(code=190)
         more = [phone(10 + i) for i in range(3)]
         site.bulk_enqueue([(BROADCAST, {"batch": more, "batch_num": 1, "campaign_id": "sec", "message": "again"})])
-        cli(*run)
+        halted = cli(*run, ok=False)
+        assert halted.returncode == 3, halted.stderr  # `run --once`'s documented exit code for "sends halted"
     failed = site.sql("SELECT action_id FROM {p}actionscheduler_actions WHERE status = 'failed' ORDER BY action_id")
     assert failed, "the scenarios produce failed actions"
     cli("status", ok=False)  # exit 1 = warnings (failed actions, no live worker)
