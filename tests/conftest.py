@@ -134,3 +134,27 @@ def mysql_store(mysql_url: str, prefix: str) -> Iterator[ActionStore]:
     yield ActionStore(eng, prefix, clock=Clock())
     schema_mod.drop_prefix(eng, prefix)
     eng.dispose()
+
+
+@pytest.fixture
+def db_user(mysql_url: str) -> Iterator[tuple[str, str]]:
+    """A MariaDB user with a random password (a secret that must never be printed), granted the test database;
+    dropped afterwards."""
+    from sqlalchemy import text
+
+    user = f"wchsec_{secrets.token_hex(4)}"
+    password = f"Pw{secrets.token_hex(10)}Z"
+    eng = make_engine(mysql_url)
+    hosts = ("%", "127.0.0.1", "localhost")
+    try:
+        with eng.begin() as conn:
+            for host in hosts:
+                conn.execute(text(f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY :pw"), {"pw": password})
+                conn.execute(text(f"GRANT ALL ON test.* TO '{user}'@'{host}'"))
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"cannot create a MariaDB user here: {type(exc).__name__}")
+    yield user, password
+    with eng.begin() as conn:
+        for host in hosts:
+            conn.execute(text(f"DROP USER IF EXISTS '{user}'@'{host}'"))
+    eng.dispose()

@@ -5,14 +5,11 @@ read at all (a password pasted by mistake) is never echoed."""
 from __future__ import annotations
 
 import os
-import secrets as pysecrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from wch_bridge.store import make_engine
 from wch_bridge.store import schema as schema_mod
@@ -30,25 +27,6 @@ def test_mask_dsn_hides_query_string_secrets_and_unreadable_values() -> None:
     assert set(dsn_secrets("mysql+pymysql://u:a1@h/db?password=b2")) == {"a1", "b2"}
     assert mask_secrets_in_text("at mysql+pymysql://u:zz@h/db?password=yy", "") == "at mysql+pymysql://u:***@h/db?password=***"
 
-
-@pytest.fixture
-def db_user(mysql_url: str) -> Iterator[tuple[str, str]]:
-    user = f"wch16_{pysecrets.token_hex(4)}"
-    password = f"Qs{pysecrets.token_hex(10)}Z"
-    eng = make_engine(mysql_url)
-    hosts = ("%", "127.0.0.1", "localhost")
-    try:
-        with eng.begin() as conn:
-            for host in hosts:
-                conn.execute(text(f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY :pw"), {"pw": password})
-                conn.execute(text(f"GRANT ALL ON test.* TO '{user}'@'{host}'"))
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"cannot create a MariaDB user here: {type(exc).__name__}")
-    yield user, password
-    with eng.begin() as conn:
-        for host in hosts:
-            conn.execute(text(f"DROP USER IF EXISTS '{user}'@'{host}'"))
-    eng.dispose()
 
 
 @pytest.mark.mysql

@@ -16,35 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from tests.helpers.reliability import BROADCAST, CATALOG, PHONE_ID, SYNC, TOKEN, Site, phone
 from wch_bridge.sandbox import Sandbox
-from wch_bridge.store import make_engine
 
 pytestmark = pytest.mark.mysql
 
 WCH_BRIDGE = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "wch-bridge")
 
-
-@pytest.fixture
-def db_user(mysql_url: str) -> Iterator[tuple[str, str]]:
-    user = f"wchrel_{pysecrets.token_hex(4)}"
-    password = f"Pw{pysecrets.token_hex(10)}Z"
-    eng = make_engine(mysql_url)
-    hosts = ("%", "127.0.0.1", "localhost")
-    try:
-        with eng.begin() as conn:
-            for host in hosts:
-                conn.execute(text(f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY :pw"), {"pw": password})
-                conn.execute(text(f"GRANT ALL ON test.* TO '{user}'@'{host}'"))
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"cannot create a MariaDB user here: {type(exc).__name__}")
-    yield user, password
-    with eng.begin() as conn:
-        for host in hosts:
-            conn.execute(text(f"DROP USER IF EXISTS '{user}'@'{host}'"))
-    eng.dispose()
 
 
 @pytest.fixture
