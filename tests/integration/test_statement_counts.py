@@ -130,7 +130,7 @@ def test_worker_drain_round_trips_per_action(store: ActionStore) -> None:
     _seed(store, n)
     settings = Settings(dsn="mysql://unused", prefix=store.prefix, once=True, concurrency=32, batch_size=100,
                         poll_interval=0.05)
-    worker = Worker(store, {HOOK: noop}, settings)
+    worker = Worker(store, {HOOK: noop}, settings, heartbeats=WorkerRegistry(store.engine, store.t))
     with StatementCounter(store.engine) as counter:
         assert worker.run() == 0
         counts = counter.counts()
