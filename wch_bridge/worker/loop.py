@@ -73,15 +73,21 @@ class Worker:
         self._unwritten: list[Result] = []
         self._taken_total = 0
         self._halt_noted = False
-        self.stopper = Stopper(settings.grace_period, send_gate, running=lambda: len(self._inflight))
+        self._wire_parts()
+
+    def _wire_parts(self) -> None:
+        """The parts: stopping, outages, running one action, writing outcomes, liveness."""
+        self.stopper = Stopper(
+            self.settings.grace_period, self.send_gate, running=lambda: len(self._inflight)
+        )
         self.stop_event = self.stopper.event  # handlers see this (Job.stop): stop between units of work
-        self.outages = Outages(store.queue_is_stale, self._clean)
+        self.outages = Outages(self.store.queue_is_stale, self._clean)
         self.executor = Executor(
-            self.registry, self.services, self.stop_event, self.clock, rerunnable, self.secrets
+            self.registry, self.services, self.stop_event, self.clock, self.rerunnable, self.secrets
         )
         self.outcomes = OutcomeWriter(
-            store,
-            default_group=settings.groups[0],
+            self.store,
+            default_group=self.settings.groups[0],
             stats=self.stats,
             inflight=self._inflight,
             outages=self.outages,
@@ -89,16 +95,16 @@ class Worker:
             notify=self._notify,
         )
         self.liveness = Liveness(
-            store,
-            settings,
-            heartbeats,
+            self.store,
+            self.settings,
+            self.heartbeats,
             worker_id=self.worker_id,
             inflight=self._inflight,
             served=lambda: self.hooks,
             outages=self.outages,
-            gate=send_gate,
+            gate=self.send_gate,
             ledger=getattr(self.services, "ledger", None),
-            rerunnable=rerunnable,
+            rerunnable=self.rerunnable,
         )
 
     # ------------------------------------------------------------------ control
