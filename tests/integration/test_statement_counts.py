@@ -18,6 +18,7 @@ from wch_bridge.models import CONTEXT, Outcome
 from wch_bridge.settings import Settings
 from wch_bridge.store import ActionStore, bulk
 from wch_bridge.store.instrument import StatementCounter
+from wch_bridge.store.workers import WorkerRegistry
 from wch_bridge.worker import Worker
 
 pytestmark = pytest.mark.mysql
@@ -84,7 +85,7 @@ def test_worker_drain_statements_per_action_stay_far_below_the_php_runner(store:
     _seed(store, n)
     settings = Settings(dsn="mysql://unused", prefix=store.prefix, once=True, concurrency=32, batch_size=100,
                         poll_interval=0.05)
-    worker = Worker(store, {HOOK: noop}, settings)
+    worker = Worker(store, {HOOK: noop}, settings, heartbeats=WorkerRegistry(store.engine, store.t))
     with StatementCounter(store.engine) as counter:
         assert worker.run() == 0
         counts = counter.counts()
@@ -130,7 +131,7 @@ def test_worker_drain_round_trips_per_action(store: ActionStore) -> None:
     _seed(store, n)
     settings = Settings(dsn="mysql://unused", prefix=store.prefix, once=True, concurrency=32, batch_size=100,
                         poll_interval=0.05)
-    worker = Worker(store, {HOOK: noop}, settings)
+    worker = Worker(store, {HOOK: noop}, settings, heartbeats=WorkerRegistry(store.engine, store.t))
     with StatementCounter(store.engine) as counter:
         assert worker.run() == 0
         counts = counter.counts()
