@@ -98,7 +98,7 @@ def main() -> None:
 def db_options(fn: F) -> F:
     """--dsn, --prefix and --group, shared by every command that opens the database."""
     fn = click.option(
-        "--group", "groups", envvar="WCH_BRIDGE_GROUPS", default="wch", show_default=True,
+        "--group", "groups", envvar="WCH_BRIDGE_GROUPS", default=",".join(Settings.groups), show_default=True,
         help="Action Scheduler group(s) served, comma-separated. [env WCH_BRIDGE_GROUPS]",
     )(fn)
     fn = click.option(
