@@ -114,7 +114,7 @@ def test_click_defaults_are_the_settings_defaults() -> None:
         if path.split()[0] in ("bench", "demo"):
             continue
         for param in cmd.params:
-            if param.name not in config.FIELDS or param.default is None:
+            if param.name not in config.FIELDS or param.default is None or getattr(param, "is_flag", False):
                 continue
             value = config.coerce(param.name, param.default)
             assert value == getattr(DEFAULTS, param.name), f"{path} --{param.name}: {param.default!r}"
