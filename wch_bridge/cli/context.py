@@ -70,76 +70,79 @@ def _opt(name: str, help_text: str, **kw: Any) -> Any:
     return click.option(f"--{name}", default=None, show_envvar=False, help=f"{help_text} [env {env}]", **kw)
 
 
+#: The settings ``run`` had no option for yet, and ``--config``. Env vars are read by ``wch_bridge.config`` (one
+#: conversion and one error message for every source), so these options declare no ``envvar``.
+SETTINGS_OPTIONS = [
+    click.option(
+        "--config",
+        "config_path",
+        envvar=CONFIG_ENV,
+        default=None,
+        metavar="PATH",
+        help="TOML file of settings (keys = setting names, e.g. concurrency = 4); below options and env "
+        f"vars, above wch_settings. [env {CONFIG_ENV}]",
+    ),
+    _opt(
+        "heartbeat-interval",
+        f"Seconds between worker heartbeats (default {DEFAULTS.heartbeat_interval:g}).",
+        type=float,
+    ),
+    _opt(
+        "orphan-timeout",
+        f"Seconds without heartbeat before a worker's actions are recovered (default {DEFAULTS.orphan_timeout:g}).",
+        type=float,
+    ),
+    _opt(
+        "clock-speed",
+        f"Run the clock this many times faster (demo/testing only; default {DEFAULTS.clock_speed:g}).",
+        type=float,
+    ),
+    _opt(
+        "whatsapp-timeout",
+        f"Seconds per WhatsApp API call (default {DEFAULTS.whatsapp_timeout:g}).",
+        type=float,
+    ),
+    _opt("template-language", "Template language code like en_US (default: the plugin's, else en_US)."),
+    _opt(
+        "metrics-port",
+        "Serve Prometheus /metrics, /healthz and /readyz on this port (0: any free port).",
+        type=int,
+    ),
+    _opt(
+        "metrics-host",
+        f"Address the metrics server listens on (default {DEFAULTS.metrics_host}; 0.0.0.0 in a container).",
+        metavar="HOST",
+    ),
+    click.option(
+        "--whatsapp-token-file",
+        default=None,
+        metavar="PATH",
+        help="Read the WhatsApp access token from this file. [env WCH_BRIDGE_WHATSAPP_TOKEN(_FILE)]",
+    ),
+    click.option(
+        "--auth-key-file",
+        default=None,
+        metavar="PATH",
+        help="Read WordPress's AUTH_KEY from this file. [env WCH_BRIDGE_AUTH_KEY(_FILE)]",
+    ),
+    click.option(
+        "--auth-salt-file",
+        default=None,
+        metavar="PATH",
+        help="Read WordPress's AUTH_SALT from this file. [env WCH_BRIDGE_AUTH_SALT(_FILE)]",
+    ),
+    click.option(
+        "--dsn-file",
+        default=None,
+        metavar="PATH",
+        help="Read the DSN (with its password) from this file. [env WCH_BRIDGE_DSN_FILE]",
+    ),
+]
+
+
 def settings_options(fn: Any) -> Any:
-    """The settings ``run`` had no option for yet, and ``--config``. Env vars are read by ``wch_bridge.config``
-    (one conversion and one error message for every source), so these options declare no ``envvar``."""
-    d = DEFAULTS
-    options = [
-        click.option(
-            "--config",
-            "config_path",
-            envvar=CONFIG_ENV,
-            default=None,
-            metavar="PATH",
-            help="TOML file of settings (keys = setting names, e.g. concurrency = 4); below options and env "
-            f"vars, above wch_settings. [env {CONFIG_ENV}]",
-        ),
-        _opt(
-            "heartbeat-interval",
-            f"Seconds between worker heartbeats (default {d.heartbeat_interval:g}).",
-            type=float,
-        ),
-        _opt(
-            "orphan-timeout",
-            "Seconds without heartbeat before a worker's actions are recovered "
-            f"(default {d.orphan_timeout:g}).",
-            type=float,
-        ),
-        _opt(
-            "clock-speed",
-            f"Run the clock this many times faster (demo/testing only; default {d.clock_speed:g}).",
-            type=float,
-        ),
-        _opt(
-            "whatsapp-timeout", f"Seconds per WhatsApp API call (default {d.whatsapp_timeout:g}).", type=float
-        ),
-        _opt("template-language", "Template language code like en_US (default: the plugin's, else en_US)."),
-        _opt(
-            "metrics-port",
-            "Serve Prometheus /metrics, /healthz and /readyz on this port (0: any free port).",
-            type=int,
-        ),
-        _opt(
-            "metrics-host",
-            f"Address the metrics server listens on (default {d.metrics_host}; 0.0.0.0 in a container).",
-            metavar="HOST",
-        ),
-        click.option(
-            "--whatsapp-token-file",
-            default=None,
-            metavar="PATH",
-            help="Read the WhatsApp access token from this file. [env WCH_BRIDGE_WHATSAPP_TOKEN(_FILE)]",
-        ),
-        click.option(
-            "--auth-key-file",
-            default=None,
-            metavar="PATH",
-            help="Read WordPress's AUTH_KEY from this file. [env WCH_BRIDGE_AUTH_KEY(_FILE)]",
-        ),
-        click.option(
-            "--auth-salt-file",
-            default=None,
-            metavar="PATH",
-            help="Read WordPress's AUTH_SALT from this file. [env WCH_BRIDGE_AUTH_SALT(_FILE)]",
-        ),
-        click.option(
-            "--dsn-file",
-            default=None,
-            metavar="PATH",
-            help="Read the DSN (with its password) from this file. [env WCH_BRIDGE_DSN_FILE]",
-        ),
-    ]
-    for option in reversed(options):
+    """Add :data:`SETTINGS_OPTIONS` (``run`` and ``config show``)."""
+    for option in reversed(SETTINGS_OPTIONS):
         fn = option(fn)
     return fn
 
