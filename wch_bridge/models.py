@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -17,8 +17,6 @@ class Status(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
 
-
-FINISHED_STATUSES = (Status.COMPLETE, Status.FAILED, Status.CANCELED)
 
 #: The runner context written into log lines: "action started via WCH Bridge".
 CONTEXT = "WCH Bridge"
@@ -82,4 +80,3 @@ class Outcome:
     message: str = ""
     follow_ups: tuple[NewAction, ...] = ()
     log_lines: tuple[str, ...] = ()
-    data: dict[str, Any] = field(default_factory=dict)

@@ -50,7 +50,6 @@ MALFORMED = "malformed"
 #: The request reached WhatsApp but no answer came back (read timeout on a send): it may have been accepted.
 #: Never retried (a retry could deliver the message twice); the ledger records the outcome as unknown.
 UNKNOWN = "unknown"
-CATEGORIES = (THROTTLE, PAIR, TEMPLATE, RECIPIENT, RETRY, HALT, FIX, MALFORMED, UNKNOWN)
 
 _CODES: dict[str, frozenset[int]] = {
     THROTTLE: frozenset({130429, 4, 80007, 80014, 132015}),

@@ -254,6 +254,4 @@ def _finish(job: Job, cid: str, batch_num: int, outcomes: list[tuple[str, SendOu
         not_sent = len(outcomes) - sent - failed - doubt
         raise PermanentError(f"{halted}; broadcast {cid} batch {batch_num}: {sent} sent, {not_sent} not attempted "
                              "(they stay queued in the ledger: run the action again once fixed)")
-    return Outcome(message=line, log_lines=(line,), follow_ups=tuple(follow_ups),
-                   data={"sent": sent, "failed": failed, "retrying": retrying, "already_sent": already,
-                         "in_doubt": doubt})
+    return Outcome(message=line, log_lines=(line,), follow_ups=tuple(follow_ups))

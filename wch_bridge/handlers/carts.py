@@ -93,7 +93,7 @@ def handle_cleanup(job: Job) -> Outcome:
         }, CLEANUP_TTL)
     line = (f"{result.count} active cart(s) idle since before {fmt(cutoff)} (site time) deleted (the customer's "
             "next cart needs the row gone: customer_phone is unique)")
-    return Outcome(message=line, log_lines=(line,), data={"count": result.count, "mode": result.mode})
+    return Outcome(message=line, log_lines=(line,))
 
 
 # ---------------------------------------------------------------------------------------------- abandoned cart
@@ -119,7 +119,7 @@ def recovery_parameters(wp: Any, cart: Cart, price: PriceFormat) -> list[str]:
 def _skip(job: Job, cart_id: int, why: str) -> Outcome:
     line = f"cart #{cart_id}: no reminder: {why}"
     job.services.log.info("%s", line)
-    return Outcome(message=line, log_lines=(line,), data={"reminded": False})
+    return Outcome(message=line, log_lines=(line,))
 
 
 @release_on_db_outage
@@ -181,7 +181,7 @@ def handle_abandoned(job: Job) -> Outcome:
         earlier = "" if out.status == "sent" else " earlier"
         line = f"cart #{cart.id}: reminder sent{earlier} to {who} ({how}, {out.message_id})"
         services.log.info("%s", line)
-        return Outcome(message=line, log_lines=(line,), data={"reminded": True, "kind": out.kind})
+        return Outcome(message=line, log_lines=(line,))
     if out.status == "retry":
         delay = message_retry_delay(out.entry.attempts) or 60
         if out.error is not None and out.error.retry_after:
@@ -189,7 +189,7 @@ def handle_abandoned(job: Job) -> Outcome:
         line = f"cart #{cart.id}: reminder to {who} failed ({out.error}); retrying"
         return Outcome(message=line, log_lines=(line,), follow_ups=(
             NewAction(RETRY_HOOK, {"message_id": out.entry.id}, delay_seconds=delay,
-                      purpose=f"retry of message #{out.entry.id}"),), data={"reminded": False})
+                      purpose=f"retry of message #{out.entry.id}"),))
     if out.doubtful:
         return _skip(job, cart_id, f"the reminder for this cart update is in doubt ({out.entry.status}: "
                                    f"{out.entry.error_text or 'being sent by another run'}); not sent again "

@@ -54,8 +54,8 @@ def parse_order_key(key: str) -> tuple[int, str] | None:
     return (int(parts[1]), "status_update") if len(parts) == 3 and parts[0] == "order" and parts[1].isdigit() else None
 
 
-def _done(line: str, **data: Any) -> Outcome:
-    return Outcome(message=line, log_lines=(line,), data=data)
+def _done(line: str) -> Outcome:
+    return Outcome(message=line, log_lines=(line,))
 
 
 @release_on_db_outage
@@ -69,11 +69,9 @@ def handle(job: Job) -> Outcome:
         raise PermanentError(f"message #{message_id} is not in the message ledger")
     who = masked(entry.recipient)
     if entry.status == "sent":
-        return _done(f"message #{message_id} to {who} was already sent ({entry.wa_message_id}); nothing to do",
-                     sent=True)
+        return _done(f"message #{message_id} to {who} was already sent ({entry.wa_message_id}); nothing to do")
     if entry.status != "retry":
-        return _done(f"message #{message_id} to {who} is '{entry.status}', not waiting for a retry; left alone",
-                     sent=False)
+        return _done(f"message #{message_id} to {who} is '{entry.status}', not waiting for a retry; left alone")
     if entry.attempts >= MESSAGE_MAX_ATTEMPTS:
         reason = f"message #{message_id} to {who} failed for good after {entry.attempts} attempts"
         ledger.give_up(entry.key, f"{reason}: {entry.error_text or ''}".strip())
@@ -86,7 +84,7 @@ def handle(job: Job) -> Outcome:
     try:
         result = client.send_message(entry.payload, guard=guard)
     except NotOurs:
-        return _done(f"message #{message_id} to {who} was taken by another run; left alone", sent=False)
+        return _done(f"message #{message_id} to {who} was taken by another run; left alone")
     except ShutdownRequested:
         raise  # the client raises it only while waiting: the row is still 'retry'
     except ApiError as err:
@@ -123,8 +121,7 @@ def handle(job: Job) -> Outcome:
         line = f"message #{message_id} to {who}: attempt {started.attempts} failed: {err}"
         return Outcome(message=line, log_lines=(line,), follow_ups=(
             NewAction(HOOK, {"message_id": message_id}, delay_seconds=delay,
-                      purpose=f"retry {started.attempts + 1}/{MESSAGE_MAX_ATTEMPTS}"),), data={"sent": False})
+                      purpose=f"retry {started.attempts + 1}/{MESSAGE_MAX_ATTEMPTS}"),))
     ledger.mark_sent(entry.key, result.message_id)
     _after_sent(job, entry, result.message_id)
-    return _done(f"message #{message_id} to {who} sent on attempt {guard.started.attempts} ({result.message_id})",
-                 sent=True)
+    return _done(f"message #{message_id} to {who} sent on attempt {guard.started.attempts} ({result.message_id})")

@@ -207,7 +207,7 @@ class MessageLedger:
                 entry = self.get(key) or entry
         return entry
 
-    def _durably(self, what: str, fn: Callable[[], Any]) -> Any:
+    def _durably(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` until the database answers (back-off 0.5 s .. 10 s, up to ``durable_wait`` seconds)."""
         deadline = time.monotonic() + self.durable_wait
         delay = 0.5
@@ -338,7 +338,7 @@ class MessageLedger:
             try:
                 won = self._begin(key, values)
             except TransientStoreError:
-                row = self._durably("read back", lambda: self.get(key))
+                row = self._durably(lambda: self.get(key))
                 if row is not None and row.status == SENDING and row.error_text == marker:
                     return row  # our write went in before the connection dropped
                 if row is not None and row.status in SENDABLE:
@@ -346,7 +346,7 @@ class MessageLedger:
                 return None
             return won
 
-        return self._durably("begin send", attempt)
+        return self._durably(attempt)
 
     @retry_transient
     @translate_errors
@@ -366,7 +366,7 @@ class MessageLedger:
 
     def mark_sent(self, key: str, wa_message_id: str, *, kind: str | None = None, payload: Any = None) -> bool:
         """``sending`` -> ``sent``; waits for the database if it is away (the message has left)."""
-        return bool(self._durably("mark sent", lambda: self._mark_sent(key, wa_message_id, kind=kind, payload=payload)))
+        return bool(self._durably(lambda: self._mark_sent(key, wa_message_id, kind=kind, payload=payload)))
 
     @retry_transient
     @translate_errors
@@ -385,7 +385,7 @@ class MessageLedger:
                     before_send: bool = False) -> bool:
         """``sending`` -> ``retry`` (a retry action will re-send it) or ``failed`` (for good); with
         ``before_send`` from ``pending``/``retry`` (refused before any request: a bad number, an invalid body)."""
-        return bool(self._durably("mark failed", lambda: self._guarded_t(
+        return bool(self._durably(lambda: self._guarded_t(
             key, SENDABLE if before_send else (SENDING,), status=RETRY if retryable else FAILED, error_code=code,
             error_text=(text or "")[:TEXT_MAX])))
 
@@ -396,7 +396,7 @@ class MessageLedger:
 
     def mark_unknown(self, key: str, text: str) -> bool:
         """``sending`` -> ``unknown``: the request went out but no answer came back; never re-sent automatically."""
-        return bool(self._durably("mark unknown", lambda: self._guarded_t(
+        return bool(self._durably(lambda: self._guarded_t(
             key, (SENDING,), status=UNKNOWN, error_text=(text or "")[:TEXT_MAX])))
 
     @retry_transient
