@@ -491,7 +491,7 @@ class Worker:
             res.message = no_callback_message(action.hook)
             return res
         args, meta = argscodec.unwrap_payload(decoded)
-        job = Job(action=action, args=args, meta=meta, services=self.services, stop=self.stop_event)
+        job = Job(action=action, args=args, services=self.services, stop=self.stop_event)
         try:
             outcome = handler(job) or Outcome()
         except ShutdownRequested as exc:

@@ -32,7 +32,6 @@ class Job:
 
     action: Action
     args: Any
-    meta: dict[str, Any] | None
     services: Services
     stop: threading.Event = field(default_factory=threading.Event)
 
