@@ -44,7 +44,7 @@ from wch_bridge.handlers.common import (
 )
 from wch_bridge.handlers.inbox import record_outcome
 from wch_bridge.models import NewAction, Outcome
-from wch_bridge.retry import message_retry_delay
+from wch_bridge.retry import failed_send_delay
 from wch_bridge.timeutil import fmt
 
 HOOK = hooks.BROADCAST_BATCH
@@ -227,9 +227,8 @@ def _finish(job: Job, cid: str, batch_num: int, outcomes: list[tuple[str, SendOu
         failed += 1
         if status == "retry" and out is not None:
             retrying += 1
-            delay = message_retry_delay(out.entry.attempts) or 60
-            if out.error is not None and out.error.retry_after:
-                delay = max(delay, int(math.ceil(out.error.retry_after)))
+            delay = failed_send_delay(out.entry.attempts, out.error.retry_after if out.error else None,
+                                      used_up=60)
             follow_ups.append(NewAction(RETRY_HOOK, {"message_id": out.entry.id}, delay_seconds=delay,
                                         purpose=f"retry of message #{out.entry.id} to {masked(phone)}"))
             text += "; retry scheduled"

@@ -17,7 +17,6 @@ action, which also sets ``reminder_sent_at`` once it gets through."""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,7 +39,7 @@ from wch_bridge.handlers.common import (
 )
 from wch_bridge.handlers.inbox import record_outcome
 from wch_bridge.models import NewAction, Outcome
-from wch_bridge.retry import message_retry_delay
+from wch_bridge.retry import failed_send_delay
 from wch_bridge.timeutil import fmt
 from wch_bridge.wcdata import Cart, PriceFormat
 from wch_bridge.wpsettings import plugin_settings
@@ -183,9 +182,7 @@ def handle_abandoned(job: Job) -> Outcome:
         services.log.info("%s", line)
         return Outcome(message=line, log_lines=(line,))
     if out.status == "retry":
-        delay = message_retry_delay(out.entry.attempts) or 60
-        if out.error is not None and out.error.retry_after:
-            delay = max(delay, int(math.ceil(out.error.retry_after)))
+        delay = failed_send_delay(out.entry.attempts, out.error.retry_after if out.error else None, used_up=60)
         line = f"cart #{cart.id}: reminder to {who} failed ({out.error}); retrying"
         return Outcome(message=line, log_lines=(line,), follow_ups=(
             NewAction(RETRY_HOOK, {"message_id": out.entry.id}, delay_seconds=delay,

@@ -9,7 +9,6 @@ sets the cart's ``reminder_sent_at``."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from wch_bridge import hooks
@@ -30,7 +29,7 @@ from wch_bridge.handlers.common import (
 )
 from wch_bridge.handlers.inbox import record_sent
 from wch_bridge.models import NewAction, Outcome
-from wch_bridge.retry import MESSAGE_MAX_ATTEMPTS, message_retry_delay
+from wch_bridge.retry import MESSAGE_MAX_ATTEMPTS, failed_send_delay
 
 HOOK = hooks.RETRY_MESSAGE
 
@@ -108,7 +107,7 @@ def handle(job: Job) -> Outcome:
         started = guard.started
         retryable = err.category in RETRYABLE_CATEGORIES
         ledger.mark_failed(entry.key, err.code, str(err), retryable)
-        delay = message_retry_delay(started.attempts) if retryable else None
+        delay = failed_send_delay(started.attempts, err.retry_after) if retryable else None
         if delay is None:
             if retryable:
                 ledger.give_up(entry.key, f"gave up after {started.attempts} attempts: {err}")
@@ -116,8 +115,6 @@ def handle(job: Job) -> Outcome:
                 refresh_summary(services, str(entry.campaign_id))
             raise PermanentError(f"message #{message_id} to {who} failed for good after {started.attempts} "
                                  f"attempt(s): {err}") from None
-        if err.retry_after:
-            delay = max(delay, int(math.ceil(err.retry_after)))
         line = f"message #{message_id} to {who}: attempt {started.attempts} failed: {err}"
         return Outcome(message=line, log_lines=(line,), follow_ups=(
             NewAction(HOOK, {"message_id": message_id}, delay_seconds=delay,
