@@ -1,4 +1,5 @@
-"""Plain data shared by every layer: Action Scheduler statuses, action rows, outcomes. No I/O here."""
+"""Plain data shared by every layer: Action Scheduler statuses, result kinds, ledger statuses, action rows,
+outcomes. No I/O here."""
 
 from __future__ import annotations
 
@@ -16,6 +17,27 @@ class Status(StrEnum):
     COMPLETE = "complete"
     FAILED = "failed"
     CANCELED = "canceled"
+
+
+class ResultKind(StrEnum):
+    """How the worker ended one action: ``complete`` / ``failed`` are written to Action Scheduler, ``release``
+    puts the action back to ``pending`` untouched (worker stopping, database away)."""
+
+    COMPLETE = "complete"
+    FAILED = "failed"
+    RELEASE = "release"
+
+
+class LedgerStatus(StrEnum):
+    """Statuses the bridge writes to its outbound message ledger (``{prefix}wch_bridge_messages.status``); the
+    transitions between them are listed in ``store.ledger``."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
 
 
 #: The runner context written into log lines: "action started via WCH Bridge".
