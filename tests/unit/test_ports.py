@@ -26,7 +26,9 @@ PAIRS = [
 
 def members(proto: type) -> dict[str, Any]:
     skip = set(dir(typing.Protocol)) | {"__annotations__", "__dict__", "__weakref__", "__parameters__"}
-    out = {name: value for name, value in vars(proto).items() if name not in skip and not name.startswith("_")}
+    out = {
+        name: value for name, value in vars(proto).items() if name not in skip and not name.startswith("_")
+    }
     for name in getattr(proto, "__annotations__", {}):
         out.setdefault(name, None)
     return out
@@ -47,8 +49,14 @@ def test_every_verb_of_a_seam_exists_with_the_same_parameters(proto: type, impl:
 
 def test_data_members_exist_on_built_objects() -> None:
     client = WhatsAppClient(base_url="http://127.0.0.1:9", phone_number_id="1", token="t", gate=ApiGate(80))
-    entry = LedgerEntry(id=1, key="k", status="pending", recipient="+1", kind="text", payload=None, attempts=0)
-    for proto, obj in ((ports.LedgerRow, entry), (ports.WhatsAppPort, client), (ports.WordPressPort, WordPressData)):
+    entry = LedgerEntry(
+        id=1, key="k", status="pending", recipient="+1", kind="text", payload=None, attempts=0
+    )
+    for proto, obj in (
+        (ports.LedgerRow, entry),
+        (ports.WhatsAppPort, client),
+        (ports.WordPressPort, WordPressData),
+    ):
         props = [name for name, value in members(proto).items() if isinstance(value, property)]
         assert props, proto
         for name in props:

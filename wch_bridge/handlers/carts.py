@@ -26,6 +26,7 @@ from wch_bridge.errors import ApiError, PermanentError
 from wch_bridge.handlers.base import Job
 from wch_bridge.handlers.common import (
     LedgerGuard,
+    SendOutcome,
     int_arg,
     keyed_args,
     masked,
@@ -173,9 +174,17 @@ def handle_abandoned(job: Job) -> Outcome:
     out = send_once(services, cart_key(cart.id, cart.updated_at), recipient=to, kind="text", payload=body,
                     deliver=deliver, job=job)
     record_outcome(services, out, to=to, fallback_kind="text", fallback_payload=body)
+    return _reminder_outcome(job, cart, out, to=to, template=template, now_local=now_local)
+
+
+def _reminder_outcome(job: Job, cart: Cart, out: SendOutcome, *, to: str, template: Any,
+                      now_local: datetime) -> Outcome:
+    """What a reminder's send means for the action: done (and the cart marked reminded), a retry of the message,
+    a skip (in doubt, or failed before), or a permanent error."""
+    services, cart_id = job.services, cart.id
     who = masked(to)
     if out.delivered:
-        wp.mark_reminder_sent(cart.id, now_local, cart.updated_at)
+        need(services, "wp").mark_reminder_sent(cart.id, now_local, cart.updated_at)
         how = "template " + str(template) if out.kind == "template" else "text"
         earlier = "" if out.status == "sent" else " earlier"
         line = f"cart #{cart.id}: reminder sent{earlier} to {who} ({how}, {out.message_id})"

@@ -44,6 +44,7 @@ from wch_bridge.whatsapp.wire import (
 
 log = logging.getLogger("wch_bridge.whatsapp")
 
+
 class WhatsAppClient:
     """Cloud API (messages) + Catalog API (items_batch) client. Thread-safe; share one per worker."""
 
@@ -140,10 +141,16 @@ class WhatsAppClient:
         with self._templates_lock:
             disabled = self._disabled_templates.get(name) if name else None
         if disabled is not None:
-            raise ApiError(f"template {name} is disabled (seen earlier in this run): {disabled}",
-                           code=TEMPLATE_DISABLED_CODE, http_status=disabled.http_status, category=FIX)
+            raise ApiError(
+                f"template {name} is disabled (seen earlier in this run): {disabled}",
+                code=TEMPLATE_DISABLED_CODE,
+                http_status=disabled.http_status,
+                category=FIX,
+            )
         try:
-            data = self._call("POST", f"{self.phone_number_id}/messages", body, what="send message", guard=guard)
+            data = self._call(
+                "POST", f"{self.phone_number_id}/messages", body, what="send message", guard=guard
+            )
         except ApiError as err:
             if name and err.code == TEMPLATE_DISABLED_CODE:
                 with self._templates_lock:
@@ -307,8 +314,11 @@ class WhatsAppClient:
             sends_message = method == "POST" and url.rstrip("/").endswith("/messages")
             return ApiError(
                 f"WhatsApp API {what} timed out after {self.timeout:g} s"
-                + (" waiting for the answer; the message may have been delivered, so it is not re-sent"
-                   if sends_message else ""),
+                + (
+                    " waiting for the answer; the message may have been delivered, so it is not re-sent"
+                    if sends_message
+                    else ""
+                ),
                 category=UNKNOWN if sends_message else RETRY,
                 details=self._scrub(exc),
             )
