@@ -21,6 +21,7 @@ from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.actions import NewRow
 from wch_bridge.store.ledger import MessageLedger
 from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
+from wch_bridge.store.workers import WorkerRegistry
 from wch_bridge.store.wp import WordPressData
 from wch_bridge.timeutil import Clock
 from wch_bridge.whatsapp import ApiGate, WhatsAppClient
@@ -210,7 +211,9 @@ def build_worker(
     worker = Worker(store, registry, settings, services,
                     secrets=secrets, on_result=observer.on_result,
                     on_tick=chain_ticks(observer.on_tick, build_report_ticker(settings, store)),
-                    rerunnable=hooks.RERUNNABLE_HOOKS)
+                    rerunnable=hooks.RERUNNABLE_HOOKS,
+                    heartbeats=WorkerRegistry(store.engine, store.t),
+                    send_gate=getattr(services.whatsapp, "gate", None))
     worker.observer = observer  # type: ignore[attr-defined]
     publish_ownership(store, settings.groups, worker.hooks)
     return worker

@@ -130,22 +130,24 @@ def test_live_workers_share_the_sites_send_limit(store: ActionStore) -> None:
     """``messages_per_second`` is the limit of the site's one WhatsApp number: two live workers send at most half
     of it each (re-checked at every heartbeat); when one stops, the other gets the whole limit back."""
     from wch_bridge.handlers.base import Services
+    from wch_bridge.store.workers import WorkerRegistry
     from wch_bridge.whatsapp import ApiGate, WhatsAppClient
 
     def worker() -> Worker:
         client = WhatsAppClient(base_url="http://127.0.0.1:9", phone_number_id="1", token="t", gate=ApiGate(80))
         services = Services(clock=store.clock, site=store.site, whatsapp=client)
-        return Worker(store, {HOOK: lambda job: None}, settings_for(store, messages_per_second=80.0), services)
+        return Worker(store, {HOOK: lambda job: None}, settings_for(store, messages_per_second=80.0), services,
+                      heartbeats=WorkerRegistry(store.engine, store.t), send_gate=client.gate)
 
     a, b = worker(), worker()
-    a._beat()
+    a.liveness.beat()
     assert a.services.whatsapp.gate.messages_per_second == 80.0
-    b._beat()
-    a._beat()
+    b.liveness.beat()
+    a.liveness.beat()
     assert a.services.whatsapp.gate.messages_per_second == 40.0
     assert b.services.whatsapp.gate.messages_per_second == 40.0
-    b._beat(stopped=True)
-    a._beat()
+    b.liveness.beat(stopped=True)
+    a.liveness.beat()
     assert a.services.whatsapp.gate.messages_per_second == 80.0
 
 

@@ -286,18 +286,25 @@ class ActionStore:
                 continue
         raise AssertionError("unreachable: the one-by-one pass never raises Mismatch")
 
-    def _start_ids(self, ids: Sequence[int], context: str, now: datetime) -> tuple[list[Action], list[Any]]:
+    def _start_ids(self, ids: Sequence[int], context: str, now: datetime,
+                   read: dict[int, Any] | None = None) -> tuple[list[Action], list[Any]]:
         """Start these actions (AS's ``log_execution``, guarded on pending + unclaimed) with their started log lines.
         Returns the actions started (as read before the start, in the order given) and the rows that were busy
-        (locked by someone else: still pending, not started)."""
+        (locked by someone else: still pending, not started). ``read``: the rows as just read (the queue's head
+        read), used by the fast path; the row-by-row pass after a mismatch reads them again."""
         order = list(dict.fromkeys(int(i) for i in ids))  # the caller's order (claim order), once each
         ids = sorted(order)  # statements name ids ascending
         rows: dict[int, Any] = {}
         stamp = (fmt(now), fmt(self.site.local(now)))
+        first = [read]
 
         def steps(conn: Connection) -> list[Step]:
             rows.clear()
-            rows.update((int(r[0]), r) for r in conn.exec_driver_sql(self.sql.by_id(len(ids)), tuple(ids)))
+            given = first.pop() if first else None
+            if given is not None:
+                rows.update(given)
+            else:
+                rows.update((int(r[0]), r) for r in conn.exec_driver_sql(self.sql.by_id(len(ids)), tuple(ids)))
             self._slugs(conn, {int(r[8]) for r in rows.values()})  # plain reads before any lock is taken
             ready = [i for i in ids if i in rows and rows[i][2] == Status.PENDING.value and int(rows[i][12]) == 0]
             return [Step(self.sql.start, stamp, ready)]
@@ -327,7 +334,7 @@ class ActionStore:
     @translate_errors
     def take_due(self, req: TakeRequest, context: str, now: datetime | None = None) -> Taken:
         """Take up to ``req.limit`` due actions in AS's claim order: ids out of the bridge's pick-up queue
-        (``ClaimQueue``, fed from AS's primary key), then the guarded start on AS's rows by primary key, in a short
+        (``ClaimQueue``, fed from AS's primary key), then the guarded start on AS's rows by primary key, each in a short
         transaction of its own. Rows someone else held just then go back to the queue. ``Taken.seen`` counts the
         candidates read (more than taken when someone else got some first)."""
         hooks, gids = list(req.hooks), [int(g) for g in req.group_ids]
@@ -335,21 +342,34 @@ class ActionStore:
             return Taken([], 0)
         now = now or self.now()
         self.site  # noqa: B018 - resolve the time zone before any transaction (SQLite has one writer)
-        with self.conns.held():  # one connection for the whole take: one pool checkout
+        with self.conns.held():  # one connection for the whole take (kept for the next: no pool checkout)
             self.queue.refresh(hooks, gids, eager=False)
-            ids = self.queue.claim(hooks, gids, now, req.limit)
-            if len(ids) < req.limit:  # the queue ran short: feed it now and take the rest
+            taken = self._take_some(hooks, gids, now, req.limit, context)
+            if taken.seen < req.limit:  # the queue ran short: feed it now and take the rest
                 self.queue.refresh(hooks, gids)
-                ids += self.queue.claim(hooks, gids, now, req.limit - len(ids))
-            if not ids:
-                return Taken([], 0)
-            try:
-                started, busy = self._start_ids(ids, context, now)
-            except Exception:
-                self.queue.mark_stale()  # the ids left the queue unstarted: the reconciling pass restores them
-                raise
-            if busy:
-                self.queue.put_back(busy)
+                more = self._take_some(hooks, gids, now, req.limit - taken.seen, context)
+                taken = Taken(taken.actions + more.actions, taken.seen + more.seen)
+        return taken
+
+    def _take_some(self, hooks: list[str], gids: list[int], now: datetime, limit: int, context: str) -> Taken:
+        """Ids out of the queue (one short transaction; on MariaDB and SQLite read together with AS's rows), then
+        the guarded start (another). The queue's rows and AS's rows are never locked by one transaction."""
+        read: dict[int, Any] | None = None
+        if self.queue.takes_rows:
+            head = self.queue.take_rows(hooks, gids, now, limit)
+            ids = [i for i, _ in head]
+            read = {i: r for i, r in head if r is not None}
+        else:
+            ids = self.queue.claim(hooks, gids, now, limit)
+        if not ids:
+            return Taken([], 0)
+        try:
+            started, busy = self._start_ids(ids, context, now, read)
+        except Exception:
+            self.queue.mark_stale()  # the ids left the queue unstarted: the reconciling pass restores them
+            raise
+        if busy:
+            self.queue.put_back(busy)
         return Taken(started, len(ids))
 
     @translate_errors

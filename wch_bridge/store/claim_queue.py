@@ -159,6 +159,31 @@ class ClaimQueue:
             conn.exec_driver_sql(self.sql.queue_delete(len(ids)), tuple(ids))
         return ids
 
+    @property
+    def takes_rows(self) -> bool:
+        """``take_rows`` works here (MariaDB and SQLite: the head is a plain read; MySQL's locking read of the head
+        must not join AS's table)."""
+        return self.lock_mode == ""
+
+    def take_rows(self, hooks: Sequence[str], group_ids: Sequence[int], now: datetime,
+                  limit: int) -> list[tuple[int, Any]]:
+        """``claim`` that also answers AS's rows: the head of the queue read together with them (one plain read, AS's
+        table by primary key), those ids removed from the queue, in one short transaction. Answers ``(id,
+        ACTION_COLUMNS row or None)`` for the ids this worker removed, in claim order (None: AS has no such row any
+        more)."""
+        params = (fmt(now), *hooks, *[int(g) for g in group_ids], int(limit))
+        with self.conns.tx() as conn:
+            head = [(int(r[0]), r[1:] if r[1] is not None else None)
+                    for r in conn.exec_driver_sql(self.sql.queue_head_rows(len(hooks), len(group_ids)), params)]
+            if not head:
+                return []
+            ids = tuple(i for i, _ in head)
+            if self.returning:
+                gone = {int(r[0]) for r in conn.exec_driver_sql(self.sql.queue_take(len(ids)), ids)}
+                return [(i, row) for i, row in head if i in gone]
+            conn.exec_driver_sql(self.sql.queue_delete(len(ids)), ids)
+        return head
+
     def put_back(self, rows: Sequence[Sequence[Any]]) -> None:
         """Queue these ACTION_COLUMNS rows again (still pending, but locked by someone when we tried them; or
         released to pending by the bridge)."""

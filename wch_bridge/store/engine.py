@@ -167,30 +167,66 @@ def ddl(engine: Engine, statement: str) -> None:
                 conn.invalidate()  # not back to the pool: a fresh session gets the bridge's no-wait setting
 
 
+#: A thread's held connection is kept this long after a ``held()`` block ends, for its next block: a drain's takes
+#: (and an idle worker's polls) pay no pool ping and no reset-on-return rollback. Kept longer unused, it goes back
+#: to the pool (whose next checkout pings it).
+KEEP_S = 5.0
+
+
 class HeldConnection:
     """Several short transactions on one pooled connection: each checkout of the pool costs a ping
     (``pool_pre_ping``) and a reset on return, so a take (queue, start, read) holds one connection for all of its
-    transactions. ``tx()`` opens a transaction on the held connection of this thread, or on a fresh one."""
+    transactions, and keeps it for the thread's next ``held()`` block within ``KEEP_S`` (only between committed
+    transactions: a block that ends with an error, or inside a transaction, gives its connection back). ``tx()``
+    opens a transaction on the held connection of this thread, or on a fresh one."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._local = threading.local()
 
+    def _kept(self) -> Connection | None:
+        local = self._local
+        conn: Connection | None = getattr(local, "conn", None)
+        if conn is None:
+            return None
+        if time.monotonic() <= getattr(local, "kept_until", 0.0) and not conn.closed and not conn.invalidated:
+            return conn
+        self.release()
+        return None
+
+    def release(self) -> None:
+        """Give this thread's kept connection back to the pool (nothing when none is kept or a block holds it)."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None or getattr(local, "depth", 0):
+            return
+        local.conn = None
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - a dead connection: the pool discards it
+            log.debug("closing a kept connection failed", exc_info=True)
+
     @contextmanager
     def held(self) -> Iterator[None]:
-        if getattr(self._local, "conn", None) is not None:
+        local = self._local
+        if getattr(local, "depth", 0):
             yield
             return
-        with translate_errors(self.engine.connect)() as conn:  # a database that is away: TransientStoreError
-            self._local.conn = conn
-            try:
-                yield
-            finally:
-                self._local.conn = None
+        conn = self._kept() or translate_errors(self.engine.connect)()  # away: TransientStoreError
+        local.conn, local.depth = conn, 1
+        keep = False
+        try:
+            yield
+            keep = not conn.closed and not conn.invalidated and not conn.in_transaction()
+        finally:
+            local.depth = 0
+            local.kept_until = time.monotonic() + KEEP_S
+            if not keep:
+                self.release()
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        conn = getattr(self._local, "conn", None)
+        conn = getattr(self._local, "conn", None) if getattr(self._local, "depth", 0) else None
         if conn is None:
             with self.engine.begin() as fresh:
                 yield fresh

@@ -44,9 +44,14 @@ def _leftover_names(prefix: str, dialect: str) -> tuple[str, ...]:
 
 
 @translate_errors
+def actions_table(prefix: str) -> str:
+    """The name of Action Scheduler's actions table under ``prefix``."""
+    return f"{validate_prefix(prefix)}actionscheduler_actions"
+
+
 def leftover_indexes(engine: Engine, prefix: str) -> list[str]:
     """The former bridge indexes still present on the actions table."""
-    table = f"{validate_prefix(prefix)}actionscheduler_actions"
+    table = actions_table(prefix)
     insp = inspect(engine)
     if table not in insp.get_table_names():
         return []
@@ -58,7 +63,7 @@ def leftover_indexes(engine: Engine, prefix: str) -> list[str]:
 @translate_errors
 def drop_leftover_indexes(engine: Engine, prefix: str) -> list[str]:
     """Drop the former bridge indexes from the actions table; returns the names dropped."""
-    table = f"{validate_prefix(prefix)}actionscheduler_actions"
+    table = actions_table(prefix)
     dropped = []
     for name in leftover_indexes(engine, prefix):
         stmt = f"DROP INDEX {name}" if engine.dialect.name == "sqlite" else f"ALTER TABLE {table} DROP INDEX {name}"

@@ -55,8 +55,12 @@ class WorkerRegistry:
         self.engine = engine
         self.t = tables
 
+    @property
+    def table_name(self) -> str:
+        return self.t.workers.name
+
     def available(self) -> bool:
-        return self.t.workers.name in inspect(self.engine).get_table_names()
+        return self.table_name in inspect(self.engine).get_table_names()
 
     @retry_transient
     @translate_errors
