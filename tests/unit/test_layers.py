@@ -62,7 +62,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "wcdata": L0,
     "argscodec": L0 | {"phpser"},
     "whatsapp": L0 | {"sendgate"},
-    "handlers": L0 | {"whatsapp", "wcdata", "wpsettings"},  # never the store
+    "handlers": L0 | {"whatsapp", "sendgate", "wcdata", "wpsettings"},  # never the store
     "store": L0 | {"phpser", "argscodec", "wcdata"},  # never handlers, whatsapp or the worker
     "report": L0,
     "sandbox": L0,
