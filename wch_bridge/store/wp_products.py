@@ -1,6 +1,7 @@
 """WooCommerce products as stored in posts + postmeta (reference D.1): simple products, variable parents and their
 variations, prices, stock (a variation whose stock the parent manages takes the parent's quantity), image
-(uploads base + the attachment's ``_wp_attached_file``, else its ``guid``) and permalink."""
+(uploads base + the attachment's ``_wp_attached_file``, else its ``guid``), permalink (with the ``%product_cat%``
+category path when the product base has it), categories and ``product_visibility`` flags (``wp_terms``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import select
 
 from wch_bridge.store.engine import translate_errors
-from wch_bridge.store.wp_base import WpBase
+from wch_bridge.store.wp_terms import Term, TermsMixin
 from wch_bridge.store.wptables import to_decimal
 from wch_bridge.wcdata import Product
 
@@ -28,10 +29,12 @@ def _int(text: str) -> int | None:
     return int(d) if d is not None else None
 
 
-class ProductsMixin(WpBase):
+class ProductsMixin(TermsMixin):
     """Product reads (and the plugin's sync post meta, via ``update_post_meta``)."""
 
     def _product_base_url(self) -> tuple[str, bool]:
+        """The product permalink base (``woocommerce_permalinks`` ``product_base``, default ``product``; it may
+        hold ``%product_cat%``) under the home URL, and whether pretty permalinks are on."""
         home = (self.get_option_raw("home") or self.get_option_raw("siteurl") or "").rstrip("/")
         pretty = bool((self.get_option_raw("permalink_structure") or "").strip())
         permalinks = self.get_option("woocommerce_permalinks")
@@ -40,8 +43,17 @@ class ProductsMixin(WpBase):
             base = str(permalinks["product_base"]).strip("/")
         return (f"{home}/{base}" if pretty else home), pretty
 
-    def _permalink(self, slug: str, post_id: int) -> str:
+    def _link_base(self, terms: list[Term]) -> tuple[str, bool]:
+        """The product base with ``%product_cat%`` filled (``wc_product_post_type_link``: the product's category
+        path, parents first), and whether pretty permalinks are on."""
         base, pretty = self._product_base_url()
+        if pretty and "%product_cat%" in base:
+            base = base.replace("%product_cat%", self.category_path(terms))
+        return base, pretty
+
+    @staticmethod
+    def _permalink(link_base: tuple[str, bool], slug: str, post_id: int) -> str:
+        base, pretty = link_base
         if pretty and slug:
             return f"{base}/{quote(slug)}/"
         return f"{base}/?" + (urlencode({"product": slug}) if slug else urlencode({"p": post_id}))
@@ -110,6 +122,11 @@ class ProductsMixin(WpBase):
             parent_row, _ = self._product_rows(int(row.post_parent))
         ids = [int(row.ID)] + [int(c.ID) for c in children] + ([int(parent_row.ID)] if parent_row else [])
         meta = self.post_meta_map(ids)
+        base_id = int(parent_row.ID) if parent_row is not None else int(row.ID)  # terms live on the product
+        terms = self.product_terms([base_id]).get(base_id, [])
+        category_ids = tuple(t.term_id for t in terms if t.taxonomy == "product_cat")
+        visibility = frozenset(t.slug for t in terms if t.taxonomy == "product_visibility")
+        link_base = self._link_base(terms)
         thumbs = {i: _int(_first(m, "_thumbnail_id")) for i, m in meta.items()}
         images = self._attachment_urls([t for t in thumbs.values() if t])
 
@@ -119,7 +136,7 @@ class ProductsMixin(WpBase):
             thumb = thumbs.get(int(r.ID)) or (thumbs.get(parent_id) if parent_id else None)
             attributes = {k[len("attribute_"):]: v[0] for k, v in m.items() if k.startswith("attribute_") and v}
             slug = str(parent.post_name if parent is not None else r.post_name or "")
-            link = self._permalink(slug, parent_id or int(r.ID))
+            link = self._permalink(link_base, slug, parent_id or int(r.ID))
             if parent is not None and attributes:
                 link += ("&" if "?" in link else "?") + urlencode({f"attribute_{k}": v for k, v in attributes.items()})
             description = _first(m, "_variation_description") if parent is not None else ""
@@ -154,6 +171,8 @@ class ProductsMixin(WpBase):
                 permalink=link,
                 attributes=attributes,
                 catalog_id=_first(m, "_wch_catalog_id") or None,
+                category_ids=category_ids,
+                visibility=visibility,
             )
 
         if row.post_type == "product_variation":
