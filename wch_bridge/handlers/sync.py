@@ -1,9 +1,12 @@
 """``wch_process_sync_job`` ``{job_id, sync_type, entity_id, retry_count}`` (reference wch-plugin.md 2.1).
 
 * ``product``: the product (or variation) read from posts/postmeta is upserted into the WhatsApp catalog with one
-  ``items_batch`` call (``UPDATE`` + ``allow_upsert``; ``DELETE`` when it is not published); the plugin's post meta
-  ``_wch_catalog_id``, ``_wch_sync_status``, ``_wch_last_synced``, ``_wch_sync_message`` is written.
+  ``items_batch`` call (``UPDATE`` + ``allow_upsert``; ``DELETE`` when it is not published), within the plugin's
+  ``catalog.*`` settings and leaving hidden products out; the plugin's post meta ``_wch_sync_status`` (``pending``
+  until the batch handle reports ``finished``), ``_wch_last_synced``, ``_wch_sync_message`` is written
+  (``handlers/catalog.py``).
 * ``inventory``: availability and ``quantity_to_sell_on_facebook`` of the product / its variations.
+* a job carrying ``batch_handle`` (scheduled by the two above) only checks that catalog batch again.
 * ``order``: an order-status text to the customer, once per (order, status) through the message ledger.
 
 Retry rule (``WCH_Sync_Job_Handler``): a retryable failure schedules a **new** action on this hook with the same

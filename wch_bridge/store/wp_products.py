@@ -29,6 +29,23 @@ def _int(text: str) -> int | None:
     return int(d) if d is not None else None
 
 
+def _stock(m: dict[str, list[str]], parent_meta: dict[str, list[str]] | None) -> tuple[bool, Decimal | None]:
+    """``(manage_stock, stock)``: a variation whose stock its parent manages takes the parent's (WooCommerce)."""
+    manage, stock = _first(m, "_manage_stock") == "yes", to_decimal(_first(m, "_stock"))
+    if parent_meta is not None and not manage and _first(parent_meta, "_manage_stock") == "yes":
+        return True, to_decimal(_first(parent_meta, "_stock"))
+    return manage, stock
+
+
+def _description(m: dict[str, list[str]], row: Any, parent: Any | None) -> str:
+    """A variation's own description, else the product's excerpt, else its content."""
+    description = _first(m, "_variation_description") if parent is not None else ""
+    if not description:
+        src = parent if parent is not None else row
+        description = str(src.post_excerpt or "") or str(src.post_content or "")
+    return description
+
+
 class ProductsMixin(TermsMixin):
     """Product reads (and the plugin's sync post meta, via ``update_post_meta``)."""
 
@@ -139,23 +156,14 @@ class ProductsMixin(TermsMixin):
             link = self._permalink(link_base, slug, parent_id or int(r.ID))
             if parent is not None and attributes:
                 link += ("&" if "?" in link else "?") + urlencode({f"attribute_{k}": v for k, v in attributes.items()})
-            description = _first(m, "_variation_description") if parent is not None else ""
-            if not description:
-                src = parent if parent is not None else r
-                description = str(src.post_excerpt or "") or str(src.post_content or "")
             title = str(r.post_title or "") or (str(parent.post_title or "") if parent is not None else "")
-            manage = _first(m, "_manage_stock") == "yes"
-            stock = to_decimal(_first(m, "_stock"))
-            if parent is not None and not manage:
-                pm = meta.get(int(parent.ID), {})
-                if _first(pm, "_manage_stock") == "yes":  # WooCommerce: the parent manages this variation's stock
-                    manage, stock = True, to_decimal(_first(pm, "_stock"))
+            manage, stock = _stock(m, meta.get(parent_id, {}) if parent is not None else None)
             return Product(
                 id=int(r.ID),
                 post_type=str(r.post_type),
                 status=str(r.post_status or ""),
                 title=title,
-                description=description,
+                description=_description(m, r, parent),
                 slug=str(r.post_name or ""),
                 parent_id=parent_id,
                 sku=_first(m, "_sku").strip(),
