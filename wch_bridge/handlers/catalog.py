@@ -52,11 +52,11 @@ class Batch:
 
     @classmethod
     def from_args(cls, args: dict[str, Any], product_id: int, inventory_only: bool) -> Batch:
-        rejected = args.get("batch_rejected")
+        rejected, items, excluded = args.get("batch_rejected"), args.get("batch_items"), args.get("batch_excluded")
         return cls(product_id, inventory_only, str(args.get("batch_handle") or ""),
-                   [str(i) for i in args.get("batch_items") or [] if i not in (None, "")],
+                   [str(i) for i in items if i not in (None, "")] if isinstance(items, list) else [],
                    {str(k): str(v) for k, v in rejected.items()} if isinstance(rejected, dict) else {},
-                   [str(x) for x in args.get("batch_excluded") or []])
+                   [str(x) for x in excluded] if isinstance(excluded, list) else [])
 
 
 def item(product: Product, fmt_: PriceFormat, *, group: str | None, brand: str, now_ts: int,
