@@ -20,7 +20,7 @@ from typing import Any
 
 from wch_bridge import hooks
 from wch_bridge import whatsapp as wa
-from wch_bridge.errors import ApiError, PermanentError, RetryableError
+from wch_bridge.errors import ApiError, PermanentError
 from wch_bridge.handlers.base import Job
 from wch_bridge.handlers.common import RETRYABLE_CATEGORIES, need, plain_text
 from wch_bridge.models import NewAction
@@ -103,9 +103,14 @@ def left_out(target: Product, product: Product, rules: CatalogSync) -> str | Non
     return None
 
 
+def _rules(wp: Any) -> CatalogSync:
+    """The plugin's catalog switches; a site without the ``wch_settings`` option applies none of them."""
+    return catalog_sync(wp.wch_settings() if wp.get_option_raw("wch_settings") is not None else None)
+
+
 def _requests(job: Job, product: Product, targets: list[Product], batch: Batch) -> list[dict[str, Any]]:
     wp = need(job.services, "wp")
-    rules = catalog_sync(wp.get_option("wch_settings")) if not batch.inventory_only else CatalogSync()
+    rules = _rules(wp) if not batch.inventory_only else CatalogSync()
     if not rules.enabled:
         return []
     if not batch.inventory_only and not product.is_variation and product.variations:
@@ -201,7 +206,7 @@ def _nothing_sent(job: Job, product: Product, batch: Batch) -> dict[str, Any]:
     """Nothing to send: sync is off in the plugin's settings, or every item is left out by its rules (the plugin
     then writes no post meta); an unpublished product with nothing to delete is an error, as before."""
     wp = need(job.services, "wp")
-    if batch.inventory_only or (not batch.excluded and catalog_sync(wp.get_option("wch_settings")).enabled):
+    if batch.inventory_only or (not batch.excluded and _rules(wp).enabled):
         raise PermanentError(f"product #{product.id} is not published: nothing to update in the catalog")
     why = ("product sync is off in the plugin's settings (catalog.sync_enabled)" if not batch.excluded else
            "left out by the plugin's catalog rules: " + "; ".join(batch.excluded))
@@ -217,8 +222,8 @@ def check(job: Job, batch: Batch, *, polls_done: int) -> dict[str, Any]:
     kind = "inventory" if batch.inventory_only else "product"
     try:
         status = client.check_batch_status(batch.handle)
-    except (ApiError, RetryableError) as err:
-        if isinstance(err, ApiError) and err.category not in RETRYABLE_CATEGORIES | {wa.MALFORMED, wa.HALT}:
+    except ApiError as err:
+        if err.category not in RETRYABLE_CATEGORIES | {wa.MALFORMED, wa.HALT}:
             if not batch.inventory_only:
                 _mark(job, batch.product_id, ERROR, f"batch {batch.handle}: status unavailable: {err}")
             raise PermanentError(f"catalog batch {batch.handle}: status unavailable: {err}") from None

@@ -23,7 +23,7 @@ from typing import Any
 
 from wch_bridge import hooks
 from wch_bridge import whatsapp as wa
-from wch_bridge.errors import ApiError, PermanentError, RetryableError
+from wch_bridge.errors import ApiError, PermanentError
 from wch_bridge.handlers import catalog
 from wch_bridge.handlers.base import Job
 from wch_bridge.handlers.common import (
@@ -104,13 +104,12 @@ def handle(job: Job) -> Outcome:
             log_lines=(f"sync job {job_id} ({sync_type} #{entity_id}) failed: {reason}",),
             follow_ups=(NewAction(HOOK, retry_args, delay_seconds=delay,
                                   purpose=f"retry {retry_count + 1}/{SYNC_MAX_RETRIES}"),),
-            data={"job_id": job_id, "retry_in": delay},
         )
     poll = result.pop("_poll", None)  # the catalog batch is not finished yet: check it again later
     store("success", result)
     summary = result.get("summary", f"{sync_type} #{entity_id} synced")
     hook_args = {"job_id": job_id, "sync_type": sync_type, "entity_id": entity_id, "retry_count": retry_count}
-    return Outcome(message=summary, log_lines=(f"sync job {job_id}: {summary}",), data={"job_id": job_id},
+    return Outcome(message=summary, log_lines=(f"sync job {job_id}: {summary}",),
                    follow_ups=(catalog.poll_action(hook_args, poll),) if poll else ())
 
 
@@ -146,8 +145,6 @@ def _execute(job: Job, sync_type: str, entity_id: Any, args: dict[str, Any]) -> 
         if err.category in RETRYABLE_CATEGORIES or err.category == wa.MALFORMED:
             raise _Retry(str(err)) from None
         raise PermanentError(str(err)) from None
-    except RetryableError as err:
-        raise _Retry(str(err)) from None
     raise PermanentError(f"Unknown sync type: {sync_type}")
 
 

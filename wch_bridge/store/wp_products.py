@@ -188,7 +188,3 @@ class ProductsMixin(TermsMixin):
         product = build(row, None)
         variations = tuple(build(c, row) for c in children)
         return Product(**{**product.__dict__, "variations": variations})
-
-    def product_price(self, product: Product) -> Decimal | None:
-        """The list price the catalog shows: ``_regular_price``, else ``_price``."""
-        return product.regular_price if product.regular_price is not None else product.price
