@@ -181,7 +181,7 @@ class Demo:
                          woocommerce_custom_orders_table_enabled="yes")
         seed.set_wch_settings({
             "api": {"whatsapp_phone_number_id": PHONE_NUMBER_ID, "api_version": "v21.0"},
-            "catalog": {"catalog_id": CATALOG_ID},
+            "catalog": {"catalog_id": CATALOG_ID, "sync_enabled": True, "include_out_of_stock": True},
             "notifications": {"abandoned_cart_delay_hours": 24, "order_status_updates": True},
             "recovery": {"template_sequence_1": "cart_reminder"},
         })
