@@ -16,7 +16,9 @@
  * pairs stay the bridge's while it is down, unless WCH_BRIDGE_FAILOVER_AFTER is defined: with no fresh heartbeat
  * for that many seconds PHP takes them back, and gives them up when a worker is live again. The ownership is read
  * with two small direct queries at most every 10 s, only when PHP claims (never through an object cache).
- * Every served group gets a row in {$wpdb->prefix}actionscheduler_groups on `action_scheduler_init`.
+ * Every served group gets a row in {$wpdb->prefix}actionscheduler_groups on `action_scheduler_init`. While Action
+ * Scheduler migrates from posts to its tables (its hybrid store, which has no claim filters) the same ORDER BY
+ * filter carries the exclusion, in whole-group mode too: the hybrid store's claims end in the DB store's statement.
  *
  * Whole groups (the previous behaviour): define( 'WCH_BRIDGE_EXCLUDE', 'groups' ) adds WCH_BRIDGE_GROUPS to the
  * data store's `exclude-groups` claim filter (Action Scheduler throws on a claim naming a group without a row,
@@ -83,6 +85,8 @@ function wch_bridge_groups() {
  *     @type string   $mode     'hooks' (hook-level exclusion) or 'groups' (whole groups).
  *     @type string[] $excluded Groups added to the exclude-groups claim filter (whole-group mode).
  *     @type string[] $missing  Owned groups whose row could not be found or created.
+ *     @type string   $store    'db' (claim filters) or 'migrating' (Action Scheduler's hybrid store: the ORDER BY
+ *                              filter carries the exclusion, whole groups included).
  * }
  */
 function wch_bridge_state( $set = null ) {
@@ -91,6 +95,7 @@ function wch_bridge_state( $set = null ) {
 		'mode'     => 'hooks',
 		'excluded' => array(),
 		'missing'  => array(),
+		'store'    => 'db',
 	);
 	if ( is_array( $set ) ) {
 		$state = array_merge( $state, $set );
@@ -147,13 +152,22 @@ function wch_bridge_ensure_group_rows( array $slugs ) {
  */
 function wch_bridge_mode() {
 	$mode = defined( 'WCH_BRIDGE_EXCLUDE' ) && 'groups' === WCH_BRIDGE_EXCLUDE ? 'groups' : 'hooks';
-	if ( 'hooks' === $mode && class_exists( 'ActionScheduler_Versions' ) && is_callable( array( 'ActionScheduler_Versions', 'instance' ) ) ) {
+	return 'hooks' === $mode && ! wch_bridge_has_order_by_filter() ? 'groups' : $mode;
+}
+
+/**
+ * Whether the loaded Action Scheduler has the claim filter `action_scheduler_claim_actions_order_by` (3.4+).
+ *
+ * @return bool
+ */
+function wch_bridge_has_order_by_filter() {
+	if ( class_exists( 'ActionScheduler_Versions' ) && is_callable( array( 'ActionScheduler_Versions', 'instance' ) ) ) {
 		$latest = ActionScheduler_Versions::instance()->latest_version();
 		if ( is_string( $latest ) && version_compare( $latest, '3.4.0', '<' ) ) {
-			$mode = 'groups';
+			return false;
 		}
 	}
-	return $mode;
+	return true;
 }
 
 /**
@@ -176,8 +190,12 @@ function wch_bridge_exclude_groups() {
 		return;
 	}
 
-	// Only the DB store has claim filters (not the hybrid store used while migrating from posts).
-	if ( ! is_object( $store ) || ! method_exists( $store, 'set_claim_filter' ) ) {
+	// The DB store has claim filters; the hybrid store used while Action Scheduler migrates from posts to its tables
+	// has none, but its claims end in the DB store's claim statement, which applies the ORDER BY filter (3.4+).
+	// Seen with the real Action Scheduler 3.8.2: during the migration (at least its first minute on a new site) PHP
+	// ran the sidecar's hooks while a worker was live, when this plugin stood aside for a store without filters.
+	$filters = is_object( $store ) && method_exists( $store, 'set_claim_filter' );
+	if ( ! $filters && ! wch_bridge_has_order_by_filter() ) {
 		wch_bridge_state( array( 'status' => 'unsupported-store' ) );
 		return;
 	}
@@ -187,7 +205,7 @@ function wch_bridge_exclude_groups() {
 	$present = empty( $owned ) ? array() : wch_bridge_ensure_group_rows( $owned );
 	$missing = array_values( array_diff( $owned, $present ) );
 
-	if ( 'groups' === $mode && ! empty( $present ) ) {
+	if ( 'groups' === $mode && $filters && ! empty( $present ) ) {
 		$existing = method_exists( $store, 'get_claim_filter' ) ? $store->get_claim_filter( 'exclude-groups' ) : '';
 		if ( is_string( $existing ) ) {
 			$existing = '' === $existing ? array() : explode( ',', $existing );
@@ -195,7 +213,7 @@ function wch_bridge_exclude_groups() {
 		$merged = array_values( array_unique( array_merge( (array) $existing, $present ) ) );
 		$store->set_claim_filter( 'exclude-groups', $merged );
 	}
-	if ( 'hooks' === $mode && ! has_filter( 'action_scheduler_claim_actions_order_by', 'wch_bridge_claim_order_by' ) ) {
+	if ( ( 'hooks' === $mode || ! $filters ) && ! has_filter( 'action_scheduler_claim_actions_order_by', 'wch_bridge_claim_order_by' ) ) {
 		add_filter( 'action_scheduler_claim_actions_order_by', 'wch_bridge_claim_order_by', PHP_INT_MAX, 1 );
 	}
 
@@ -205,6 +223,7 @@ function wch_bridge_exclude_groups() {
 			'mode'     => $mode,
 			'excluded' => 'groups' === $mode ? $present : array(),
 			'missing'  => $missing,
+			'store'    => $filters ? 'db' : 'migrating',
 		)
 	);
 }
@@ -391,7 +410,9 @@ function wch_bridge_claim_order_by( $order_by ) {
 		return $order_by;
 	}
 	try {
-		$own       = wch_bridge_ownership();
+		// Whole-group mode reaches this filter only while the store has no claim filters (migrating): whole groups.
+		$state     = wch_bridge_state();
+		$own       = 'groups' === $state['mode'] ? array( 'status' => 'none', 'pairs' => array() ) : wch_bridge_ownership();
 		$condition = wch_bridge_claim_condition( $own );
 		wch_bridge_report_php_side( $own );
 	} catch ( \Throwable $e ) {

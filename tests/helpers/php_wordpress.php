@@ -66,6 +66,9 @@ class Test_Store {
 	public function set_claim_filter( $n, $v ) { if ( isset( $this->f[ $n ] ) ) { $this->f[ $n ] = $v; } }
 	public function get_claim_filter( $n ) { return isset( $this->f[ $n ] ) ? $this->f[ $n ] : ''; }
 }
+class Test_Hybrid_Store {  // Action Scheduler's hybrid store while migrating from posts: no claim filters.
+	public $f = array( 'exclude-groups' => '' );
+}
 class ActionScheduler { public static $s; public static function store() { return self::$s; } }
 class ActionScheduler_Versions {
 	public static $latest = '3.9.3';
@@ -79,6 +82,7 @@ $wpdb = new Test_Wpdb( $db, $argv[6] );
 foreach ( array_slice( $argv, 7 ) as $kv ) {
 	list( $k, $v ) = explode( '=', $kv, 2 );
 	if ( 'AS_VERSION' === $k ) { ActionScheduler_Versions::$latest = $v; continue; }
+	if ( 'STORE' === $k ) { ActionScheduler::$s = 'hybrid' === $v ? new Test_Hybrid_Store() : ActionScheduler::$s; continue; }
 	if ( 'PHP_HOOK' === $k ) { add_action( $v, 'strlen' ); continue; }
 	define( $k, ctype_digit( $v ) ? (int) $v : $v );
 }

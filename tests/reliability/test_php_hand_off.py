@@ -200,3 +200,26 @@ def test_before_any_bridge_published_php_keeps_off_the_whole_groups(
     failover = run_plugin(php, mysql_url, site.prefix, "WCH_BRIDGE_GROUPS=wch", "WCH_BRIDGE_FAILOVER_AFTER=300")
     assert failover["ownership"]["status"] == "failover" and failover["order_by"] == ORDER
     assert php_claims(site, mysql_url, failover["order_by"], 7) == set(other + owned)
+
+
+def test_while_action_scheduler_migrates_php_still_keeps_off_the_owned_hooks(
+    php: str, site: ActionStore, mysql_url: str
+) -> None:
+    """Seen with the real Action Scheduler 3.8.2 (WordPress 6.1): until its migration from posts completes (at
+    least a minute on a new site) the store is ``ActionScheduler_HybridStore``, which has no claim filters, so the
+    plugin stood aside and PHP ran an owned hook while a worker was live. The hybrid store's claims end in the DB
+    store's claim statement, which applies the ORDER BY filter: the plugin now filters there, hook by hook, and in
+    whole-group mode keeps the whole groups off through the same filter."""
+    owned = seed(site, OWNED, 6, "wch")
+    php_only = seed(site, PHP_ONLY, 4, "wch")
+    beat(site)
+    ownership.publish(site, {(g, OWNED) for g in SERVED}, 30)
+    out = run_plugin(php, mysql_url, site.prefix, "STORE=hybrid", f"PHP_HOOK={PHP_ONLY}")
+    assert out["state"]["status"] == "ok" and out["state"]["store"] == "migrating", out
+    assert out["order_by"].startswith("AND NOT ( ( group_id IN ("), out
+    assert php_claims(site, mysql_url, out["order_by"], 4) == set(php_only)
+    whole = run_plugin(php, mysql_url, site.prefix, "STORE=hybrid", "WCH_BRIDGE_EXCLUDE=groups", "WCH_BRIDGE_GROUPS=wch")
+    assert whole["state"]["mode"] == "groups" and whole["order_by"].startswith("AND group_id NOT IN ("), whole
+    with site.engine.connect() as conn:
+        left = conn.execute(text(f"SELECT COUNT(*) FROM {site.t.actions.name} WHERE status = 'pending'")).scalar_one()
+    assert left == len(owned)
