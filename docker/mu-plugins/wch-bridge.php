@@ -20,6 +20,10 @@
  * Scheduler migrates from posts to its tables (its hybrid store, which has no claim filters) the same ORDER BY
  * filter carries the exclusion, in whole-group mode too: the hybrid store's claims end in the DB store's statement.
  *
+ * PHP listeners hear the bridge's outcomes: on PHP's queue runs the plugin replays each `action complete via WCH
+ * Bridge` / `action failed via WCH Bridge: ...` log line once, as `action_scheduler_completed_action` and
+ * `action_scheduler_failed_execution` + `action_scheduler_failed_action` (see wch_bridge_replay_outcomes()).
+ *
  * Whole groups (the previous behaviour): define( 'WCH_BRIDGE_EXCLUDE', 'groups' ) adds WCH_BRIDGE_GROUPS to the
  * data store's `exclude-groups` claim filter (Action Scheduler throws on a claim naming a group without a row,
  * so a group is added only once its row exists). It is also used with Action Scheduler before 3.4 (no filter),
@@ -34,6 +38,8 @@
  *   define( 'WCH_BRIDGE_FAILOVER_AFTER', 300 );           // seconds; undefined: no failover (the default).
  *   define( 'WCH_BRIDGE_LIVE_SECONDS', 60 );              // a heartbeat this fresh means a live worker.
  *   define( 'WCH_BRIDGE_REPORT_URL', 'https://example.com/wch-report/report.html' );
+ *   define( 'WCH_BRIDGE_REPLAY', false );                 // do not replay the bridge's outcomes as AS's PHP hooks.
+ *   define( 'WCH_BRIDGE_REPLAY_FAILED_ACTION', false );   // replay failures as failed_execution only (as AS alone).
  * Filter: `wch_bridge_groups` (array of group slugs).
  *
  * This is a must-use plugin: copy it to wp-content/mu-plugins/.
@@ -454,6 +460,150 @@ function wch_bridge_report_php_side( array $own ) {
 		'seen_gmt'        => gmdate( 'Y-m-d H:i:s' ),
 	);
 	update_option( 'wch_bridge_php_side', wp_json_encode( $doc ), false );
+}
+
+// Seconds a bridge outcome's log line must be old before it is replayed (lower log ids may commit late).
+defined( 'WCH_BRIDGE_REPLAY_LAG' ) || define( 'WCH_BRIDGE_REPLAY_LAG', 10 );
+
+/**
+ * Replays the outcomes the bridge's workers wrote (Action Scheduler log lines `action complete via WCH Bridge` and
+ * `action failed via WCH Bridge: <message>`) as the PHP hooks Action Scheduler fires when PHP runs an action, so PHP
+ * listeners hear bridge-run actions too, once each:
+ *   complete: do_action( 'action_scheduler_completed_action', $action_id )            (as ActionScheduler_DBStore::mark_complete)
+ *   failed:   do_action( 'action_scheduler_failed_execution', $action_id, $exception, 'WCH Bridge' )  (as the queue runner)
+ *             do_action( 'action_scheduler_failed_action', $action_id, 0 )  Action Scheduler fires this one only for
+ *             an action its cleaner times out; the plugin's dead-letter queue listens to it, so a bridge failure fires
+ *             it too (timeout 0), unless WCH_BRIDGE_REPLAY_FAILED_ACTION is defined false.
+ * Runs on `action_scheduler_before_process_queue` (WP-Cron, async runner, WP-CLI), at most once a request. A cursor
+ * (option `wch_bridge_replay_cursor`, the last replayed log_id, read and moved with direct queries, past any object
+ * cache) is moved by compare-and-swap before the hooks fire, so two requests never replay the same line; a request
+ * that dies meanwhile loses its lines (at most once). The cursor starts at the newest log line (nothing older is
+ * replayed) and stops before lines younger than WCH_BRIDGE_REPLAY_LAG s. Action Scheduler's own listeners (its
+ * logger, which would write the log line again, WP-CLI's runner, which would print an error) are detached
+ * meanwhile. Not replayed: before/begin/after_execute (listeners expect to be inside the run), operator commands
+ * (`WCH Bridge CLI`). WCH_BRIDGE_REPLAY defined false turns it off.
+ *
+ * @return int Outcomes replayed.
+ */
+function wch_bridge_replay_outcomes() {
+	static $done = false;
+	if ( $done || ( defined( 'WCH_BRIDGE_REPLAY' ) && ! WCH_BRIDGE_REPLAY ) ) {
+		return 0;
+	}
+	$done = true;
+	global $wpdb;
+	$logs  = $wpdb->prefix . 'actionscheduler_logs';
+	$quiet = $wpdb->suppress_errors( true );
+	$rows  = wch_bridge_replay_claim( $logs );
+	$wpdb->suppress_errors( $quiet );
+
+	$failed_action = ! defined( 'WCH_BRIDGE_REPLAY_FAILED_ACTION' ) || WCH_BRIDGE_REPLAY_FAILED_ACTION;
+	$hooks         = array( 'action_scheduler_completed_action', 'action_scheduler_failed_execution', 'action_scheduler_failed_action' );
+	$detached      = array();
+	foreach ( $hooks as $hook ) {
+		$detached[ $hook ] = empty( $rows ) ? array() : wch_bridge_detach_as_listeners( $hook );
+	}
+	$count = 0;
+	foreach ( $rows as $row ) {
+		$id = (int) $row['action_id'];
+		try {
+			if ( 'action complete via WCH Bridge' === $row['message'] ) {
+				do_action( 'action_scheduler_completed_action', $id );
+			} else {
+				$error = new Exception( (string) substr( $row['message'], strlen( 'action failed via WCH Bridge: ' ) ) );
+				do_action( 'action_scheduler_failed_execution', $id, $error, 'WCH Bridge' );
+				if ( $failed_action ) {
+					do_action( 'action_scheduler_failed_action', $id, 0 );
+				}
+			}
+			++$count;
+		} catch ( \Throwable $e ) {
+			continue;  // A listener's error must not stop the other replays nor PHP's queue run.
+		}
+	}
+	foreach ( $detached as $hook => $list ) {
+		foreach ( $list as $cb ) {
+			add_action( $hook, $cb[0], $cb[1], $cb[2] );
+		}
+	}
+	return $count;
+}
+add_action( 'action_scheduler_before_process_queue', 'wch_bridge_replay_outcomes', 5, 0 );
+
+/**
+ * Takes the next bridge outcomes to replay: moves the cursor by compare-and-swap and returns the log rows it
+ * passed over ([] when there are none, or another request moved the cursor first).
+ *
+ * @param string $logs The Action Scheduler logs table.
+ * @return array[] Rows with log_id, action_id, message.
+ */
+function wch_bridge_replay_claim( $logs ) {
+	global $wpdb;
+	$name = 'wch_bridge_replay_cursor';
+	// phpcs:disable WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching, WordPress.DB.PreparedSQL.InterpolatedNotPrepared -- table names from $wpdb->prefix; the cursor must be read and moved in the database.
+	$cursor = $wpdb->get_var( $wpdb->prepare( "SELECT option_value FROM `{$wpdb->options}` WHERE option_name = %s LIMIT 1", $name ) );
+	if ( null === $cursor ) {
+		if ( '' === $wpdb->last_error ) {  // First run: start at the newest line.
+			$max = (int) $wpdb->get_var( "SELECT COALESCE( MAX( log_id ), 0 ) FROM `{$logs}`" );
+			if ( '' === $wpdb->last_error ) {
+				$wpdb->query( $wpdb->prepare( "INSERT IGNORE INTO `{$wpdb->options}` ( option_name, option_value, autoload ) VALUES ( %s, %s, 'no' )", $name, (string) $max ) );
+			}
+		}
+		return array();
+	}
+	$from  = (int) $cursor;
+	$young = $wpdb->get_var( $wpdb->prepare( "SELECT MIN( log_id ) FROM `{$logs}` WHERE log_id > %d AND log_date_gmt > %s", $from, gmdate( 'Y-m-d H:i:s', time() - WCH_BRIDGE_REPLAY_LAG ) ) );
+	$upto  = null === $young ? (int) $wpdb->get_var( "SELECT COALESCE( MAX( log_id ), 0 ) FROM `{$logs}`" ) : (int) $young - 1;
+	if ( '' !== $wpdb->last_error || $upto <= $from ) {
+		return array();
+	}
+	$rows = $wpdb->get_results(
+		$wpdb->prepare(
+			"SELECT log_id, action_id, message FROM `{$logs}` WHERE log_id > %d AND log_id <= %d AND ( message = %s OR message LIKE %s ) ORDER BY log_id LIMIT 500",
+			$from,
+			$upto,
+			'action complete via WCH Bridge',
+			$wpdb->esc_like( 'action failed via WCH Bridge: ' ) . '%'
+		),
+		ARRAY_A
+	);
+	if ( ! is_array( $rows ) || '' !== $wpdb->last_error ) {
+		return array();
+	}
+	if ( 500 === count( $rows ) ) {
+		$upto = (int) $rows[499]['log_id'];
+	}
+	$moved = $wpdb->query( $wpdb->prepare( "UPDATE `{$wpdb->options}` SET option_value = %s WHERE option_name = %s AND option_value = %s", (string) $upto, $name, (string) $cursor ) );
+	// phpcs:enable
+	return 1 === $moved ? $rows : array();
+}
+
+/**
+ * Removes Action Scheduler's own callbacks (objects of its `ActionScheduler_*` classes: its logger, WP-CLI's
+ * runner) from a hook, for the length of a replay.
+ *
+ * @param string $hook Hook name.
+ * @return array[] The removed callbacks: [ callback, priority, accepted args ], to add back.
+ */
+function wch_bridge_detach_as_listeners( $hook ) {
+	global $wp_filter;
+	if ( empty( $wp_filter[ $hook ] ) ) {
+		return array();
+	}
+	$by_priority = is_object( $wp_filter[ $hook ] ) && isset( $wp_filter[ $hook ]->callbacks ) ? $wp_filter[ $hook ]->callbacks : (array) $wp_filter[ $hook ];
+	$removed     = array();
+	foreach ( $by_priority as $priority => $callbacks ) {
+		foreach ( (array) $callbacks as $cb ) {
+			$fn = is_array( $cb ) && isset( $cb['function'] ) ? $cb['function'] : $cb;
+			if ( is_array( $fn ) && isset( $fn[0] ) && is_object( $fn[0] ) && 0 === strpos( get_class( $fn[0] ), 'ActionScheduler_' ) ) {
+				$removed[] = array( $fn, $priority, is_array( $cb ) && isset( $cb['accepted_args'] ) ? (int) $cb['accepted_args'] : 1 );
+			}
+		}
+	}
+	foreach ( $removed as $cb ) {
+		remove_action( $hook, $cb[0], $cb[1] );
+	}
+	return $removed;
 }
 
 /**

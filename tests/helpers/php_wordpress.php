@@ -25,7 +25,18 @@ function apply_filters( $h, $v, ...$args ) {
 	foreach ( $GLOBALS['wp_filter'][ $h ] as $cbs ) { foreach ( $cbs as $cb ) { $v = call_user_func( $cb, $v ); } }
 	return $v;
 }
-function do_action( $h ) { apply_filters( $h, null ); }
+function do_action( $h, ...$args ) {
+	if ( empty( $args ) ) { apply_filters( $h, null ); return; }
+	if ( empty( $GLOBALS['wp_filter'][ $h ] ) ) { return; }
+	ksort( $GLOBALS['wp_filter'][ $h ] );
+	foreach ( $GLOBALS['wp_filter'][ $h ] as $cbs ) { foreach ( $cbs as $cb ) { call_user_func_array( $cb, $args ); } }
+}
+function remove_action( $h, $cb, $p = 10 ) {
+	if ( empty( $GLOBALS['wp_filter'][ $h ][ $p ] ) ) { return false; }
+	$before = count( $GLOBALS['wp_filter'][ $h ][ $p ] );
+	$GLOBALS['wp_filter'][ $h ][ $p ] = array_values( array_filter( $GLOBALS['wp_filter'][ $h ][ $p ], function ( $c ) use ( $cb ) { return $c !== $cb; } ) );
+	return count( $GLOBALS['wp_filter'][ $h ][ $p ] ) < $before;
+}
 function __( $s ) { return $s; }
 function esc_html( $s ) { return htmlspecialchars( $s, ENT_QUOTES ); }
 function esc_html__( $s ) { return esc_html( $s ); }
@@ -43,6 +54,7 @@ function update_option( $name, $value, $autoload = null ) {
 class Test_Wpdb {
 	public $prefix; public $options; public $last_error = ''; public $db; private $quiet = false;
 	public function __construct( $db, $prefix ) { $this->db = $db; $this->prefix = $prefix; $this->options = $prefix . 'options'; }
+	public function esc_like( $t ) { return addcslashes( $t, '_%\\' ); }
 	public function suppress_errors( $s = true ) { $old = $this->quiet; $this->quiet = $s; return $old; }
 	public function prepare( $q, ...$a ) {
 		if ( 1 === count( $a ) && is_array( $a[0] ) ) { $a = $a[0]; }
@@ -69,6 +81,10 @@ class Test_Store {
 class Test_Hybrid_Store {  // Action Scheduler's hybrid store while migrating from posts: no claim filters.
 	public $f = array( 'exclude-groups' => '' );
 }
+class ActionScheduler_TestLogger {  // Stands for Action Scheduler's logger: must not hear the replays.
+	public $heard = 0;
+	public function log_failed_action() { ++$this->heard; }
+}
 class ActionScheduler { public static $s; public static function store() { return self::$s; } }
 class ActionScheduler_Versions {
 	public static $latest = '3.9.3';
@@ -83,11 +99,21 @@ foreach ( array_slice( $argv, 7 ) as $kv ) {
 	list( $k, $v ) = explode( '=', $kv, 2 );
 	if ( 'AS_VERSION' === $k ) { ActionScheduler_Versions::$latest = $v; continue; }
 	if ( 'STORE' === $k ) { ActionScheduler::$s = 'hybrid' === $v ? new Test_Hybrid_Store() : ActionScheduler::$s; continue; }
+	if ( 'REPLAY' === $k ) { $replay = true; continue; }
 	if ( 'PHP_HOOK' === $k ) { add_action( $v, 'strlen' ); continue; }
 	define( $k, ctype_digit( $v ) ? (int) $v : $v );
 }
 require $argv[1];
 do_action( 'action_scheduler_init' );
+$replayed = array();
+if ( ! empty( $replay ) ) {  // A PHP queue run: the listeners hear the bridge's outcomes replayed.
+	$as_logger = new ActionScheduler_TestLogger();
+	add_action( 'action_scheduler_failed_execution', array( $as_logger, 'log_failed_action' ), 10, 3 );
+	add_action( 'action_scheduler_completed_action', function ( $id ) use ( &$replayed ) { $replayed[] = array( 'completed_action', $id ); } );
+	add_action( 'action_scheduler_failed_execution', function ( $id, $e, $ctx ) use ( &$replayed ) { $replayed[] = array( 'failed_execution', $id, $e->getMessage(), $ctx ); } );
+	add_action( 'action_scheduler_failed_action', function ( $id, $timeout ) use ( &$replayed ) { $replayed[] = array( 'failed_action', $id, $timeout ); } );
+	do_action( 'action_scheduler_before_process_queue' );
+}
 $order = apply_filters( 'action_scheduler_claim_actions_order_by', 'ORDER BY priority ASC, attempts ASC, scheduled_date_gmt ASC, action_id ASC', 0, array() );
 echo json_encode( array(
 	'order_by'  => $order,
@@ -95,4 +121,6 @@ echo json_encode( array(
 	'ownership' => wch_bridge_ownership(),
 	'exclude'   => ActionScheduler::$s->f['exclude-groups'],
 	'text'      => wch_bridge_status_text(),
+	'replayed'  => $replayed,
+	'as_logger' => isset( $as_logger ) ? array( $as_logger->heard, has_filter( 'action_scheduler_failed_execution', array( $as_logger, 'log_failed_action' ) ) ) : null,
 ) );

@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,43 @@ def test_while_action_scheduler_migrates_php_still_keeps_off_the_owned_hooks(
     with site.engine.connect() as conn:
         left = conn.execute(text(f"SELECT COUNT(*) FROM {site.t.actions.name} WHERE status = 'pending'")).scalar_one()
     assert left == len(owned)
+
+
+def add_log_lines(store: ActionStore, lines: list[tuple[int, str]], *, age: float = 60.0) -> None:
+    when = store.now() - timedelta(seconds=age)
+    with store.engine.begin() as conn:
+        for action_id, message in lines:
+            conn.execute(text(f"INSERT INTO {store.prefix}actionscheduler_logs (action_id, message, log_date_gmt, "
+                              "log_date_local) VALUES (:a, :m, :d, :d)"), {"a": action_id, "m": message, "d": when})
+
+
+def test_bridge_outcomes_are_replayed_as_action_schedulers_php_hooks_once_each(
+    php: str, site: ActionStore, mysql_url: str
+) -> None:
+    """Issue 15 point 11: PHP listeners (the plugin's dead-letter queue on ``action_scheduler_failed_action``) hear
+    the actions the bridge ran, once each, with Action Scheduler's arguments, on PHP's queue runs; Action Scheduler's
+    own logger does not hear them (it would write the log line again). Checked beside the real Action Scheduler
+    3.8.2 too (8 concurrent PHP runners, 40 bridge outcomes: each heard once)."""
+    done, failed, by_php, by_cli, later = seed(site, OWNED, 5, "wch-bulk")
+    add_log_lines(site, [(done, "action started via WCH Bridge")])
+    first = run_plugin(php, mysql_url, site.prefix, "REPLAY=1")  # the cursor starts at the newest line
+    assert first["replayed"] == []
+    add_log_lines(site, [(done, "action complete via WCH Bridge"), (failed, "action started via WCH Bridge"),
+                         (failed, "action failed via WCH Bridge: (#131026) Message undeliverable"),
+                         (by_php, "action complete via WP Cron"), (by_cli, "action complete via WCH Bridge CLI")])
+    add_log_lines(site, [(later, "action complete via WCH Bridge")], age=0)  # too young: a lower id may commit late
+    with ThreadPoolExecutor(4) as pool:  # concurrent PHP runners: each line replayed by one of them only
+        outs = list(pool.map(lambda _: run_plugin(php, mysql_url, site.prefix, "REPLAY=1"), range(4)))
+    heard = [event for out in outs for event in out["replayed"]]
+    assert heard == [["completed_action", done],
+                     ["failed_execution", failed, "(#131026) Message undeliverable", "WCH Bridge"],
+                     ["failed_action", failed, 0]]
+    assert all(out["as_logger"] == [0, True] for out in outs)  # detached meanwhile, attached again after
+    assert run_plugin(php, mysql_url, site.prefix, "REPLAY=1")["replayed"] == []
+    with site.engine.begin() as conn:
+        conn.execute(text(f"UPDATE {site.prefix}actionscheduler_logs SET log_date_gmt = :d WHERE action_id = :a"),
+                     {"d": site.now() - timedelta(seconds=60), "a": later})
+    assert run_plugin(php, mysql_url, site.prefix, "REPLAY=1")["replayed"] == [["completed_action", later]]
+    add_log_lines(site, [(failed, "action failed via WCH Bridge: again")])
+    off = run_plugin(php, mysql_url, site.prefix, "REPLAY=1", "WCH_BRIDGE_REPLAY_FAILED_ACTION=0")
+    assert off["replayed"] == [["failed_execution", failed, "again", "WCH Bridge"]]  # as Action Scheduler alone
