@@ -803,10 +803,18 @@ function wch_bridge_site_health_test() {
 }
 
 /**
- * WP-CLI: warn when `wp action-scheduler run` options would let PHP claim the sidecar's actions.
+ * WP-CLI: warn when `wp action-scheduler run` options would let PHP claim the sidecar's actions. Only the
+ * `exclude-groups` claim filter (whole-group mode on the DB store) can be bypassed (`--group`) or replaced
+ * (`--exclude-groups`); the ORDER BY filter of hook-level mode applies to every claim, whatever the options (seen
+ * with the real Action Scheduler 3.8.2: a claim for group `wch` kept the owned hooks out), so nothing to warn then.
  */
 function wch_bridge_cli_check_run() {
 	if ( ! class_exists( 'WP_CLI' ) || ! is_callable( array( 'WP_CLI', 'get_runner' ) ) ) {
+		return;
+	}
+	$state = wch_bridge_state();
+	$mode  = 'unknown' === $state['status'] ? wch_bridge_mode() : $state['mode'];
+	if ( 'groups' !== $mode || 'db' !== $state['store'] ) {
 		return;
 	}
 	$assoc = WP_CLI::get_runner()->assoc_args;

@@ -85,6 +85,12 @@ class ActionScheduler_TestLogger {  // Stands for Action Scheduler's logger: mus
 	public $heard = 0;
 	public function log_failed_action() { ++$this->heard; }
 }
+class WP_CLI {  // `wp action-scheduler run` with the CLI=... options (query-string form).
+	public static $on = false; public static $assoc_args = array(); public static $hooks = array(); public static $warnings = array();
+	public static function add_hook( $when, $cb ) { self::$hooks[ $when ][] = $cb; }
+	public static function get_runner() { return (object) array( 'assoc_args' => self::$assoc_args ); }
+	public static function warning( $m ) { self::$warnings[] = $m; }
+}
 class ActionScheduler { public static $s; public static function store() { return self::$s; } }
 class ActionScheduler_Versions {
 	public static $latest = '3.9.3';
@@ -100,11 +106,14 @@ foreach ( array_slice( $argv, 7 ) as $kv ) {
 	if ( 'AS_VERSION' === $k ) { ActionScheduler_Versions::$latest = $v; continue; }
 	if ( 'STORE' === $k ) { ActionScheduler::$s = 'hybrid' === $v ? new Test_Hybrid_Store() : ActionScheduler::$s; continue; }
 	if ( 'REPLAY' === $k ) { $replay = true; continue; }
+	if ( 'CLI' === $k ) { parse_str( $v, WP_CLI::$assoc_args ); WP_CLI::$on = true; continue; }
 	if ( 'PHP_HOOK' === $k ) { add_action( $v, 'strlen' ); continue; }
 	define( $k, ctype_digit( $v ) ? (int) $v : $v );
 }
+if ( WP_CLI::$on ) { define( 'WP_CLI', true ); }
 require $argv[1];
 do_action( 'action_scheduler_init' );
+foreach ( isset( WP_CLI::$hooks['before_invoke:action-scheduler run'] ) ? WP_CLI::$hooks['before_invoke:action-scheduler run'] : array() as $cb ) { call_user_func( $cb ); }
 $replayed = array();
 if ( ! empty( $replay ) ) {  // A PHP queue run: the listeners hear the bridge's outcomes replayed.
 	$as_logger = new ActionScheduler_TestLogger();
@@ -122,5 +131,6 @@ echo json_encode( array(
 	'exclude'   => ActionScheduler::$s->f['exclude-groups'],
 	'text'      => wch_bridge_status_text(),
 	'replayed'  => $replayed,
+	'cli_warnings' => WP_CLI::$warnings,
 	'as_logger' => isset( $as_logger ) ? array( $as_logger->heard, has_filter( 'action_scheduler_failed_execution', array( $as_logger, 'log_failed_action' ) ) ) : null,
 ) );

@@ -264,3 +264,19 @@ def test_bridge_outcomes_are_replayed_as_action_schedulers_php_hooks_once_each(
     add_log_lines(site, [(failed, "action failed via WCH Bridge: again")])
     off = run_plugin(php, mysql_url, site.prefix, "REPLAY=1", "WCH_BRIDGE_REPLAY_FAILED_ACTION=0")
     assert off["replayed"] == [["failed_execution", failed, "again", "WCH Bridge"]]  # as Action Scheduler alone
+
+
+def test_wp_cli_warns_only_where_its_options_can_bypass_the_plugin(php: str, site: ActionStore, mysql_url: str) -> None:
+    """``wp action-scheduler run --group=wch`` bypasses only the whole-group ``exclude-groups`` claim filter; the
+    hook-level ORDER BY applies to every claim (seen with the real Action Scheduler 3.8.2: a claim for group
+    ``wch`` kept the owned hooks out), so the plugin no longer warns that PHP would run the sidecar's actions."""
+    beat(site)
+    ownership.publish(site, {(g, OWNED) for g in SERVED}, 30)
+    hooks_mode = run_plugin(php, mysql_url, site.prefix, "CLI=group=wch", "WCH_BRIDGE_GROUPS=wch")
+    assert hooks_mode["cli_warnings"] == [] and "NOT (" in hooks_mode["order_by"]
+    whole = run_plugin(php, mysql_url, site.prefix, "CLI=group=wch", "WCH_BRIDGE_GROUPS=wch", "WCH_BRIDGE_EXCLUDE=groups")
+    assert len(whole["cli_warnings"]) == 1 and "--group makes PHP run them too" in whole["cli_warnings"][0]
+    replaced = run_plugin(php, mysql_url, site.prefix, "CLI=exclude-groups=other", "WCH_BRIDGE_GROUPS=wch",
+                          "WCH_BRIDGE_EXCLUDE=groups")
+    assert len(replaced["cli_warnings"]) == 1 and "--exclude-groups replaces" in replaced["cli_warnings"][0]
+
