@@ -607,6 +607,77 @@ function wch_bridge_detach_as_listeners( $hook ) {
 }
 
 /**
+ * The transients the sidecar writes (into {prefix}options, as WordPress does without a persistent object cache):
+ * job, broadcast and cart-cleanup results, read by the plugin with get_transient().
+ *
+ * @param string $name Transient name.
+ * @return bool
+ */
+function wch_bridge_is_sidecar_transient( $name ) {
+	return 'wch_cart_cleanup_last_result' === $name || 1 === preg_match( '/^wch_(job_result|broadcast_summary|broadcast_result)_[A-Za-z0-9_.:-]{1,150}$/', (string) $name );
+}
+
+/**
+ * With a persistent object cache (an object-cache.php drop-in: Redis, Memcached, ...) get_transient() reads the
+ * cache only, never {prefix}options, so the plugin would never see the sidecar's results. This `all` callback (added
+ * only then) puts a `pre_transient_<name>` filter on each sidecar transient just before WordPress reads it: the
+ * hooks of a name only exist once its id is known, and `all` runs before WordPress looks for them.
+ *
+ * @param string $hook The hook being fired.
+ */
+function wch_bridge_route_transient( $hook ) {
+	if ( ! is_string( $hook ) || 0 !== strncmp( $hook, 'pre_transient_wch_', 18 ) ) {
+		return;
+	}
+	if ( wch_bridge_is_sidecar_transient( substr( $hook, 14 ) ) && ! has_filter( $hook, 'wch_bridge_db_transient' ) ) {
+		add_filter( $hook, 'wch_bridge_db_transient', 10, 2 );
+	}
+}
+
+/**
+ * `pre_transient_<name>` for a sidecar transient: its value from {prefix}options when the sidecar wrote one that has
+ * not expired, else $pre (WordPress then reads its cache as usual).
+ *
+ * @param mixed  $pre  The value so far (false).
+ * @param string $name Transient name.
+ * @return mixed
+ */
+function wch_bridge_db_transient( $pre, $name = '' ) {
+	global $wpdb;
+	if ( false !== $pre || ! wch_bridge_is_sidecar_transient( $name ) ) {
+		return $pre;
+	}
+	$quiet = $wpdb->suppress_errors( true );
+	// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching, WordPress.DB.PreparedSQL.InterpolatedNotPrepared -- the sidecar writes these rows; the cache never has them.
+	$rows = $wpdb->get_results( $wpdb->prepare( "SELECT option_name, option_value FROM `{$wpdb->options}` WHERE option_name IN ( %s, %s )", '_transient_' . $name, '_transient_timeout_' . $name ), ARRAY_A );
+	$wpdb->suppress_errors( $quiet );
+	$found = array();
+	foreach ( (array) $rows as $row ) {
+		$found[ $row['option_name'] ] = $row['option_value'];
+	}
+	if ( ! isset( $found[ '_transient_' . $name ] ) ) {
+		return $pre;
+	}
+	$timeout = isset( $found[ '_transient_timeout_' . $name ] ) ? (int) $found[ '_transient_timeout_' . $name ] : 0;
+	if ( $timeout > 0 && $timeout < time() ) {
+		return $pre;
+	}
+	$value = maybe_unserialize( $found[ '_transient_' . $name ] );
+	return false === $value ? $pre : $value;
+}
+
+/**
+ * Serve the sidecar's transients from the database when a persistent object cache is in use (WordPress starts the
+ * object cache before it loads must-use plugins, so this runs when the plugin is loaded).
+ */
+function wch_bridge_watch_transients() {
+	if ( function_exists( 'wp_using_ext_object_cache' ) && wp_using_ext_object_cache() && ! has_action( 'all', 'wch_bridge_route_transient' ) ) {
+		add_action( 'all', 'wch_bridge_route_transient', 10, 1 );
+	}
+}
+wch_bridge_watch_transients();
+
+/**
  * The report URL (constant WCH_BRIDGE_REPORT_URL), or '' when not set.
  *
  * @return string

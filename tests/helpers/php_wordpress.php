@@ -22,8 +22,14 @@ function has_filter( $h, $cb = false ) {
 function apply_filters( $h, $v, ...$args ) {
 	if ( empty( $GLOBALS['wp_filter'][ $h ] ) ) { return $v; }
 	ksort( $GLOBALS['wp_filter'][ $h ] );
-	foreach ( $GLOBALS['wp_filter'][ $h ] as $cbs ) { foreach ( $cbs as $cb ) { $v = call_user_func( $cb, $v ); } }
+	foreach ( $GLOBALS['wp_filter'][ $h ] as $cbs ) { foreach ( $cbs as $cb ) { $v = call_user_func_array( $cb, array_merge( array( $v ), $args ) ); } }
 	return $v;
+}
+function maybe_unserialize( $v ) { $u = is_string( $v ) ? @unserialize( $v ) : false; return false === $u && 'b:0;' !== $v ? $v : $u; }
+function get_transient( $t ) {  // As WordPress with a persistent object cache: `all`, pre_transient_<name>, then the cache (empty here).
+	foreach ( isset( $GLOBALS['wp_filter']['all'] ) ? $GLOBALS['wp_filter']['all'] : array() as $cbs ) { foreach ( $cbs as $cb ) { call_user_func( $cb, "pre_transient_$t", false, $t ); } }
+	$pre = apply_filters( "pre_transient_$t", false, $t );
+	return false !== $pre ? $pre : false;
 }
 function do_action( $h, ...$args ) {
 	if ( empty( $args ) ) { apply_filters( $h, null ); return; }
@@ -106,6 +112,8 @@ foreach ( array_slice( $argv, 7 ) as $kv ) {
 	if ( 'AS_VERSION' === $k ) { ActionScheduler_Versions::$latest = $v; continue; }
 	if ( 'STORE' === $k ) { ActionScheduler::$s = 'hybrid' === $v ? new Test_Hybrid_Store() : ActionScheduler::$s; continue; }
 	if ( 'REPLAY' === $k ) { $replay = true; continue; }
+	if ( 'EXT_CACHE' === $k ) { function wp_using_ext_object_cache() { return true; } continue; }
+	if ( 'TRANSIENTS' === $k ) { $transients = explode( ',', $v ); continue; }
 	if ( 'CLI' === $k ) { parse_str( $v, WP_CLI::$assoc_args ); WP_CLI::$on = true; continue; }
 	if ( 'PHP_HOOK' === $k ) { add_action( $v, 'strlen' ); continue; }
 	define( $k, ctype_digit( $v ) ? (int) $v : $v );
@@ -132,5 +140,6 @@ echo json_encode( array(
 	'text'      => wch_bridge_status_text(),
 	'replayed'  => $replayed,
 	'cli_warnings' => WP_CLI::$warnings,
+	'transients'   => isset( $transients ) ? array_combine( $transients, array_map( 'get_transient', $transients ) ) : null,
 	'as_logger' => isset( $as_logger ) ? array( $as_logger->heard, has_filter( 'action_scheduler_failed_execution', array( $as_logger, 'log_failed_action' ) ) ) : null,
 ) );

@@ -32,6 +32,7 @@ from wch_bridge import hooks
 from wch_bridge.store import ActionStore, make_engine, ownership
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.workers import WorkerRegistry
+from wch_bridge.store.wp import WordPressData
 
 pytestmark = pytest.mark.mysql
 
@@ -279,4 +280,28 @@ def test_wp_cli_warns_only_where_its_options_can_bypass_the_plugin(php: str, sit
     replaced = run_plugin(php, mysql_url, site.prefix, "CLI=exclude-groups=other", "WCH_BRIDGE_GROUPS=wch",
                           "WCH_BRIDGE_EXCLUDE=groups")
     assert len(replaced["cli_warnings"]) == 1 and "--exclude-groups replaces" in replaced["cli_warnings"][0]
+
+
+def test_with_a_persistent_object_cache_the_plugin_reads_the_sidecars_transients(
+    php: str, site: ActionStore, mysql_url: str
+) -> None:
+    """Issue 15 point 9: with an object-cache drop-in get_transient() reads only the cache, never the options table
+    the sidecar writes. The must-use plugin serves the sidecar's transients (job, broadcast, cart-cleanup results)
+    from the database then, unexpired ones only; other transients stay the cache's. Checked with the real WordPress
+    6.1 and a Redis drop-in too."""
+    wp = WordPressData(site.engine, site.prefix)
+    wp.set_transient("wch_job_result_j1", {"job_id": "j1", "status": "completed"}, 3600)
+    wp.set_transient("wch_broadcast_summary_7", {"sent": 3}, 3600)
+    wp.set_transient("wch_broadcast_result_7_0", {"sent": 1}, 3600)
+    with site.engine.begin() as conn:  # expired a minute ago
+        conn.execute(text(f"UPDATE {site.prefix}options SET option_value = :t WHERE option_name = "
+                          "'_transient_timeout_wch_broadcast_result_7_0'"), {"t": str(int(time.time()) - 60)})
+    wp.set_transient("someone_elses", "x", 3600)
+    names = "TRANSIENTS=wch_job_result_j1,wch_broadcast_summary_7,wch_broadcast_result_7_0,someone_elses,wch_job_result_j2"
+    out = run_plugin(php, mysql_url, site.prefix, "EXT_CACHE=1", names)
+    assert out["transients"] == {"wch_job_result_j1": {"job_id": "j1", "status": "completed"},
+                                 "wch_broadcast_summary_7": {"sent": 3}, "wch_broadcast_result_7_0": False,
+                                 "someone_elses": False, "wch_job_result_j2": False}
+    no_cache = run_plugin(php, mysql_url, site.prefix, names)  # WordPress reads the options table itself then
+    assert no_cache["transients"] == dict.fromkeys(no_cache["transients"], False)
 
