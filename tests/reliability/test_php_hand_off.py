@@ -287,8 +287,8 @@ def test_with_a_persistent_object_cache_the_plugin_reads_the_sidecars_transients
 ) -> None:
     """Issue 15 point 9: with an object-cache drop-in get_transient() reads only the cache, never the options table
     the sidecar writes. The must-use plugin serves the sidecar's transients (job, broadcast, cart-cleanup results)
-    from the database then, unexpired ones only; other transients stay the cache's. Checked with the real WordPress
-    6.1 and a Redis drop-in too."""
+    from the database then (wp-admin, cron, CLI, REST; not front-end page views unless told), unexpired ones only;
+    other transients stay the cache's. Checked with the real WordPress 6.1 and a Redis drop-in too."""
     wp = WordPressData(site.engine, site.prefix)
     wp.set_transient("wch_job_result_j1", {"job_id": "j1", "status": "completed"}, 3600)
     wp.set_transient("wch_broadcast_summary_7", {"sent": 3}, 3600)
@@ -298,10 +298,14 @@ def test_with_a_persistent_object_cache_the_plugin_reads_the_sidecars_transients
                           "'_transient_timeout_wch_broadcast_result_7_0'"), {"t": str(int(time.time()) - 60)})
     wp.set_transient("someone_elses", "x", 3600)
     names = "TRANSIENTS=wch_job_result_j1,wch_broadcast_summary_7,wch_broadcast_result_7_0,someone_elses,wch_job_result_j2"
-    out = run_plugin(php, mysql_url, site.prefix, "EXT_CACHE=1", names)
+    out = run_plugin(php, mysql_url, site.prefix, "EXT_CACHE=1", "DOING_CRON=1", names)
     assert out["transients"] == {"wch_job_result_j1": {"job_id": "j1", "status": "completed"},
                                  "wch_broadcast_summary_7": {"sent": 3}, "wch_broadcast_result_7_0": False,
                                  "someone_elses": False, "wch_job_result_j2": False}
     no_cache = run_plugin(php, mysql_url, site.prefix, names)  # WordPress reads the options table itself then
     assert no_cache["transients"] == dict.fromkeys(no_cache["transients"], False)
+    front = run_plugin(php, mysql_url, site.prefix, "EXT_CACHE=1", names)  # a page view: not worth the `all` hook
+    assert front["transients"] == dict.fromkeys(front["transients"], False)
+    everywhere = run_plugin(php, mysql_url, site.prefix, "EXT_CACHE=1", "WCH_BRIDGE_TRANSIENTS_EVERYWHERE=1", names)
+    assert everywhere["transients"] == out["transients"]
 
