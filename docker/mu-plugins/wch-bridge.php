@@ -2,7 +2,7 @@
 /**
  * Plugin Name: WCH Bridge (hand-off between PHP and the sidecar)
  * Description: Keeps PHP's Action Scheduler runners off exactly the hooks the wch-bridge Python sidecar runs (in the groups it serves), lets PHP run every other hook, and says in wp-admin which side runs what.
- * Version:     0.2.0
+ * Version:     0.3.0
  * License:     GPL-2.0-or-later
  * Requires PHP: 7.0
  *
@@ -432,8 +432,9 @@ function wch_bridge_claim_order_by( $order_by ) {
 }
 
 /**
- * Tells the sidecar what PHP runs (option `wch_bridge_php_side`, not autoloaded; written at most every 5 min, from
- * claims only): the mode, whole groups kept off PHP, the `wch*` hooks PHP has callbacks for, failover state.
+ * Tells the sidecar what PHP runs (option `wch_bridge_php_side`, not autoloaded; from claims only, written when it
+ * changed or is 5 min old, so not on every request): the mode, whole groups kept off PHP, the `wch*` hooks PHP has
+ * callbacks for, failover state, whether a persistent object cache is in use.
  *
  * @param array $own The result of wch_bridge_ownership().
  */
@@ -457,8 +458,19 @@ function wch_bridge_report_php_side( array $own ) {
 		'excluded_groups' => 'legacy' === $own['status'] ? wch_bridge_groups() : $state['excluded'],
 		'php_hooks'       => $hooks,
 		'failover'        => 'failover' === $own['status'],
-		'seen_gmt'        => gmdate( 'Y-m-d H:i:s' ),
+		'object_cache'    => function_exists( 'wp_using_ext_object_cache' ) && (bool) wp_using_ext_object_cache(),
+		'serves_transients' => true,  // 0.3.0+: the sidecar's transients are served from the database (object cache).
+		'version'         => '0.3.0',
 	);
+	$prev = json_decode( (string) get_option( 'wch_bridge_php_side', '' ), true );
+	if ( is_array( $prev ) && isset( $prev['seen_gmt'] ) ) {
+		$seen = (int) strtotime( $prev['seen_gmt'] . ' UTC' );
+		unset( $prev['seen_gmt'] );
+		if ( $prev === $doc && time() - $seen < 300 ) {
+			return;  // Unchanged and fresh: each PHP request starts with $last = 0.
+		}
+	}
+	$doc['seen_gmt'] = gmdate( 'Y-m-d H:i:s' );
 	update_option( 'wch_bridge_php_side', wp_json_encode( $doc ), false );
 }
 

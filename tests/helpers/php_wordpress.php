@@ -50,7 +50,14 @@ function esc_attr( $s ) { return esc_html( $s ); }
 function esc_url( $s ) { return $s; }
 function wp_json_encode( $v ) { return json_encode( $v ); }
 function esc_sql( $s ) { global $wpdb; return $wpdb->db->real_escape_string( $s ); }
+function get_option( $name, $default = false ) {
+	global $wpdb;
+	$v = $wpdb->get_var( $wpdb->prepare( "SELECT option_value FROM `{$wpdb->options}` WHERE option_name = %s", $name ) );
+	return null === $v ? $default : $v;
+}
+$GLOBALS['option_writes'] = 0;
 function update_option( $name, $value, $autoload = null ) {
+	++$GLOBALS['option_writes'];
 	global $wpdb;
 	$v = $wpdb->db->real_escape_string( $value );
 	$n = $wpdb->db->real_escape_string( $name );
@@ -140,6 +147,7 @@ echo json_encode( array(
 	'text'      => wch_bridge_status_text(),
 	'replayed'  => $replayed,
 	'cli_warnings' => WP_CLI::$warnings,
+	'option_writes' => $GLOBALS['option_writes'],
 	'transients'   => isset( $transients ) ? array_combine( $transients, array_map( 'get_transient', $transients ) ) : null,
 	'as_logger' => isset( $as_logger ) ? array( $as_logger->heard, has_filter( 'action_scheduler_failed_execution', array( $as_logger, 'log_failed_action' ) ) ) : null,
 ) );

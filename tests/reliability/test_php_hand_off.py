@@ -309,3 +309,28 @@ def test_with_a_persistent_object_cache_the_plugin_reads_the_sidecars_transients
     everywhere = run_plugin(php, mysql_url, site.prefix, "EXT_CACHE=1", "WCH_BRIDGE_TRANSIENTS_EVERYWHERE=1", names)
     assert everywhere["transients"] == out["transients"]
 
+
+def test_php_side_is_written_when_it_changed_or_is_old_not_on_every_request(
+    php: str, site: ActionStore, mysql_url: str
+) -> None:
+    """Each PHP request starts afresh, so the plugin's "at most every 5 min" wrote ``wch_bridge_php_side`` on every
+    request's first claim (seen beside the real WordPress: a write per queue run). Now: only when it changed or is
+    5 min old."""
+    beat(site)
+    ownership.publish(site, {(g, OWNED) for g in SERVED}, 30)
+    first = run_plugin(php, mysql_url, site.prefix, f"PHP_HOOK={PHP_ONLY}")
+    again = run_plugin(php, mysql_url, site.prefix, f"PHP_HOOK={PHP_ONLY}")
+    assert (first["option_writes"], again["option_writes"]) == (1, 0)
+    changed = run_plugin(php, mysql_url, site.prefix, f"PHP_HOOK={PHP_ONLY}", "PHP_HOOK=wch_other_php_hook")
+    assert changed["option_writes"] == 1
+    with site.engine.begin() as conn:  # 6 minutes later
+        raw = conn.execute(text(f"SELECT option_value FROM {site.prefix}options WHERE option_name = "
+                                "'wch_bridge_php_side'")).scalar_one()
+        doc = json.loads(raw)
+        assert doc["object_cache"] is False and doc["serves_transients"] is True and doc["version"] == "0.3.0"
+        doc["seen_gmt"] = (site.now() - timedelta(minutes=6)).strftime("%Y-%m-%d %H:%M:%S")
+        conn.execute(text(f"UPDATE {site.prefix}options SET option_value = :v WHERE option_name = "
+                          "'wch_bridge_php_side'"), {"v": json.dumps(doc)})
+    late = run_plugin(php, mysql_url, site.prefix, f"PHP_HOOK={PHP_ONLY}", "PHP_HOOK=wch_other_php_hook")
+    assert late["option_writes"] == 1
+

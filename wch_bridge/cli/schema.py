@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from wch_bridge import objectcache
 from wch_bridge.app import open_engine
 from wch_bridge.cli.common import (
     EXIT_ENV,
@@ -60,8 +61,9 @@ def schema_check(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
     settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
     engine = open_engine(settings)
     rep = schema_mod.check(engine, settings.prefix, tuple(split_csv(groups)))
+    cache = objectcache.check(engine, settings.prefix)
     if as_json:
-        echo_json({"database": mask_dsn(settings.dsn), **rep.as_dict()})
+        echo_json({"database": mask_dsn(settings.dsn), **rep.as_dict(), "object_cache": cache and cache.as_dict()})
     else:
         click.echo(f"database: {mask_dsn(settings.dsn)}")
         click.echo("found:")
@@ -72,6 +74,8 @@ def schema_check(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
             click.echo(f"  - {p}")
         for w in rep.warnings:
             click.echo(f"warning: {w}")
+        if cache is not None:
+            click.echo(f"{'warning' if cache.level == 'warning' else 'found'}: {cache.message}")
         for spec in rep.missing_indexes:
             click.echo(f"recommended: {spec.ddl(engine.dialect.name if engine.dialect.name == 'sqlite' else 'mysql')};")
         for name in rep.leftover_indexes:

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from wch_bridge import objectcache
 from wch_bridge.cli.common import db_options, echo_json, handle_errors, main, make_settings
 from wch_bridge.cli.opsutil import (
     STATUSES,
@@ -232,6 +233,9 @@ def status_cmd(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
     store = open_ops_store(settings)
     snap = queries.status_snapshot(store, settings.groups, store.now())
     health = assess(snap, settings.groups, settings.prefix)
+    cache = objectcache.check(store.engine, store.prefix)
+    if cache is not None and cache.level == WARNING:
+        health.add(WARNING, cache.message)
     db = {"dsn": mask_dsn(settings.dsn), **queries.database_info(store)}
     rep = build_report(snap, health, db, settings.groups)
     if as_json:
