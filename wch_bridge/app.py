@@ -4,11 +4,10 @@ Settings. Everything else receives them, so tests can pass real alternatives wit
 from __future__ import annotations
 
 import logging
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from wch_bridge import config, hooks, phpser, schedules, wpsettings
+from wch_bridge import config, hooks, wpsettings
 from wch_bridge.errors import ConfigError, StoreError, WchBridgeError
 from wch_bridge.handlers import Handler, Services, default_registry
 from wch_bridge.hooks import WHATSAPP_HOOKS
@@ -16,9 +15,8 @@ from wch_bridge.metrics import ActionObserver, chain_ticks
 from wch_bridge.owners import OWNED_OPTION
 from wch_bridge.report import ReportTicker, build_report_data
 from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_secrets, mask_dsn, mask_secrets_in_text
-from wch_bridge.store import ActionStore, Engine, make_engine, ownership, queries, reporting
+from wch_bridge.store import ActionStore, Engine, make_engine, new_rows, ownership, queries, reporting
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.actions import NewRow
 from wch_bridge.store.ledger import MessageLedger
 from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
 from wch_bridge.store.workers import WorkerRegistry
@@ -150,10 +148,8 @@ def ensure_recurring(store: ActionStore, settings: Settings, spec: hooks.HookSpe
     if store.has_pending_like(spec.name, group_ids):
         return 0
     now = store.now()
-    ts = int(now.replace(tzinfo=UTC).timestamp())
     group = "wch" if "wch" in settings.groups else settings.groups[0]
-    row = NewRow(hook=spec.name, scheduled_date_gmt=now, args="[]", group=group,
-                 schedule=phpser.serialize_schedule(schedules.interval_first(ts, interval)))
+    row = new_rows.recurring_row(spec.name, now, interval, group=group)
     new_id = store.insert_action(row, unique=True, now=now)
     if new_id:
         log.info("scheduled the recurring %s (every %d s, group %s) as action #%d",
@@ -238,6 +234,21 @@ def publish_ownership(store: ActionStore, groups: tuple[str, ...], served: list[
         return
     if pairs is not None:
         log.info("published ownership of %d (group, hook) pair(s) for the must-use plugin", len(pairs))
+    warn_unowned(store, groups)
+
+
+def warn_unowned(store: ActionStore, groups: tuple[str, ...]) -> None:
+    """At a worker's start: one warning naming the pending hooks of its groups that no one runs (no handler here,
+    PHP kept off them or without a callback), as ``status`` reports them."""
+    try:
+        stranded = ownership.unowned(store, groups, LIVE_HEARTBEAT_SECONDS)
+    except StoreError:
+        return
+    if stranded:
+        names = ", ".join(f"{u['hook']} ({u['pending']} in {u['group']})" for u in stranded[:10])
+        log.warning("%d pending action(s) of hooks no one runs: %s; they stay pending (a typo, or a hook only PHP "
+                    "can run while PHP is kept off it: see `wch-bridge hooks list`)",
+                    sum(int(u["pending"]) for u in stranded), names)
 
 
 def start_metrics(worker: Worker) -> object | None:

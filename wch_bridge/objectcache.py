@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from wch_bridge import wpsettings
+from wch_bridge.store import Engine
 from wch_bridge.store.wp_base import WpBase
 
 #: Option the must-use plugin writes from PHP's claims (see owners.PHP_SIDE_OPTION).
