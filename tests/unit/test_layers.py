@@ -47,7 +47,7 @@ LAYERS: dict[int, frozenset[str]] = {
     # the worker, the report (only jinja2 user), the sandbox API, metrics
     2: frozenset({"worker", "report", "sandbox", "metrics"}),
     # wiring: builds the concrete collaborators from Settings; what the operator commands need; the demo and bench
-    3: frozenset({"app", "operations", "bench", "demo"}),
+    3: frozenset({"app", "operations", "objectcache", "bench", "demo"}),
     # click commands
     4: frozenset({"cli"}),
 }
@@ -70,6 +70,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "metrics": L0 | {"store", "worker"},
     "app": L0 | L1 | L2,
     "operations": L0 | L1 | {"app"},
+    "objectcache": L0 | {"store", "wpsettings"},  # the object-cache finding of schema check / status
     "bench": L0 | L1 | L2 | {"app"},
     "demo": L0 | L1 | L2 | {"app"},
     # the CLI: through app / operations; never the store, the codecs, PHP serialization, handlers or the worker
