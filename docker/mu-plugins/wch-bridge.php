@@ -33,7 +33,7 @@
  *
  * Configuration (wp-config.php), all optional:
  *   define( 'WCH_BRIDGE_EXCLUDE', 'hooks' );              // 'hooks' (default) or 'groups'.
- *   define( 'WCH_BRIDGE_GROUPS', 'wch,wch-critical' );    // string (comma-separated) or array; default 'wch',
+ *   define( 'WCH_BRIDGE_GROUPS', 'wch,wch-critical' );    // string (comma-separated) or array; default the plugin's 8 groups,
  *                                                         // as the sidecar's own default; keep them equal.
  *   define( 'WCH_BRIDGE_FAILOVER_AFTER', 300 );           // seconds; undefined: no failover (the default).
  *   define( 'WCH_BRIDGE_LIVE_SECONDS', 60 );              // a heartbeat this fresh means a live worker.
@@ -50,13 +50,14 @@
 defined( 'ABSPATH' ) || exit;
 
 /**
- * The group slugs the sidecar serves: WCH_BRIDGE_GROUPS (default "wch", as the sidecar's default), then the
+ * The group slugs the sidecar serves: WCH_BRIDGE_GROUPS (default: the plugin's eight groups, as the sidecar's default), then the
  * `wch_bridge_groups` filter. Whole-group mode keeps PHP off them; hook-level mode makes sure their rows exist.
  *
  * @return string[] Unique, non-empty slugs.
  */
 function wch_bridge_groups() {
-	$groups = defined( 'WCH_BRIDGE_GROUPS' ) ? WCH_BRIDGE_GROUPS : array( 'wch' );
+	$groups = defined( 'WCH_BRIDGE_GROUPS' ) ? WCH_BRIDGE_GROUPS
+		: array( 'wch', 'wch-critical', 'wch-urgent', 'wch-normal', 'wch-bulk', 'wch-maintenance', 'wch-catalog', 'wch-orders' );
 	if ( is_string( $groups ) ) {
 		$groups = explode( ',', $groups );
 	}
