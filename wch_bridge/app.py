@@ -4,13 +4,14 @@ Settings. Everything else receives them, so tests can pass real alternatives wit
 from __future__ import annotations
 
 import logging
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from wch_bridge import config, hooks, phpser, schedules, wpsettings
 from wch_bridge.errors import ConfigError, StoreError, WchBridgeError
 from wch_bridge.handlers import Handler, Services, default_registry
+from wch_bridge.health import HealthFacts, live_worker_seconds
 from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.metrics import ActionObserver, chain_ticks
 from wch_bridge.owners import OWNED_OPTION
@@ -19,8 +20,8 @@ from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_secrets, mask
 from wch_bridge.store import ActionStore, Engine, make_engine, ownership, queries, reporting
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.actions import NewRow
+from wch_bridge.store.health_facts import read_health_facts
 from wch_bridge.store.ledger import MessageLedger
-from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
 from wch_bridge.store.workers import WorkerRegistry
 from wch_bridge.store.wp import WordPressData
 from wch_bridge.timeutil import Clock
@@ -171,15 +172,19 @@ def report_data(settings: Settings, store: ActionStore, window: str = "24h") -> 
     """The report's data (``wch_bridge.report``): aggregate queries (``store.reporting``), then health + masking."""
     now = store.now()
     scope = reporting.open_scope(store.engine, store.t, settings.groups, now, window, store.site)
-    stale = max(30.0, 6 * settings.heartbeat_interval)
-    sections = reporting.collect(scope, worker_stale_seconds=stale)
+    sections = reporting.collect(scope, live_seconds=live_worker_seconds(settings))
+    return build_report_data(sections, health_facts(settings, store, now), window=window, now=now, dsn=settings.dsn,
+                             prefix=settings.prefix, groups=settings.groups)
+
+
+def health_facts(settings: Settings, store: ActionStore, now: datetime | None = None) -> HealthFacts:
+    """The facts the health verdict is judged from (``wch_bridge.health``); a database error is itself a fact
+    (``unreadable``: critical), so the report still renders."""
+    now = now or store.now()
     try:
-        sections["ownership"] = {"available": True,
-                                 "unowned": ownership.unowned(store, settings.groups, LIVE_HEARTBEAT_SECONDS)}
+        return read_health_facts(store, settings.groups, now, live_worker_seconds(settings))
     except WchBridgeError as exc:
-        sections["ownership"] = {"available": False, "reason": str(exc)[:200]}
-    return build_report_data(sections, window=window, now=now, dsn=settings.dsn, prefix=settings.prefix,
-                             groups=settings.groups)
+        return HealthFacts(now=now, live_seconds=live_worker_seconds(settings), unreadable=str(exc).splitlines()[0][:200])
 
 
 def build_report_ticker(settings: Settings, store: ActionStore) -> ReportTicker | None:
@@ -215,7 +220,7 @@ def build_worker(
                     heartbeats=WorkerRegistry(store.engine, store.t),
                     send_gate=getattr(services.whatsapp, "gate", None))
     worker.observer = observer  # type: ignore[attr-defined]
-    publish_ownership(store, settings.groups, worker.hooks)
+    publish_ownership(store, settings.groups, worker.hooks, live_worker_seconds(settings))
     return worker
 
 
@@ -228,11 +233,11 @@ def check_narrowed_hooks(settings: Settings, registry: dict[str, Handler]) -> No
                           f"{', '.join(hooks.NAMES)} (see `wch-bridge hooks list`)")
 
 
-def publish_ownership(store: ActionStore, groups: tuple[str, ...], served: list[str]) -> None:
+def publish_ownership(store: ActionStore, groups: tuple[str, ...], served: list[str], live_seconds: float) -> None:
     """Write the option ``wch_bridge_owned`` for the must-use plugin (this worker's pairs and the other live
     workers'); a failure is logged, never fatal (the heartbeat row carries the same facts)."""
     try:
-        pairs = ownership.publish(store, {(g, h) for g in groups for h in served}, LIVE_HEARTBEAT_SECONDS)
+        pairs = ownership.publish(store, {(g, h) for g in groups for h in served}, live_seconds)
     except StoreError as exc:
         log.warning("could not publish what this worker owns (option %s): %s", OWNED_OPTION, exc)
         return

@@ -11,7 +11,7 @@ PKG = Path(__file__).resolve().parents[2] / "wch_bridge"
 # module (relative dotted name under wch_bridge) -> layer
 LAYER = {
     "models": 0, "errors": 0, "timeutil": 0, "schedules": 0, "retry": 0, "settings": 0, "resources": 0,
-    "masking": 0, "phones": 0, "config": 0, "hooks": 0, "owners": 0,
+    "masking": 0, "phones": 0, "config": 0, "hooks": 0, "owners": 0, "health": 0,
     "store": 1, "phpser": 1, "argscodec": 1, "handlers": 1, "whatsapp": 1, "sendgate": 1, "wpsettings": 1, "wcdata": 1,
     "worker": 2, "report": 2, "sandbox": 2, "bench": 3, "metrics": 2, "demo": 3,
     "app": 3,

@@ -11,16 +11,16 @@ import click
 from wch_bridge import hooks as hook_table
 from wch_bridge.cli.common import db_options, echo_json, handle_errors, main, make_settings
 from wch_bridge.cli.opsutil import open_ops_store, table
+from wch_bridge.health import live_worker_seconds
 from wch_bridge.owners import NOBODY
 from wch_bridge.store import ownership
-from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
 
 COLUMNS = ("pending", "in-progress", "complete", "failed")
 
 
-def hook_rows(store: Any, groups: tuple[str, ...]) -> list[dict[str, Any]]:
+def hook_rows(store: Any, groups: tuple[str, ...], live_seconds: float) -> list[dict[str, Any]]:
     """One row per (group, hook) seen in the served groups, plus the bridge's hooks not seen yet."""
-    who = ownership.owners(store, groups, LIVE_HEARTBEAT_SECONDS)
+    who = ownership.owners(store, groups, live_seconds)
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for group, hook, status, n in ownership.hook_counts(store, groups):
         counts.setdefault((group, hook), {})[status] = n
@@ -55,7 +55,7 @@ def hooks_list_cmd(dsn: str | None = None, prefix: str | None = None, groups: st
     description. Exit 2 when pending actions belong to hooks no one runs, else 0."""
     settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
     store = open_ops_store(settings)
-    rows = hook_rows(store, settings.groups)
+    rows = hook_rows(store, settings.groups, live_worker_seconds(settings))
     stranded = any(r["owner"] == NOBODY and r["pending"] for r in rows)
     if as_json:
         echo_json({"groups": list(settings.groups), "hooks": rows})

@@ -28,11 +28,11 @@ from wch_bridge.cli.common import (
 )
 from wch_bridge.cli.config import settings_options
 from wch_bridge.errors import ConfigError
+from wch_bridge.health import live_worker_seconds
 from wch_bridge.owners import NOBODY
 from wch_bridge.report import check_writable
 from wch_bridge.store import ownership
 from wch_bridge.store.actions import NewRow
-from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
 
 
 def whatsapp_options(fn: Any) -> Any:
@@ -186,7 +186,7 @@ def enqueue_cmd(dsn: str, prefix: str, groups: str, hook: str, args_json: str, a
     args, extended = argscodec.encode_args(value)
     store = open_store(settings)
     group = settings.groups[0]
-    if not force and ownership.owners(store, settings.groups, LIVE_HEARTBEAT_SECONDS).owner(group, hook) == NOBODY:
+    if not force and ownership.owners(store, settings.groups, live_worker_seconds(settings)).owner(group, hook) == NOBODY:
         fail(f"not scheduled: no one runs {hook} in group {group!r} (the bridge runs {', '.join(hook_table.NAMES)}; "
              "PHP has not reported a callback for it); check the name, or use --force", EXIT_USAGE)
     when = parse_when(at, store.now())
