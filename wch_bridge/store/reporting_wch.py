@@ -146,20 +146,7 @@ def campaigns_section(scope: ReportScope) -> Section:
             ):
                 codes.setdefault(str(camp), {})[str(code)] = int(n)
         if has_m:
-            win = {(str(k), str(s)): int(n) for k, s, n in conn.execute(
-                select(m.c.kind, m.c.status, func.count()).where(m.c.created_at >= scope.since)
-                .group_by(m.c.kind, m.c.status))}
-            out["messages_in_window"] = {
-                "sent": sum(n for (_, s), n in win.items() if s in SENT_STATUSES),
-                "failed": sum(n for (_, s), n in win.items() if s in FAILED_STATUSES),
-                "retrying": sum(n for (_, s), n in win.items() if s in RETRY_STATUSES),
-                "total": sum(win.values()),
-                "by_kind": [{"kind": k, "status": s, "count": n} for (k, s), n in sorted(win.items())],
-            }
-            out["errors_in_window"] = [{"error_code": int(code), "count": int(n)} for code, n in conn.execute(
-                select(m.c.error_code, func.count()).where(m.c.created_at >= scope.since, m.c.error_code.is_not(None),
-                                                           m.c.status.notin_(SENT_STATUSES))
-                .group_by(m.c.error_code).order_by(func.count().desc()).limit(20))]
+            out.update(_messages_in_window(scope, conn))
     rows = []
     for camp in ids + (["(none)"] if "(none)" in batches else []):
         b, s = batches.get(camp, {}), msgs.get(camp, {})
@@ -179,6 +166,27 @@ def campaigns_section(scope: ReportScope) -> Section:
         })
     out["campaigns"] = rows
     return out
+
+
+def _messages_in_window(scope: ReportScope, conn: Any) -> Section:
+    """Every outbound message of the window by kind and status, and its failures by WhatsApp error code."""
+    m = scope.t.messages
+    win = {(str(k), str(s)): int(n) for k, s, n in conn.execute(
+        select(m.c.kind, m.c.status, func.count()).where(m.c.created_at >= scope.since)
+        .group_by(m.c.kind, m.c.status))}
+    return {
+        "messages_in_window": {
+            "sent": sum(n for (_, s), n in win.items() if s in SENT_STATUSES),
+            "failed": sum(n for (_, s), n in win.items() if s in FAILED_STATUSES),
+            "retrying": sum(n for (_, s), n in win.items() if s in RETRY_STATUSES),
+            "total": sum(win.values()),
+            "by_kind": [{"kind": k, "status": s, "count": n} for (k, s), n in sorted(win.items())],
+        },
+        "errors_in_window": [{"error_code": int(code), "count": int(n)} for code, n in conn.execute(
+            select(m.c.error_code, func.count()).where(m.c.created_at >= scope.since, m.c.error_code.is_not(None),
+                                                       m.c.status.notin_(SENT_STATUSES))
+            .group_by(m.c.error_code).order_by(func.count().desc()).limit(20))],
+    }
 
 
 # ---------------------------------------------------------------------------------------------- catalog
