@@ -126,3 +126,16 @@ def test_status_and_report_agree(store: ActionStore, situation: str) -> None:
     assert status == expected, (situation, rep["reasons"])
     # the same reasons, word for word
     assert [(r["level"], r["message"]) for r in rep["reasons"]] == [(r["level"], r["text"]) for r in banner["reasons"]]
+
+
+def test_one_definition_of_a_live_worker(store: ActionStore) -> None:
+    """A heartbeat 45 s old: dead for status, the report and the container probe alike (the orphan timeout, 30 s
+    by default; `health --max-age` used to default to 60 s, the report to max(30, 6 x heartbeat interval))."""
+    base(store)
+    beat(store, "w-slow", timedelta(seconds=45))
+    status, report, rep, _banner = verdicts(store)
+    assert status == report == "critical" and rep["workers"]["live"] == []
+    db = ["--dsn", store.engine.url.render_as_string(hide_password=False), "--prefix", store.prefix]
+    probe = CliRunner().invoke(main, ["health", "--any-host", *db])
+    assert probe.exit_code == 2 and "within 30 s" in probe.output, probe.output
+    assert CliRunner().invoke(main, ["health", "--any-host", "--max-age", "60", *db]).exit_code == 0
