@@ -243,6 +243,21 @@ def publish_ownership(store: ActionStore, groups: tuple[str, ...], served: list[
         return
     if pairs is not None:
         log.info("published ownership of %d (group, hook) pair(s) for the must-use plugin", len(pairs))
+    warn_unowned(store, groups, live_seconds)
+
+
+def warn_unowned(store: ActionStore, groups: tuple[str, ...], live_seconds: float) -> None:
+    """At a worker's start: one warning naming the pending hooks of its groups that no one runs (no handler here,
+    PHP kept off them or without a callback), as ``status`` reports them."""
+    try:
+        stranded = ownership.unowned(store, groups, live_seconds)
+    except StoreError:
+        return
+    if stranded:
+        names = ", ".join(f"{u['hook']} ({u['pending']} in {u['group']})" for u in stranded[:10])
+        log.warning("%d pending action(s) of hooks no one runs: %s; they stay pending (a typo, or a hook only PHP "
+                    "can run while PHP is kept off it: see `wch-bridge hooks list`)",
+                    sum(int(u["pending"]) for u in stranded), names)
 
 
 def start_metrics(worker: Worker) -> object | None:

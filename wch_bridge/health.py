@@ -14,9 +14,9 @@ Rules (docs/cli-json.md and docs/report.md say the same):
   hooks no one runs; no live worker and the latest one stopped beating without a clean stop; WhatsApp sending
   paused by an authentication error.
 * warning: past-due actions older than :data:`PAST_DUE_WARNING_AGE`; any failure in the last 24 h; a served group
-  that does not exist; no heartbeat table; no worker ever registered; no live worker after a clean stop; a worker
-  that stopped beating without a clean stop in the last 24 h; the recurring cart cleanup not scheduled; messages
-  in doubt.
+  named by hand that does not exist (or no served group exists); no heartbeat table; no worker ever registered; no
+  live worker after a clean stop; a worker that stopped beating without a clean stop in the last 24 h; the
+  recurring cart cleanup not scheduled; messages in doubt.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from wch_bridge.hooks import CART_CLEANUP
+from wch_bridge.hooks import CART_CLEANUP, PLUGIN_GROUPS
 from wch_bridge.settings import Settings
 
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
@@ -163,8 +163,13 @@ def judge(f: HealthFacts) -> Verdict:
     if f.unreadable is not None:
         v.add(CRITICAL, f"The Action Scheduler tables could not be read: {f.unreadable}.")
         return v
-    if f.missing_groups:
-        v.add(WARNING, "Group(s) " + ", ".join(repr(g) for g in f.missing_groups)
+    missing = list(f.missing_groups)
+    # the plugin's own groups come and go with its versions: only a group named by hand that does not exist (a
+    # typo?) or no served group at all is worth a warning
+    if all(g in PLUGIN_GROUPS for g in missing) and len(missing) < len(f.groups):
+        missing = []
+    if missing:
+        v.add(WARNING, "Group(s) " + ", ".join(repr(g) for g in missing)
               + " do not exist yet (no action was ever scheduled there).")
     _past_due(f, v)
     _failures(f, v)

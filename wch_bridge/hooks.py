@@ -17,6 +17,13 @@ CART_CLEANUP = "wch_cleanup_expired_carts"
 ABANDONED_CART = "wch_process_abandoned_cart"
 RETRY_MESSAGE = "wch_retry_failed_message"
 
+#: The Action Scheduler groups the plugin queues into: ``wch`` (its first versions and the legacy queue), the
+#: priority groups of its queue service (priority 1-5: critical, urgent, normal, bulk, maintenance) and the
+#: catalog and order groups (reference ``wch-plugin.md`` sections 7.1 and 8). The bridge serves all of them unless
+#: told otherwise (``--group``): ownership is per (group, hook), so serving a group strands nothing.
+PLUGIN_GROUPS: tuple[str, ...] = ("wch", "wch-critical", "wch-urgent", "wch-normal", "wch-bulk", "wch-maintenance",
+                                  "wch-catalog", "wch-orders")
+
 
 @dataclass(frozen=True)
 class HookSpec:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from wch_bridge.errors import ConfigError
+from wch_bridge.hooks import PLUGIN_GROUPS
 
 DEFAULT_DSN = "sqlite:///wch-bridge.sqlite"
 DEFAULT_API_BASE = "https://graph.facebook.com"
@@ -66,7 +67,7 @@ def mask_secrets_in_text(text: str, dsn: str = "") -> str:
 class Settings:
     dsn: str = DEFAULT_DSN
     prefix: str = "wp_"
-    groups: tuple[str, ...] = ("wch",)
+    groups: tuple[str, ...] = PLUGIN_GROUPS
     hooks: tuple[str, ...] | None = None  # narrow the hooks served (None: every hook with a handler)
     # worker
     poll_interval: float = 1.0

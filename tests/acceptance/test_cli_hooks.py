@@ -77,3 +77,28 @@ def test_report_and_metrics_name_the_hooks_no_one_runs(db: Path, tmp_path: Path)
     registry.register(StoreCollector(store, ["wch"], worker_id=lambda: None))
     text = generate_latest(registry).decode()
     assert f'wch_bridge_unowned_pending{{group="wch",hook="{TYPO}"}} 1.0' in text, text
+
+
+def test_run_warns_at_start_about_pending_hooks_no_one_runs(db: Path) -> None:
+    """Issue 18 point 4: the worker says at start, once, which pending hooks of its groups no one runs."""
+    cli("enqueue", TYPO, "--args", "{}", "--force", db=db)
+    proc = cli("run", "--once", db=db)
+    lines = [ln for ln in proc.stderr.splitlines() if "no one runs" in ln]
+    assert len(lines) == 1, proc.stderr
+    assert f"{TYPO} (1 in wch)" in lines[0] and "WARNING" in lines[0], lines
+
+
+def test_the_served_groups_default_to_the_plugin_s_own(db: Path) -> None:
+    """Issue 18: the plugin queues into priority groups (wch-critical … wch-maintenance, wch-catalog, wch-orders);
+    with no --group the bridge serves all of them, so its hooks queued there are run, not stranded."""
+    from wch_bridge.hooks import PLUGIN_GROUPS
+
+    assert {"wch", "wch-critical", "wch-urgent", "wch-normal", "wch-bulk", "wch-maintenance", "wch-catalog",
+            "wch-orders"} <= set(PLUGIN_GROUPS)
+    queued = cli("enqueue", "wch_cleanup_expired_carts", "--args", "{}", "--group", "wch-maintenance", db=db)
+    assert queued.returncode == 0, queued.stderr
+    proc = cli("run", "--once", db=db)
+    assert proc.returncode == 0, proc.stderr
+    listed = json.loads(cli("jobs", "list", "--json", "--status", "complete", "--group", "wch-maintenance",
+                            db=db).stdout)
+    assert [j["hook"] for j in listed["actions"]] == ["wch_cleanup_expired_carts"], listed

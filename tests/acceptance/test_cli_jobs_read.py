@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.helpers.cli_ops import Ops, make_ops
+from wch_bridge.hooks import PLUGIN_GROUPS
 
 ITEM_KEYS = {"id", "hook", "status", "group", "priority", "scheduled_gmt", "last_attempt_gmt", "attempts",
              "last_error", "args_summary"}
@@ -52,7 +53,7 @@ def test_list_filters_paging_and_json_shape(ops: Ops) -> None:
     only_a = ops.json("jobs", "list", "--hook", "wch_a", "--status", "pending")
     assert [a["id"] for a in only_a["actions"]] == ids[::-1]  # the other group's wch_a is not listed
     assert only_a["filters"] == {"status": "pending", "hook": "wch_a", "since": None, "since_gmt": None,
-                                 "groups": ["wch"]}
+                                 "groups": list(PLUGIN_GROUPS)}
     since = ops.json("jobs", "list", "--since", "1h", "--status", "failed")
     assert [a["id"] for a in since["actions"]] == [bad] and since["filters"]["since_gmt"]
     old = ops.add("wch_a", {"n": 1000}, delay=-7 * 86400)

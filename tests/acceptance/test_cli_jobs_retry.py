@@ -114,7 +114,7 @@ def test_all_failed_bulk_with_filters_confirmation_and_chains(ops: Ops) -> None:
     elsewhere = ops.failed("wch_a", {"n": 8}, group="elsewhere")
     r = ops.run("jobs", "retry", "--all-failed", "--hook", "wch_a", input="y\n")
     assert r.returncode == 0, r.stderr
-    assert "Retry 3 failed action(s) in group(s) wch of hook wch_a" in r.stdout and "retried 3" in r.stdout
+    assert "Retry 3 failed action(s) in group(s) wch, wch-critical, " in r.stdout and "of hook wch_a" in r.stdout and "retried 3" in r.stdout
     assert all(len(retries_of(ops, x)) == 1 for x in a)
     assert retries_of(ops, b) == [] and retries_of(ops, canceled) == [] and retries_of(ops, elsewhere) == []
     # Again: each has a pending retry -> nothing new.

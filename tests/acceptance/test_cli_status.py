@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.helpers.cli_ops import Ops, make_ops
+from wch_bridge.hooks import PLUGIN_GROUPS
 from wch_bridge.store.workers import WorkerRegistry
 
 STATUS_KEYS = {"health", "exit_code", "reasons", "database", "groups", "group_ids", "now_gmt", "counts", "totals",
@@ -61,7 +62,7 @@ def test_json_shape_counts_and_workers(ops: Ops) -> None:
     assert rep["health"] == "warning" and rep["exit_code"] == 1
     assert rep["database"]["prefix"] == ops.prefix and rep["database"]["dialect"] == "mysql"
     assert rep["database"]["host"].startswith("127.0.0.1") and rep["database"]["database"] == "test"
-    assert rep["groups"] == ["wch"] and len(rep["group_ids"]) == 1
+    assert rep["groups"] == list(PLUGIN_GROUPS) and len(rep["group_ids"]) == 1
     by_hook = {c["hook"]: c for c in rep["counts"]}
     assert set(by_hook) == {"wch_retry_failed_message", "wch_cleanup_expired_carts"}  # other groups are not counted
     assert set(by_hook["wch_retry_failed_message"]) == COUNT_KEYS | {"hook"}
@@ -112,3 +113,12 @@ def test_served_groups_come_from_group_option_and_env(ops: Ops) -> None:
     r = ops.run("status", "--json", env=ops.env(WCH_BRIDGE_GROUPS="wch,elsewhere"))
     assert r.returncode == 1
     assert '"elsewhere"' in r.stdout
+
+
+def test_a_missing_group_warns_only_when_named_by_hand(ops: Ops) -> None:
+    """Issue 18: the bridge serves the plugin's groups by default, most of which a site never uses: their absence
+    is no warning. A group named by hand that does not exist (a typo?) still is."""
+    healthy(ops)
+    assert ops.run("status").returncode == 0
+    r = ops.run("status", "--group", "wch,wch-typo")
+    assert r.returncode == 1 and "'wch-typo' do not exist yet" in r.stdout, (r.stdout, r.stderr)

@@ -87,7 +87,7 @@ def test_price_format_and_site_time(store: ActionStore) -> None:
                      timezone_string="Asia/Kolkata")
     wp2 = WordPressData(store.engine, store.prefix, clock=Clock())
     assert wp2.price_format().format(Decimal("1234.5")) == "1.234,50 €"
-    assert wp2.store_currency() == "EUR"
+    assert wp2.price_format().currency == "EUR"
     now = wp2.clock.now()
     assert wp2.site.local(now) - now == timedelta(hours=5, minutes=30)
     assert abs(wp2.local_timestamp() - (int(wp2.clock.timestamp()) + 19800)) <= 1

@@ -8,6 +8,7 @@ from wch_bridge.cli import demo as _demo  # noqa: F401,E402
 from wch_bridge.cli import health as _health  # noqa: F401,E402
 from wch_bridge.cli import hooks as _hooks  # noqa: F401,E402
 from wch_bridge.cli import jobs as _jobs  # noqa: F401,E402
+from wch_bridge.cli import jobs_changes as _jobs_changes  # noqa: F401,E402
 from wch_bridge.cli import messages as _messages  # noqa: F401,E402
 from wch_bridge.cli import report as _report  # noqa: F401,E402
 from wch_bridge.cli import run as _run  # noqa: F401,E402 - registers commands

@@ -1,5 +1,6 @@
-"""Shared CLI plumbing: the root group, common options (each with its WCH_BRIDGE_* env var), error handling
-(one clear line on stderr, no traceback; exit 1 for usage errors, 2 for the environment), logging set-up."""
+"""Shared CLI plumbing: the root group, error handling
+(one clear line on stderr, no traceback; exit 1 for usage errors, 2 for the environment), logging set-up.
+The options and context of database commands: ``wch_bridge.cli.context``."""
 
 from __future__ import annotations
 
@@ -17,12 +18,17 @@ import click
 from wch_bridge import __version__
 from wch_bridge.errors import ConfigError, WchBridgeError
 from wch_bridge.masking import mask_phones_in_text
-from wch_bridge.settings import DEFAULT_DSN, Settings, mask_secrets_in_text
+from wch_bridge.settings import mask_secrets_in_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USAGE = 1
 EXIT_ENV = 2
+
+
+class UsageError(WchBridgeError):
+    """The one usage error of a command (arguments that do not go together, an id that does not exist): one line
+    on stderr, exit 1. click's own usage errors (unknown option, bad value) also exit 1 (:class:`BridgeGroup`)."""
 
 
 class BridgeGroup(click.Group):
@@ -95,40 +101,8 @@ def main() -> None:
     Every command takes --dsn (WCH_BRIDGE_DSN) and --prefix (WCH_BRIDGE_PREFIX)."""
 
 
-def db_options(fn: F) -> F:
-    """--dsn, --prefix and --group, shared by every command that opens the database."""
-    fn = click.option(
-        "--group", "groups", envvar="WCH_BRIDGE_GROUPS", default="wch", show_default=True,
-        help="Action Scheduler group(s) served, comma-separated. [env WCH_BRIDGE_GROUPS]",
-    )(fn)
-    fn = click.option(
-        "--prefix", envvar="WCH_BRIDGE_PREFIX", default="wp_", show_default=True,
-        help="WordPress table prefix. [env WCH_BRIDGE_PREFIX]",
-    )(fn)
-    fn = click.option(
-        "--dsn", envvar="WCH_BRIDGE_DSN", default=DEFAULT_DSN, show_default=True,
-        help="SQLAlchemy URL: mysql+pymysql://user:pass@host/db or sqlite:///path. [env WCH_BRIDGE_DSN]",
-    )(fn)
-    return fn
-
-
 def split_csv(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (value or "").split(",") if p.strip())
-
-
-def make_settings(**kw: Any) -> Settings:
-    """Settings for a command. Inside a click command the precedence of ``wch_bridge.config`` applies: values the
-    command passes that came from its command line (or that it computed) > WCH_BRIDGE_* env vars (and *_FILE) >
-    the --config / WCH_BRIDGE_CONFIG file > defaults."""
-    groups = kw.pop("groups", None)
-    if isinstance(groups, str):
-        kw["groups"] = split_csv(groups)
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        from wch_bridge.cli.config import resolve_for_command
-
-        return resolve_for_command(ctx, kw).settings
-    return Settings(**{k: v for k, v in kw.items() if v is not None})
 
 
 def fail(message: str, code: int = EXIT_ENV) -> None:
@@ -137,13 +111,14 @@ def fail(message: str, code: int = EXIT_ENV) -> None:
 
 
 def handle_errors(fn: F) -> F:
-    """Turn our errors into one line on stderr and an exit code; never a traceback."""
+    """The shared error-to-exit-code mapping: our errors become one line on stderr and an exit code (1 for usage
+    and settings, 2 for the environment); never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ConfigError as exc:
+        except (UsageError, ConfigError) as exc:
             fail(str(exc), EXIT_USAGE)
         except WchBridgeError as exc:
             fail(str(exc), EXIT_ENV)

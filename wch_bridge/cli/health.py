@@ -6,26 +6,24 @@ import socket
 
 import click
 
-from wch_bridge.cli.common import EXIT_ENV, db_options, handle_errors, main, make_settings
-from wch_bridge.cli.opsutil import open_ops_store
+from wch_bridge import operations
+from wch_bridge.cli.common import EXIT_ENV, main
+from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.health import live_worker_seconds
-from wch_bridge.store.workers import WorkerRegistry
 
 
 @main.command("health")
-@db_options
+@pass_cli_context
 @click.option("--max-age", type=float, default=None,
               help="A worker heartbeat older than this many seconds counts as dead. [default: the orphan timeout, "
               "30 s, as everywhere a worker counts as live]")
 @click.option("--any-host", is_flag=True, help="Accept a live worker on any host (default: this host's).")
-@handle_errors
-def health_cmd(dsn: str, prefix: str, groups: str, max_age: float | None, any_host: bool) -> None:
+def health_cmd(cli: CliContext, max_age: float | None, any_host: bool) -> None:
     """Exit 0 when the database answers, the Action Scheduler tables exist and a worker on this host beats."""
-    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
-    max_age = live_worker_seconds(settings) if max_age is None else max_age
-    store = open_ops_store(settings)
+    max_age = live_worker_seconds(cli.settings) if max_age is None else max_age
+    store = cli.store()
     status = store.count_by_status()  # raises (exit 2) when the database or the actions table is missing
-    reg = WorkerRegistry(store.engine, store.t)
+    reg = operations.worker_registry(store)
     if not reg.available():
         click.echo("unhealthy: no worker has started yet (heartbeat table missing)", err=True)
         raise SystemExit(EXIT_ENV)

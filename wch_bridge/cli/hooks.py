@@ -9,20 +9,21 @@ from typing import Any
 import click
 
 from wch_bridge import hooks as hook_table
-from wch_bridge.cli.common import db_options, echo_json, handle_errors, main, make_settings
-from wch_bridge.cli.opsutil import open_ops_store, table
+from wch_bridge import operations
+from wch_bridge.cli.common import echo_json, main
+from wch_bridge.cli.context import CliContext, pass_cli_context
+from wch_bridge.cli.opsutil import table
 from wch_bridge.health import live_worker_seconds
 from wch_bridge.owners import NOBODY
-from wch_bridge.store import ownership
 
 COLUMNS = ("pending", "in-progress", "complete", "failed")
 
 
 def hook_rows(store: Any, groups: tuple[str, ...], live_seconds: float) -> list[dict[str, Any]]:
     """One row per (group, hook) seen in the served groups, plus the bridge's hooks not seen yet."""
-    who = ownership.owners(store, groups, live_seconds)
+    who = operations.owners(store, groups, live_seconds)
     counts: dict[tuple[str, str], dict[str, int]] = {}
-    for group, hook, status, n in ownership.hook_counts(store, groups):
+    for group, hook, status, n in operations.hook_counts(store, groups):
         counts.setdefault((group, hook), {})[status] = n
     for group in groups:
         for name in hook_table.NAMES:
@@ -45,16 +46,14 @@ def hooks_group(ctx: click.Context) -> None:
 
 
 @hooks_group.command("list")
-@db_options
+@pass_cli_context
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-@handle_errors
-def hooks_list_cmd(dsn: str | None = None, prefix: str | None = None, groups: str | None = None,
-                   as_json: bool = False) -> None:
+def hooks_list_cmd(cli: CliContext, as_json: bool = False) -> None:
     """Every hook seen in the served groups: owner (bridge: a live or last-published bridge worker serves it;
     php: the must-use plugin reported a PHP callback for it; nobody), counts by status, and the bridge handler's
     description. Exit 2 when pending actions belong to hooks no one runs, else 0."""
-    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
-    store = open_ops_store(settings)
+    settings = cli.settings
+    store = cli.store()
     rows = hook_rows(store, settings.groups, live_worker_seconds(settings))
     stranded = any(r["owner"] == NOBODY and r["pending"] for r in rows)
     if as_json:

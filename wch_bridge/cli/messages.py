@@ -9,40 +9,23 @@ refused, so a second resend of the same rows sends nothing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from wch_bridge import argscodec, phpser, schedules
-from wch_bridge import hooks as hook_table
-from wch_bridge.cli.common import EXIT_USAGE, db_options, echo_json, fail, handle_errors, main, make_settings
-from wch_bridge.cli.opsutil import (
-    OpsGroup,
-    confirm,
-    first_line,
-    fmt_dt,
-    open_ops_store,
-    parse_duration,
-    refused,
-    style,
-    table,
-)
+from wch_bridge import operations
+from wch_bridge.cli.common import EXIT_USAGE, UsageError, echo_json, main
+from wch_bridge.cli.context import CliContext, pass_cli_context
+from wch_bridge.cli.opsutil import confirm, first_line, fmt_dt, parse_duration, refused, style, table
 from wch_bridge.masking import mask_phone, mask_phones_in_text
-from wch_bridge.store.actions import ActionStore, NewRow
-from wch_bridge.store.ledger import RESENDABLE, LedgerEntry, MessageLedger
+from wch_bridge.operations import RESENDABLE, LedgerEntry
 
 LEDGER_STATUSES = ("pending", "sending", "unknown", "retry", "failed", "sent")
-RETRY_HOOK = hook_table.RETRY_MESSAGE
 
 
-@main.group("messages", cls=OpsGroup)
+@main.group("messages")
 def messages_group() -> None:
     """List the message ledger and re-send messages in doubt or failed."""
-
-
-def _ledger(store: ActionStore) -> MessageLedger:
-    return MessageLedger(store.engine, store.prefix, clock=store.clock)
 
 
 def _row(e: LedgerEntry) -> dict[str, Any]:
@@ -59,24 +42,22 @@ def _row(e: LedgerEntry) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- list
 @messages_group.command("list")
-@db_options
+@pass_cli_context
 @click.option("--status", "status", type=click.Choice(LEDGER_STATUSES), default=None, help="Only this status.")
 @click.option("--campaign", default=None, help="Only this broadcast campaign id (exact).")
 @click.option("--kind", default=None, help="Only this message kind (text, template, ...).")
 @click.option("--since", default=None, metavar="DURATION", help="Only rows changed within DURATION (30m, 24h, 7d).")
 @click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True, help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (shape: docs/cli-json.md).")
-@handle_errors
-def list_cmd(dsn: str, prefix: str, groups: str, status: str | None, campaign: str | None, kind: str | None,
-             since: str | None, limit: int, as_json: bool) -> None:
+def list_cmd(cli: CliContext, status: str | None, campaign: str | None, kind: str | None, since: str | None,
+             limit: int, as_json: bool) -> None:
     """Ledger rows, most recently changed first: id, status, kind, campaign, masked phone, attempts, error code
     and text, last change (UTC). `--status unknown` lists the messages in doubt (the request left, no answer was
     recorded: they may or may not have been delivered)."""
-    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
     window = parse_duration(since, "--since")
-    store = open_ops_store(settings)
+    store = cli.store()
     cutoff = store.now() - window if window else None
-    rows = _ledger(store).list_messages(statuses=(status,) if status else (), campaign_id=campaign, kind=kind,
+    rows = operations.ledger(store).list_messages(statuses=(status,) if status else (), campaign_id=campaign, kind=kind,
                                         since=cutoff, limit=limit)
     items = [_row(e) for e in rows]
     if as_json:
@@ -96,28 +77,34 @@ def list_cmd(dsn: str, prefix: str, groups: str, status: str | None, campaign: s
 
 
 # ---------------------------------------------------------------------------------------------- resend
-def _schedule_resend(store: ActionStore, e: LedgerEntry, now: datetime) -> int:
-    """A ``wch_retry_failed_message {message_id}`` due now, with a log line saying an operator asked for it."""
-    encoded, extended = argscodec.encode_args({"message_id": e.id})
-    ts = int(now.replace(tzinfo=UTC).timestamp())  # the store's times are naive UTC
-    row = NewRow(hook=RETRY_HOOK, scheduled_date_gmt=now, schedule=phpser.serialize_schedule(
-        schedules.SimpleSchedule(ts)), args=encoded, extended_args=extended, group="wch")
-    aid = store.insert_action(row, now=now)
-    store.log(aid, f"re-send of message #{e.id} to {mask_phone(e.recipient)} (was {e.status}) requested by an "
-                   "operator via wch-bridge messages resend", now)
-    return aid
+def _named_rows(ledger: operations.MessageLedger, ids: tuple[int, ...], refusals: list[str]) -> list[LedgerEntry]:
+    """The rows named by id that can be re-sent; a line in ``refusals`` for each one that cannot."""
+    wanted = list(dict.fromkeys(ids))
+    found = {e.id: e for e in ledger.list_messages(ids=tuple(wanted), limit=len(wanted))}
+    chosen: list[LedgerEntry] = []
+    for i in wanted:
+        e = found.get(i)
+        if e is None:
+            refusals.append(f"message #{i}: not in the ledger")
+        elif e.status not in RESENDABLE:
+            why = {"sent": "was sent" + (f" ({e.wa_message_id})" if e.wa_message_id else ""),
+                   "sending": "is being sent (or in doubt until the sweep marks it unknown)",
+                   "retry": "is already waiting for a retry", "pending": "is waiting to be sent"}
+            refusals.append(f"message #{i}: refused: it {why.get(e.status, 'is ' + e.status)}")
+        else:
+            chosen.append(e)
+    return chosen
 
 
 @messages_group.command("resend")
-@db_options
+@pass_cli_context
 @click.argument("ids", nargs=-1, type=click.IntRange(1), metavar="[ID]...")
 @click.option("--campaign", default=None, help="Bulk form: every row of this campaign in --status.")
 @click.option("--status", "status", type=click.Choice(RESENDABLE), default=None,
               help="Bulk form (with --campaign): unknown or failed.")
 @click.option("--dry-run", is_flag=True, help="Show what would be re-sent; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@handle_errors
-def resend_cmd(dsn: str, prefix: str, groups: str, ids: tuple[int, ...], campaign: str | None, status: str | None,
+def resend_cmd(cli: CliContext, ids: tuple[int, ...], campaign: str | None, status: str | None,
                dry_run: bool, yes: bool) -> None:
     """Re-send messages in doubt (`unknown`) or `failed`, deliberately: each row becomes `retry` (`resent by
     operator`, attempts start again) with its own wch_retry_failed_message action due now, which the worker
@@ -128,29 +115,15 @@ def resend_cmd(dsn: str, prefix: str, groups: str, ids: tuple[int, ...], campaig
     Rows `sent`, `sending`, `pending` or `retry` are refused (listed). Each row moves at most once, even when
     named twice or by two commands at once; a second resend of the same rows sends nothing. Exit 0 when every
     named row was queued (or, with --dry-run, would be), 1 on bad options or when a row was refused."""
-    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
     if ids and (campaign or status):
-        fail("give message IDs or --campaign with --status, not both", EXIT_USAGE)
+        raise UsageError("give message IDs or --campaign with --status, not both")
     if not ids and not (campaign and status):
-        fail("give the message IDs to re-send, or --campaign C --status unknown|failed", EXIT_USAGE)
-    store = open_ops_store(settings)
-    ledger = _ledger(store)
+        raise UsageError("give the message IDs to re-send, or --campaign C --status unknown|failed")
+    store = cli.store()
+    ledger = operations.ledger(store)
     refusals: list[str] = []
     if ids:
-        wanted = list(dict.fromkeys(ids))
-        found = {e.id: e for e in ledger.list_messages(ids=tuple(wanted), limit=len(wanted))}
-        chosen: list[LedgerEntry] = []
-        for i in wanted:
-            e = found.get(i)
-            if e is None:
-                refusals.append(f"message #{i}: not in the ledger")
-            elif e.status not in RESENDABLE:
-                why = {"sent": "was sent" + (f" ({e.wa_message_id})" if e.wa_message_id else ""),
-                       "sending": "is being sent (or in doubt until the sweep marks it unknown)",
-                       "retry": "is already waiting for a retry", "pending": "is waiting to be sent"}
-                refusals.append(f"message #{i}: refused: it {why.get(e.status, 'is ' + e.status)}")
-            else:
-                chosen.append(e)
+        chosen = _named_rows(ledger, ids, refusals)
     else:
         chosen = ledger.list_messages(statuses=(str(status),), campaign_id=campaign, limit=100000)
     for line in refusals:
@@ -174,7 +147,7 @@ def resend_cmd(dsn: str, prefix: str, groups: str, ids: tuple[int, ...], campaig
             click.echo(f"message #{e.id}: changed meanwhile (another command or a worker); left alone")
             continue
         try:
-            aid = _schedule_resend(store, e, now)
+            aid = operations.schedule_resend(store, e, now)
         except Exception as exc:  # noqa: BLE001 - reported, the command goes on with the others
             refusals.append(f"message #{e.id}: marked for retry but its action could not be written: "
                             f"{first_line(str(exc), 200)}")

@@ -1,10 +1,9 @@
-"""Helpers of the operator commands (``status``, ``jobs ...``): opening the database with clear errors, click
-classes whose usage errors exit 1, DURATION parsing, aligned tables, colours on a TTY only, masking."""
+"""Helpers of the operator commands (``status``, ``jobs ...``): DURATION parsing, aligned tables, colours on a
+TTY only, masking. (The database is opened by the command context, ``wch_bridge.cli.context``.)"""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -13,72 +12,12 @@ from typing import Any
 
 import click
 
-from wch_bridge.app import open_store
-from wch_bridge.cli.common import EXIT_ENV, EXIT_USAGE, fail
-from wch_bridge.errors import ConfigError, WchBridgeError
+from wch_bridge.cli.common import EXIT_USAGE
+from wch_bridge.errors import ConfigError
 from wch_bridge.masking import mask_phone, mask_phones_in_text
-from wch_bridge.settings import Settings, mask_dsn, mask_secrets_in_text
-from wch_bridge.store import queries
-from wch_bridge.store.actions import ActionStore
-from wch_bridge.store.engine import sqlite_file
 from wch_bridge.timeutil import FMT
 
 STATUSES = ("pending", "in-progress", "complete", "failed", "canceled")
-
-
-# ---------------------------------------------------------------------------------------------- click classes
-class _UsageExitsOne:
-    """Click exits 2 on usage errors; here 2 means "environment", so usage errors exit 1."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)  # type: ignore[misc, no-any-return]
-        except click.UsageError as exc:
-            exc.exit_code = EXIT_USAGE
-            raise
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)  # type: ignore[misc]
-        except click.UsageError as exc:
-            exc.exit_code = EXIT_USAGE
-            raise
-
-
-class OpsCommand(_UsageExitsOne, click.Command):
-    pass
-
-
-class OpsGroup(_UsageExitsOne, click.Group):
-    command_class = OpsCommand
-
-
-# ---------------------------------------------------------------------------------------------- database
-def open_ops_store(settings: Settings, *, need_tables: bool = True) -> ActionStore:
-    """The store of a read-mostly command, with the Action Scheduler tables checked (unless ``need_tables``).
-    A SQLite file that does not exist is an error, never created (a forgotten --dsn must not leave an empty
-    wch-bridge.sqlite behind). Unreachable database / missing tables: exit 2, naming the database and prefix."""
-    path = sqlite_file(settings.dsn)
-    if path is not None and not os.path.exists(path):
-        fail(f"no database at {mask_dsn(settings.dsn)}: the SQLite file {path!r} does not exist "
-             "(forgot --dsn or WCH_BRIDGE_DSN?)", EXIT_ENV)
-    try:
-        store = open_store(settings)
-    except WchBridgeError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - driver errors while connecting: one line, no traceback
-        fail(f"cannot reach the database {mask_dsn(settings.dsn)}: {clean_reason(exc, settings.dsn)}", EXIT_ENV)
-        raise  # unreachable (fail exits)
-    if need_tables:
-        queries.require_tables(store)
-    return store
-
-
-def clean_reason(exc: BaseException, dsn: str = "") -> str:
-    """First line of the driver's message, without SQLAlchemy's boilerplate or the DSN password."""
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
-    return mask_phones_in_text(mask_secrets_in_text(text, dsn))[:300]
 
 
 # ---------------------------------------------------------------------------------------------- values

@@ -12,27 +12,15 @@ from typing import Any
 
 import click
 
-from wch_bridge import argscodec, phpser, schedules
 from wch_bridge import hooks as hook_table
-from wch_bridge.app import build_worker, once_exit_code, open_store, secrets_of, start_metrics
-from wch_bridge.cli.common import (
-    EXIT_ENV,
-    EXIT_USAGE,
-    db_options,
-    fail,
-    handle_errors,
-    main,
-    make_settings,
-    setup_logging,
-    split_csv,
-)
-from wch_bridge.cli.config import settings_options
+from wch_bridge import operations
+from wch_bridge.app import build_worker, once_exit_code, secrets_of, start_metrics
+from wch_bridge.cli.common import EXIT_ENV, UsageError, fail, main, setup_logging, split_csv
+from wch_bridge.cli.context import DEFAULTS, CliContext, pass_cli_context, settings_options
 from wch_bridge.errors import ConfigError
 from wch_bridge.health import live_worker_seconds
 from wch_bridge.owners import NOBODY
 from wch_bridge.report import check_writable
-from wch_bridge.store import ownership
-from wch_bridge.store.actions import NewRow
 
 
 def whatsapp_options(fn: Any) -> Any:
@@ -40,7 +28,7 @@ def whatsapp_options(fn: Any) -> Any:
     WCH_BRIDGE_WHATSAPP_TOKEN_FILE), WCH_BRIDGE_AUTH_KEY, WCH_BRIDGE_AUTH_SALT; never an option, never echoed."""
     options = [
         click.option("--whatsapp-api-base", envvar="WCH_BRIDGE_WHATSAPP_API_BASE", default=None, metavar="URL",
-                     help="Graph API base URL (default https://graph.facebook.com; the sandbox for tests). "
+                     help=f"Graph API base URL (default {DEFAULTS.whatsapp_api_base}; the sandbox for tests). "
                           "[env WCH_BRIDGE_WHATSAPP_API_BASE]"),
         click.option("--whatsapp-phone-number-id", envvar="WCH_BRIDGE_WHATSAPP_PHONE_NUMBER_ID", default=None,
                      help="Business phone number id (default: the plugin's api.whatsapp_phone_number_id). "
@@ -51,7 +39,7 @@ def whatsapp_options(fn: Any) -> Any:
                      help="Graph API version like v21.0 (default: the plugin's api.api_version, else v21.0). "
                           "[env WCH_BRIDGE_WHATSAPP_API_VERSION]"),
         click.option("--messages-per-second", type=float, default=None, envvar="WCH_BRIDGE_MESSAGES_PER_SECOND",
-                     help="Send rate limit shared by all threads (default 80). [env WCH_BRIDGE_MESSAGES_PER_SECOND]"),
+                     help=f"Send rate limit shared by all threads (default {DEFAULTS.messages_per_second:g}). [env WCH_BRIDGE_MESSAGES_PER_SECOND]"),
         click.option("--abandoned-cart-template", envvar="WCH_BRIDGE_ABANDONED_CART_TEMPLATE", default=None,
                      help="Approved template sent when a cart reminder is outside the 24-hour window (default: the "
                           "plugin's setting). [env WCH_BRIDGE_ABANDONED_CART_TEMPLATE]"),
@@ -69,40 +57,45 @@ def whatsapp_options(fn: Any) -> Any:
 
 
 @main.command("run")
-@db_options
-@click.option("--poll-interval", type=float, default=1.0, show_default=True, envvar="WCH_BRIDGE_POLL_INTERVAL",
+@pass_cli_context(lazy=True)
+@click.option("--poll-interval", type=float, default=DEFAULTS.poll_interval, show_default=True,
+              envvar="WCH_BRIDGE_POLL_INTERVAL",
               help="Seconds between polls when idle (sooner if an action is due sooner). [env WCH_BRIDGE_POLL_INTERVAL]")
-@click.option("--batch-size", type=int, default=50, show_default=True, envvar="WCH_BRIDGE_BATCH_SIZE",
+@click.option("--batch-size", type=int, default=DEFAULTS.batch_size, show_default=True, envvar="WCH_BRIDGE_BATCH_SIZE",
               help="Actions taken per poll at most. [env WCH_BRIDGE_BATCH_SIZE]")
-@click.option("--concurrency", type=int, default=8, show_default=True, envvar="WCH_BRIDGE_CONCURRENCY",
+@click.option("--concurrency", type=int, default=DEFAULTS.concurrency, show_default=True,
+              envvar="WCH_BRIDGE_CONCURRENCY",
               help="Actions run at once (thread pool; handlers wait on HTTP). [env WCH_BRIDGE_CONCURRENCY]")
 @click.option("--hooks", envvar="WCH_BRIDGE_HOOKS", default=None,
               help="Only these hooks, comma-separated (default: every hook with a handler). [env WCH_BRIDGE_HOOKS]")
 @click.option("--once", is_flag=True, envvar="WCH_BRIDGE_ONCE", help="Drain what is due now, then exit. [env WCH_BRIDGE_ONCE]")
 @click.option("--max-actions", type=int, default=None, envvar="WCH_BRIDGE_MAX_ACTIONS",
               help="Exit after running this many actions. [env WCH_BRIDGE_MAX_ACTIONS]")
-@click.option("--grace-period", type=float, default=30.0, show_default=True, envvar="WCH_BRIDGE_GRACE_PERIOD",
+@click.option("--grace-period", type=float, default=DEFAULTS.grace_period, show_default=True,
+              envvar="WCH_BRIDGE_GRACE_PERIOD",
               help="On SIGTERM/SIGINT, seconds running actions get to finish. [env WCH_BRIDGE_GRACE_PERIOD]")
-@click.option("--touch-interval", type=float, default=60.0, show_default=True, envvar="WCH_BRIDGE_TOUCH_INTERVAL",
+@click.option("--touch-interval", type=float, default=DEFAULTS.touch_interval, show_default=True,
+              envvar="WCH_BRIDGE_TOUCH_INTERVAL",
               help="Refresh last_attempt_gmt of actions running longer than this, so PHP's cleaner leaves them. "
                    "[env WCH_BRIDGE_TOUCH_INTERVAL]")
-@click.option("--log-level", default="INFO", show_default=True, envvar="WCH_BRIDGE_LOG_LEVEL", help="[env WCH_BRIDGE_LOG_LEVEL]")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+@click.option("--log-level", default=DEFAULTS.log_level, show_default=True, envvar="WCH_BRIDGE_LOG_LEVEL",
+              help="[env WCH_BRIDGE_LOG_LEVEL]")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=DEFAULTS.log_format, show_default=True,
               envvar="WCH_BRIDGE_LOG_FORMAT", help="text, or one JSON object per line. [env WCH_BRIDGE_LOG_FORMAT]")
 @click.option("--report-out", default=None, envvar="WCH_BRIDGE_REPORT_OUT", metavar="PATH",
               help="Regenerate the HTML status report at PATH while running (atomic replace). [env WCH_BRIDGE_REPORT_OUT]")
-@click.option("--report-every", type=float, default=60.0, show_default=True, envvar="WCH_BRIDGE_REPORT_EVERY",
+@click.option("--report-every", type=float, default=DEFAULTS.report_every, show_default=True,
+              envvar="WCH_BRIDGE_REPORT_EVERY",
               metavar="SECONDS", help="Regenerate --report-out at most this often. [env WCH_BRIDGE_REPORT_EVERY]")
 @whatsapp_options
 @settings_options
-@handle_errors
-def run_cmd(dsn: str, prefix: str, groups: str, poll_interval: float, batch_size: int, concurrency: int,
+def run_cmd(cli: CliContext, poll_interval: float, batch_size: int, concurrency: int,
             hooks: str | None, once: bool, max_actions: int | None, grace_period: float, touch_interval: float,
             log_level: str, log_format: str, report_out: str | None = None,
-            report_every: float = 60.0, **whatsapp: Any) -> None:
+            report_every: float = DEFAULTS.report_every, **whatsapp: Any) -> None:
     """Run the worker: take due actions of the served hooks and run them."""
-    settings = make_settings(
-        dsn=dsn, prefix=prefix, groups=groups, poll_interval=poll_interval, batch_size=batch_size,
+    settings = cli.settings_with(
+        poll_interval=poll_interval, batch_size=batch_size,
         concurrency=concurrency, hooks=split_csv(hooks) or None, once=once, max_actions=max_actions,
         grace_period=grace_period, touch_interval=touch_interval, log_level=log_level, log_format=log_format,
         report_out=report_out, report_every=report_every, **whatsapp,
@@ -163,38 +156,36 @@ def parse_when(value: str | None, now: datetime) -> datetime:
 
 
 @main.command("enqueue")
-@db_options
+@pass_cli_context
 @click.argument("hook")
 @click.option("--args", "args_json", default="[]", show_default=True, help="The action's args as JSON (object or list).")
 @click.option("--at", "at", default=None, help="When: Unix seconds, +90s/+5m/+2h/+1d, or ISO date-time (default: now).")
 @click.option("--priority", type=click.IntRange(0, 255), default=10, show_default=True, help="0-255, lower runs first.")
 @click.option("--unique", is_flag=True, help="Skip if a pending/in-progress action of HOOK exists in the group (AS 3.6-3.9 rule).")
 @click.option("--force", is_flag=True, help="Schedule HOOK even when neither the bridge nor PHP runs it.")
-@handle_errors
-def enqueue_cmd(dsn: str, prefix: str, groups: str, hook: str, args_json: str, at: str | None, priority: int,
+def enqueue_cmd(cli: CliContext, hook: str, args_json: str, at: str | None, priority: int,
                 unique: bool, force: bool = False) -> None:
     """Schedule HOOK exactly as as_schedule_single_action() would (group: the first --group)."""
-    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
+    settings = cli.settings
     if not hook or len(hook) > 191:
-        fail("HOOK must be 1-191 characters", EXIT_USAGE)
+        raise UsageError("HOOK must be 1-191 characters")
     try:
         value = json.loads(args_json)
     except json.JSONDecodeError as exc:
-        fail(f"--args is not valid JSON: {exc.msg} at position {exc.pos}", EXIT_USAGE)
+        raise UsageError(f"--args is not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(value, list | dict):
-        fail("--args must be a JSON array or object (Action Scheduler stores an array)", EXIT_USAGE)
-    args, extended = argscodec.encode_args(value)
-    store = open_store(settings)
+        raise UsageError("--args must be a JSON array or object (Action Scheduler stores an array)")
+    args = operations.encode_args(value)
+    store = cli.store(need_tables=False, must_exist=False)
     group = settings.groups[0]
-    if not force and ownership.owners(store, settings.groups, live_worker_seconds(settings)).owner(group, hook) == NOBODY:
-        fail(f"not scheduled: no one runs {hook} in group {group!r} (the bridge runs {', '.join(hook_table.NAMES)}; "
-             "PHP has not reported a callback for it); check the name, or use --force", EXIT_USAGE)
+    who = operations.owners(store, settings.groups, live_worker_seconds(settings))
+    if not force and who.owner(group, hook) == NOBODY:
+        raise UsageError(f"not scheduled: no one runs {hook} in group {group!r} (the bridge runs "
+                         f"{', '.join(hook_table.NAMES)}; PHP has not reported a callback for it); check the name, "
+                         "or use --force")
     when = parse_when(at, store.now())
-    ts = int(when.replace(tzinfo=UTC).timestamp())
-    row = NewRow(hook=hook, scheduled_date_gmt=when, schedule=phpser.serialize_schedule(schedules.SimpleSchedule(ts)),
-                 args=args, extended_args=extended, group=settings.groups[0], priority=priority)
-    new_id = store.insert_action(row, unique=unique)
+    new_id = operations.schedule_single(store, hook, args, when, group, priority, unique=unique)
     if not new_id:
-        fail(f"not scheduled: a pending or running {hook} action already exists in group {settings.groups[0]!r} (--unique)",
-             EXIT_USAGE)
-    click.echo(f"scheduled action #{new_id}: {hook} at {when:%Y-%m-%d %H:%M:%S} UTC (group {settings.groups[0]!r}, priority {priority})")
+        raise UsageError(f"not scheduled: a pending or running {hook} action already exists in group {group!r} "
+                         "(--unique)")
+    click.echo(f"scheduled action #{new_id}: {hook} at {when:%Y-%m-%d %H:%M:%S} UTC (group {group!r}, priority {priority})")

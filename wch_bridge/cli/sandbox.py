@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from wch_bridge.cli.common import EXIT_ENV, fail, handle_errors, main, setup_logging
+from wch_bridge.cli.context import DEFAULTS
 from wch_bridge.sandbox import serve
 
 
@@ -20,7 +21,7 @@ from wch_bridge.sandbox import serve
 @click.option("--token", default=None, envvar="WCH_BRIDGE_SANDBOX_TOKEN",
               help="Accept only this bearer token (else any non-empty one; a bad token gets error 190). "
                    "[env WCH_BRIDGE_SANDBOX_TOKEN]")
-@click.option("--log-level", default="INFO", show_default=True, envvar="WCH_BRIDGE_LOG_LEVEL",
+@click.option("--log-level", default=DEFAULTS.log_level, show_default=True, envvar="WCH_BRIDGE_LOG_LEVEL",
               help="[env WCH_BRIDGE_LOG_LEVEL]")
 @handle_errors
 def sandbox_cmd(host: str, port: int, latency_ms: float, token: str | None, log_level: str) -> None:

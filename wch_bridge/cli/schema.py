@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import click
 
-from wch_bridge.app import open_engine
-from wch_bridge.cli.common import (
-    EXIT_ENV,
-    db_options,
-    echo_json,
-    fail,
-    handle_errors,
-    main,
-    make_settings,
-    split_csv,
-)
+from wch_bridge import operations
+from wch_bridge.cli.common import EXIT_ENV, echo_json, fail, main, split_csv
+from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.settings import mask_dsn
-from wch_bridge.store import schema as schema_mod
 
 
 @main.group("schema")
@@ -25,41 +16,39 @@ def schema_group() -> None:
 
 
 @schema_group.command("install")
-@db_options
+@pass_cli_context
 @click.option("--with-wordpress", is_flag=True,
               help="Also create the WordPress/WooCommerce tables and the plugin's own tables (development only).")
-@click.option("--plugin-schema", type=click.Choice(sorted(schema_mod.PLUGIN_SCHEMAS)), default="head",
+@click.option("--plugin-schema", type=click.Choice(sorted(operations.PLUGIN_SCHEMAS)), default="head",
               show_default=True,
               help="With --with-wordpress: the plugin's tables as its installer creates them at the head (DB_VERSION "
                    "2.6.0) or at its first full version f46ecdf (1.2.0).")
 @click.option("--yes", is_flag=True, help="Allow installing into a database that already holds a WordPress site.")
-@handle_errors
-def schema_install(dsn: str, prefix: str, groups: str, with_wordpress: bool, plugin_schema: str, yes: bool) -> None:
+def schema_install(cli: CliContext, with_wordpress: bool, plugin_schema: str, yes: bool) -> None:
     """Create the Action Scheduler and bridge tables under PREFIX (IF NOT EXISTS); with --with-wordpress also the
     WordPress, WooCommerce and plugin tables."""
-    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
-    engine = open_engine(settings)
-    if not yes and schema_mod.looks_live(engine, settings.prefix):
+    settings = cli.settings
+    engine = cli.engine()
+    if not yes and operations.looks_live(engine, settings.prefix):
         fail(
             f"{mask_dsn(settings.dsn)} with prefix {settings.prefix!r} already holds a WordPress site or queued "
             "actions; schema install is for development databases. Re-run with --yes if you really mean it.",
             EXIT_ENV,
         )
-    tables = schema_mod.install(engine, settings.prefix, with_wordpress=with_wordpress, plugin_schema=plugin_schema)
+    tables = operations.install_schema(engine, settings.prefix, with_wordpress=with_wordpress, plugin_schema=plugin_schema)
     click.echo(f"tables under {settings.prefix!r} in {mask_dsn(settings.dsn)}: {len(tables)}")
     for t in tables:
         click.echo(f"  {t}")
 
 
 @schema_group.command("check")
-@db_options
+@pass_cli_context
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-@handle_errors
-def schema_check(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
+def schema_check(cli: CliContext, as_json: bool) -> None:
     """Inspect a live database: server, SKIP LOCKED, AS schema version, priority column, indexes, the group row."""
-    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
-    engine = open_engine(settings)
-    rep = schema_mod.check(engine, settings.prefix, tuple(split_csv(groups)))
+    settings = cli.settings
+    engine = cli.engine()
+    rep = operations.check_schema(engine, settings.prefix, tuple(split_csv(cli.groups_option)))
     if as_json:
         echo_json({"database": mask_dsn(settings.dsn), **rep.as_dict()})
     else:
@@ -84,19 +73,18 @@ def schema_check(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
 
 
 @schema_group.command("drop-indexes")
-@db_options
+@pass_cli_context
 @click.option("--yes", is_flag=True, help="Do it without asking.")
-@handle_errors
-def schema_drop_indexes(dsn: str, prefix: str, groups: str, yes: bool) -> None:
+def schema_drop_indexes(cli: CliContext, yes: bool) -> None:
     """Drop the indexes an earlier wch-bridge added to Action Scheduler's actions table (they change PHP's plans)."""
-    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
-    engine = open_engine(settings)
-    names = schema_mod.leftover_indexes(engine, settings.prefix)
+    settings = cli.settings
+    engine = cli.engine()
+    names = operations.leftover_indexes(engine, settings.prefix)
     if not names:
         click.echo(f"no wch-bridge index on {settings.prefix}actionscheduler_actions: nothing to do")
         return
     if not yes:
         click.confirm(f"drop {', '.join(names)} from {settings.prefix}actionscheduler_actions "
                       "(ALTER TABLE on a live table: pick a quiet hour)?", abort=True)
-    for name in schema_mod.drop_leftover_indexes(engine, settings.prefix):
+    for name in operations.drop_leftover_indexes(engine, settings.prefix):
         click.echo(f"dropped index {name} from {settings.prefix}actionscheduler_actions")

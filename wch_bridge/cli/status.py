@@ -8,16 +8,10 @@ from typing import Any
 
 import click
 
-from wch_bridge.cli.common import db_options, echo_json, handle_errors, main, make_settings
-from wch_bridge.cli.opsutil import (
-    STATUSES,
-    OpsCommand,
-    ago,
-    fmt_dt,
-    open_ops_store,
-    style,
-    table,
-)
+from wch_bridge import operations
+from wch_bridge.cli.common import echo_json, main
+from wch_bridge.cli.context import CliContext, pass_cli_context
+from wch_bridge.cli.opsutil import STATUSES, ago, fmt_dt, style, table
 from wch_bridge.health import (
     CRITICAL,
     EXIT_CODES,
@@ -29,10 +23,9 @@ from wch_bridge.health import (
     live_worker_seconds,
 )
 from wch_bridge.settings import mask_dsn
-from wch_bridge.store import queries
 
 
-def _live(w: WorkerBeat, snap: queries.StatusSnapshot) -> bool:
+def _live(w: WorkerBeat, snap: operations.StatusSnapshot) -> bool:
     return w.live(snap.now, snap.facts.live_seconds)
 
 
@@ -40,7 +33,7 @@ def _age(now: datetime, then: datetime | None) -> int | None:
     return None if then is None else max(0, int((now - then).total_seconds()))
 
 
-def _counts(snap: queries.StatusSnapshot) -> tuple[list[dict[str, Any]], dict[str, int]]:
+def _counts(snap: operations.StatusSnapshot) -> tuple[list[dict[str, Any]], dict[str, int]]:
     rows = []
     totals = {s: 0 for s in (*STATUSES, "other", "total")}
     for hook in sorted(snap.counts):
@@ -64,7 +57,7 @@ def _worker_json(w: WorkerBeat, now: datetime) -> dict[str, Any]:
     }
 
 
-def build_report(snap: queries.StatusSnapshot, health: Verdict, db: dict[str, Any], groups: tuple[str, ...]) -> dict[str, Any]:
+def build_report(snap: operations.StatusSnapshot, health: Verdict, db: dict[str, Any], groups: tuple[str, ...]) -> dict[str, Any]:
     now = snap.now
     rows, totals = _counts(snap)
     cleanup_state = snap.facts.cleanup_state
@@ -88,7 +81,7 @@ def build_report(snap: queries.StatusSnapshot, health: Verdict, db: dict[str, An
         "newest_completion_gmt": fmt_dt(snap.newest_completion),
         "newest_completion_age_seconds": _age(now, snap.newest_completion),
         "cleanup": {
-            "hook": queries.CLEANUP_HOOK,
+            "hook": operations.CLEANUP_HOOK,
             "state": cleanup_state,
             "next_due_gmt": fmt_dt(snap.cleanup_pending),
             "group": snap.cleanup_pending_group,
@@ -152,11 +145,10 @@ def print_report(rep: dict[str, Any]) -> None:
         click.echo(f"  - {style(r['level'], **_LEVEL_STYLE[r['level']])}: {r['message']}")
 
 
-@main.command("status", cls=OpsCommand)
-@db_options
+@main.command("status")
+@pass_cli_context
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (shape: docs/cli-json.md).")
-@handle_errors
-def status_cmd(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
+def status_cmd(cli: CliContext, as_json: bool) -> None:
     """One screen on the served groups' queue: counts by hook and status, past-due actions, failures in the last
     24 h, the newest completion, the recurring cart cleanup, the workers, and the database looked at.
 
@@ -168,14 +160,14 @@ def status_cmd(dsn: str, prefix: str, groups: str, as_json: bool) -> None:
       warning   past-due 5 min or more; failures in the last 24 h; wch_cleanup_expired_carts not scheduled;
                 no live worker (heartbeat within the orphan timeout, 30 s by default) after a clean stop; no
                 worker ever registered; a worker died in the last 24 h without a clean stop; no heartbeat
-                table; a served group does not exist; messages in doubt (ledger rows 'sending'/'unknown':
-                maybe delivered, never re-sent automatically)
+                table; a group named by hand (or every served group) does not exist; messages in doubt
+                (ledger rows 'sending'/'unknown': maybe delivered, never re-sent automatically)
     Database errors (unreachable, missing tables) exit 2 with one line on stderr; bad options exit 1."""
-    settings = make_settings(dsn=dsn, prefix=prefix, groups=groups)
-    store = open_ops_store(settings)
-    snap = queries.status_snapshot(store, settings.groups, store.now(), live_worker_seconds(settings))
+    settings = cli.settings
+    store = cli.store()
+    snap = operations.status_snapshot(store, settings.groups, store.now(), live_worker_seconds(settings))
     health = judge(snap.facts)
-    db = {"dsn": mask_dsn(settings.dsn), **queries.database_info(store)}
+    db = {"dsn": mask_dsn(settings.dsn), **operations.database_info(store)}
     rep = build_report(snap, health, db, settings.groups)
     if as_json:
         echo_json(rep)

@@ -20,7 +20,7 @@ from typing import Any
 
 from wch_bridge import hooks
 from wch_bridge import whatsapp as wa
-from wch_bridge.errors import ApiError, PermanentError, RetryableError
+from wch_bridge.errors import ApiError, PermanentError
 from wch_bridge.handlers.base import Job
 from wch_bridge.handlers.common import (
     RETRYABLE_CATEGORIES,
@@ -101,11 +101,10 @@ def handle(job: Job) -> Outcome:
             log_lines=(f"sync job {job_id} ({sync_type} #{entity_id}) failed: {reason}",),
             follow_ups=(NewAction(HOOK, retry_args, delay_seconds=delay,
                                   purpose=f"retry {retry_count + 1}/{SYNC_MAX_RETRIES}"),),
-            data={"job_id": job_id, "retry_in": delay},
         )
     store("success", result)
     summary = result.get("summary", f"{sync_type} #{entity_id} synced")
-    return Outcome(message=summary, log_lines=(f"sync job {job_id}: {summary}",), data={"job_id": job_id})
+    return Outcome(message=summary, log_lines=(f"sync job {job_id}: {summary}",))
 
 
 def _entity(entity_id: Any, what: str) -> int:
@@ -130,8 +129,6 @@ def _execute(job: Job, sync_type: str, entity_id: Any) -> dict[str, Any]:
         if err.category in RETRYABLE_CATEGORIES or err.category == wa.MALFORMED:
             raise _Retry(str(err)) from None
         raise PermanentError(str(err)) from None
-    except RetryableError as err:
-        raise _Retry(str(err)) from None
     raise PermanentError(f"Unknown sync type: {sync_type}")
 
 
@@ -166,15 +163,10 @@ def _item(product: Product, fmt_: PriceFormat, *, group: str | None, brand: str,
     return data
 
 
-def _sync_product(job: Job, product_id: int, *, inventory_only: bool) -> dict[str, Any]:
-    wp = need(job.services, "wp")
-    product: Product | None = wp.get_product(product_id)
-    if product is None:
-        raise PermanentError(f"Product not found: #{product_id}")
-    client = need(job.services, "whatsapp")
-    fmt_ = wp.price_format()
-    brand = plain_text(wp.get_option_raw("blogname") or "", 100) or "Store"
-    now_ts = int(job.services.clock.timestamp())
+def _catalog_requests(product: Product, fmt_: PriceFormat, *, brand: str, now_ts: int,
+                      inventory_only: bool) -> tuple[list[Product], list[dict[str, Any]]]:
+    """The products to sync (a variable product's variations, else the product) and the ``items_batch``
+    requests for them: ``UPDATE`` when published, ``DELETE`` when not (never from an inventory-only sync)."""
     # item_group_id: the parent's ID for a variation (the plugin's rule); a variable product sends its variations
     group = (str(product.parent_id) if product.is_variation and product.parent_id else
              (product.retailer_id if product.variations else None))
@@ -188,6 +180,19 @@ def _sync_product(job: Job, product_id: int, *, inventory_only: bool) -> dict[st
             data = _item(target, fmt_, group=group if target is not product or product.is_variation else None,
                          brand=brand, now_ts=now_ts, inventory_only=inventory_only)
             requests.append({"method": "UPDATE", "data": data})
+    return targets, requests
+
+
+def _sync_product(job: Job, product_id: int, *, inventory_only: bool) -> dict[str, Any]:
+    wp = need(job.services, "wp")
+    product: Product | None = wp.get_product(product_id)
+    if product is None:
+        raise PermanentError(f"Product not found: #{product_id}")
+    client = need(job.services, "whatsapp")
+    fmt_ = wp.price_format()
+    brand = plain_text(wp.get_option_raw("blogname") or "", 100) or "Store"
+    now_ts = int(job.services.clock.timestamp())
+    targets, requests = _catalog_requests(product, fmt_, brand=brand, now_ts=now_ts, inventory_only=inventory_only)
     if not requests:
         raise PermanentError(f"product #{product_id} is not published: nothing to update in the catalog")
     local_now = fmt(job.services.site.local(job.services.clock.now()))

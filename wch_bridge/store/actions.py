@@ -581,15 +581,6 @@ class ActionStore:
         with self.engine.connect() as conn:
             return {str(s): int(n) for s, n in conn.execute(q)}
 
-    @translate_errors
-    def running_ids(self, action_ids: Sequence[int]) -> list[int]:
-        a = self.t.actions
-        if not action_ids:
-            return []
-        with self.engine.connect() as conn:
-            q = select(a.c.action_id).where(a.c.action_id.in_(list(action_ids)), a.c.status == Status.RUNNING.value)
-            return [int(r[0]) for r in conn.execute(q)]
-
     def has_pending_like(self, hook: str, group_ids: Sequence[int] | None = None) -> bool:
         """Is there a pending or running action of this hook (any args)? (``as_next_scheduled_action(hook)``)."""
         a = self.t.actions

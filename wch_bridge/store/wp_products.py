@@ -4,7 +4,6 @@ variations, prices, stock (a variation whose stock the parent manages takes the 
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -161,7 +160,3 @@ class ProductsMixin(WpBase):
         product = build(row, None)
         variations = tuple(build(c, row) for c in children)
         return Product(**{**product.__dict__, "variations": variations})
-
-    def product_price(self, product: Product) -> Decimal | None:
-        """The list price the catalog shows: ``_regular_price``, else ``_price``."""
-        return product.regular_price if product.regular_price is not None else product.price
