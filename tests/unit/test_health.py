@@ -112,8 +112,11 @@ def test_live_means_within_the_orphan_timeout() -> None:
 
 def test_other_rules() -> None:
     assert levels(facts(unreadable="table wp_actionscheduler_actions not found")) == [CRITICAL]
-    missing = facts(missing_groups=("elsewhere",))
+    missing = facts(groups=("wch", "elsewhere"), missing_groups=("elsewhere",))
     assert levels(missing) == [WARNING] and "'elsewhere'" in text(missing)
+    plugin = facts(groups=("wch", "wch-bulk"), missing_groups=("wch-bulk",))  # the plugin's own groups come and go
+    assert levels(plugin) == []
+    assert levels(facts(groups=("wch",), missing_groups=("wch",))) == [WARNING]  # no served group exists at all
     unowned = facts(unowned=({"group": "wch", "hook": "wch_typo", "pending": 2},))
     assert levels(unowned) == [CRITICAL] and "hooks no one runs: wch_typo (2 in wch)" in text(unowned)
     assert levels(facts(cleanup_next=None)) == [WARNING] and "not scheduled" in text(facts(cleanup_next=None))
