@@ -117,6 +117,41 @@ def test_products_with_variations_prices_stock_image_and_permalink(store: Action
     assert wp.get_product(pid).catalog_id == "SH"  # type: ignore[union-attr]
 
 
+def test_permalink_with_product_cat_in_the_product_base(store: ActionStore) -> None:
+    """WooCommerce's ``/shop/%product_cat%/`` base: the product's first category (parent DESC, term_id ASC) with
+    its ancestors' slugs first; ``uncategorized`` without a category; a variation takes its parent's."""
+    wp, seed = wp_of(store)
+    seed.set_options(home="https://shop.example", permalink_structure="/%postname%/",
+                     woocommerce_permalinks={"product_base": "/shop/%product_cat%/"})
+    shoes = seed.add_term("product_cat", "shoes")
+    running = seed.add_term("product_cat", "running", parent=shoes)
+    trail = seed.add_term("product_cat", "trail", parent=running)
+    sale = seed.add_term("product_cat", "sale")
+    pid = seed.add_product("Trail Runner", regular_price=None, slug="trail-runner")
+    seed.set_terms(pid, "product_cat", [sale, trail])  # the child category wins over the top-level one
+    var = seed.add_variation(pid, sku="TR-42", regular_price="89.00", attributes={"pa_size": "42"})
+    plain = seed.add_product("Gift Card", slug="gift-card")
+    product, variation, other = wp.get_product(pid), wp.get_product(var), wp.get_product(plain)
+    assert product is not None and variation is not None and other is not None
+    assert product.permalink == "https://shop.example/shop/shoes/running/trail/trail-runner/"
+    assert variation.permalink == "https://shop.example/shop/shoes/running/trail/trail-runner/?attribute_pa_size=42"
+    assert other.permalink == "https://shop.example/shop/uncategorized/gift-card/"
+    assert set(product.category_ids) == {sale, trail} and set(variation.category_ids) == {sale, trail}
+
+
+def test_product_visibility_terms(store: ActionStore) -> None:
+    wp, seed = wp_of(store)
+    hidden = seed.add_product("Hidden")
+    seed.set_terms(hidden, "product_visibility", ["exclude-from-catalog", "exclude-from-search"])
+    search_only = seed.add_product("Search only")
+    seed.set_terms(search_only, "product_visibility", ["exclude-from-catalog", "featured"])
+    var = seed.add_variation(hidden, sku="H-1")
+    shown = seed.add_product("Shown")
+    visibility = {pid: wp.get_product(pid).catalog_visibility  # type: ignore[union-attr]
+                  for pid in (hidden, search_only, var, shown)}
+    assert visibility == {hidden: "hidden", search_only: "search", var: "hidden", shown: "visible"}
+
+
 def test_orders_come_from_the_authoritative_store(store: ActionStore) -> None:
     wp, seed = wp_of(store)
     legacy = seed.add_order(status="completed", total="12.50", currency="GBP", first_name="Ann", phone="07911 123456",

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from wch_bridge.sendgate import ApiGate
 from wch_bridge.wcdata import Cart, CleanupResult, CustomerProfile, Order, PriceFormat, Product
-from wch_bridge.whatsapp import BatchResult, SendGuard, SendResult
+from wch_bridge.whatsapp import BatchResult, BatchStatus, SendGuard, SendResult
 
 
 class WordPressPort(Protocol):
@@ -129,3 +129,4 @@ class WhatsAppPort(Protocol):
     def catalog_items_batch(
         self, requests: list[dict[str, Any]], item_type: str = "PRODUCT_ITEM", allow_upsert: bool = True
     ) -> BatchResult: ...
+    def check_batch_status(self, handle: str) -> BatchStatus: ...
