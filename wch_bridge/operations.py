@@ -28,7 +28,6 @@ from wch_bridge.timeutil import FMT
 
 __all__ = [
     "CLEANUP_HOOK",
-    "LIVE_HEARTBEAT_SECONDS",
     "PLUGIN_SCHEMAS",
     "PURGEABLE",
     "REPORT_WINDOWS",
@@ -75,7 +74,6 @@ __all__ = [
 
 # -- names the commands use as they are (the operator queries of ``store.queries`` and friends)
 CLEANUP_HOOK = queries.CLEANUP_HOOK
-LIVE_HEARTBEAT_SECONDS = queries.LIVE_HEARTBEAT_SECONDS
 PURGEABLE = queries.PURGEABLE
 RETRY_OF = queries.RETRY_OF
 RETRIED_AS_PREFIX = queries.RETRIED_AS_PREFIX

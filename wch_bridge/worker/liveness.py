@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from wch_bridge.health import live_worker_seconds
 from wch_bridge.models import CONTEXT, Action
 from wch_bridge.settings import Settings
 from wch_bridge.store.actions import ActionStore
@@ -132,7 +133,7 @@ class Liveness:
         total = float(self.settings.messages_per_second or 0)
         if gate is None or not hasattr(gate, "set_rate") or total <= 0 or self.heartbeats is None:
             return
-        live = max(1, self.heartbeats.live_count(self.clock.now(), self.settings.orphan_timeout))
+        live = max(1, self.heartbeats.live_count(self.clock.now(), live_worker_seconds(self.settings)))
         share = total / live
         if abs(share - gate.messages_per_second) > 1e-9:
             gate.set_rate(share)
@@ -162,7 +163,7 @@ class Liveness:
         if self.heartbeats is None:
             return 0
         now = self.clock.now()
-        limit = self.settings.orphan_timeout
+        limit = live_worker_seconds(self.settings)  # not live = dead: its actions are orphans
         recovered: list[int] = []
         for aid, hook in self.heartbeats.orphans(hooks, group_ids, now, limit):
             if aid in self.inflight:
