@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -53,6 +54,7 @@ OPTED_OUT = ("not sent: the customer no longer accepts marketing messages (wch_c
 RETRY_HOOK = hooks.BY_NAME[HOOK].retry_hook or hooks.RETRY_MESSAGE
 TTL = 3600
 MAX_THREADS = 16
+PROGRESS_EVERY = 5.0  # real seconds between two progress lines of a running batch
 
 
 Content = Callable[[str | None], dict[str, Any]]  # recipient's profile name -> Cloud API content
@@ -145,8 +147,13 @@ def handle(job: Job) -> Outcome:
 
     stop = threading.Event()  # a halt or the worker's stop request: no new recipients
     outcomes: list[tuple[str, SendOutcome | None, str]] = [("", None, "")] * len(batch)
+    progress = _Progress(services, f"broadcast {cid} batch {batch_num}", outcomes)
 
     def one(index: int, raw: Any) -> None:
+        one_recipient(index, raw)
+        progress.step()
+
+    def one_recipient(index: int, raw: Any) -> None:
         phone = str(raw if raw is not None else "").strip()
         if stop.is_set():
             outcomes[index] = ("not_attempted", None, phone)
@@ -195,6 +202,27 @@ def handle(job: Job) -> Outcome:
             f"{sum(s in ('sent', 'already_sent') for s in statuses)} of {len(batch)} recipients; the re-run "
             "skips those already sent")
     return _finish(job, cid, batch_num, outcomes)
+
+
+class _Progress:
+    """A line every :data:`PROGRESS_EVERY` seconds while a batch runs: recipients done of the batch, sent so far."""
+
+    def __init__(self, services: Services, what: str, outcomes: list[tuple[str, SendOutcome | None, str]]) -> None:
+        self.services, self.what, self.outcomes = services, what, outcomes
+        self.lock = threading.Lock()
+        self.done = 0
+        self.last = time.monotonic()
+
+    def step(self) -> None:
+        with self.lock:
+            self.done += 1
+            now = time.monotonic()
+            if now - self.last < PROGRESS_EVERY or self.done >= len(self.outcomes):
+                return
+            self.last = now
+            sent = sum(o[0] in ("sent", "already_sent") for o in self.outcomes)
+            self.services.log.info("%s: %d of %d recipients done, %d sent", self.what, self.done,
+                                   len(self.outcomes), sent)
 
 
 def _finish(job: Job, cid: str, batch_num: int, outcomes: list[tuple[str, SendOutcome | None, str]]) -> Outcome:
