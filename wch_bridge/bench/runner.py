@@ -186,6 +186,7 @@ def _worker_main(cfg_d: dict[str, Any], prefix: str, index: int, sandbox_url: st
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("wch_bridge.worker").setLevel(logging.ERROR)  # per-action warnings would dominate the run
+    logging.getLogger("wch_bridge.actions").setLevel(logging.ERROR)  # so would the observer's failure lines
     cfg = BenchConfig(**{**cfg_d, "rss_checkpoints": tuple(cfg_d["rss_checkpoints"])})
     rep = WorkerReport(index=index, pid=os.getpid())
     try:
