@@ -13,6 +13,12 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+from sqlalchemy import text as text_sql
+
+from wch_bridge.store import make_engine
+from wch_bridge.store import schema as schema_mod
+
 WCH = str(Path(sys.executable).parent / "wch-bridge")
 
 
@@ -54,3 +60,41 @@ def test_dev_up_then_the_printed_run_line_works(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "POST /v21.0/" in err  # the sandbox logged what it received
     assert not (tmp_path / "wch-bridge.sqlite").exists()
+
+
+@pytest.mark.mysql
+def test_dev_up_on_mariadb_and_never_over_a_site(mysql_url: str, prefix: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WCH_BRIDGE_")}
+    eng = make_engine(mysql_url)
+    site = prefix + "site_"
+    try:
+        proc = subprocess.Popen([WCH, "dev", "up", "--out", str(tmp_path), "--dsn", mysql_url, "--prefix", prefix,
+                                 "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            assert proc.stdout is not None
+            text = ""
+            for line in proc.stdout:
+                text += line
+                if " run --config " in line:
+                    break
+            assert f"(prefix {prefix})" in text, text
+            config = (tmp_path / "wch-bridge.toml").read_text()
+            assert f'prefix = "{prefix}"' in config and f'dsn = "{mysql_url}"' in config
+            s = subprocess.run([WCH, "status", "--json"], env={**env, "WCH_BRIDGE_CONFIG": str(tmp_path / "wch-bridge.toml")},
+                               capture_output=True, text=True, timeout=60)
+            assert json.loads(s.stdout)["totals"]["pending"] > 20, s.stdout + s.stderr
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=20)
+        schema_mod.install(eng, site, with_wordpress=True)
+        with eng.begin() as conn:
+            conn.execute(text_sql(f"INSERT INTO {site}options (option_name, option_value, autoload) "
+                                  "VALUES ('siteurl', 'https://shop.example', 'yes')"))
+        r = subprocess.run([WCH, "dev", "up", "--out", str(tmp_path / "x"), "--dsn", mysql_url, "--prefix", site,
+                            "--port", "0"], capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, (r.stdout, r.stderr)
+        assert "hold a site" in r.stderr
+    finally:
+        schema_mod.drop_prefix(eng, prefix)
+        schema_mod.drop_prefix(eng, site)
+        eng.dispose()
