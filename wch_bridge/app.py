@@ -4,11 +4,10 @@ Settings. Everything else receives them, so tests can pass real alternatives wit
 from __future__ import annotations
 
 import logging
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from wch_bridge import config, hooks, phpser, schedules, wpsettings
+from wch_bridge import config, hooks, wpsettings
 from wch_bridge.errors import ConfigError, StoreError, WchBridgeError
 from wch_bridge.handlers import Handler, Services, default_registry
 from wch_bridge.hooks import WHATSAPP_HOOKS
@@ -16,9 +15,8 @@ from wch_bridge.metrics import ActionObserver, chain_ticks
 from wch_bridge.owners import OWNED_OPTION
 from wch_bridge.report import ReportTicker, build_report_data
 from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_secrets, mask_dsn, mask_secrets_in_text
-from wch_bridge.store import ActionStore, Engine, make_engine, ownership, queries, reporting
+from wch_bridge.store import ActionStore, Engine, make_engine, new_rows, ownership, queries, reporting
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.actions import NewRow
 from wch_bridge.store.ledger import MessageLedger
 from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
 from wch_bridge.store.workers import WorkerRegistry
@@ -150,10 +148,8 @@ def ensure_recurring(store: ActionStore, settings: Settings, spec: hooks.HookSpe
     if store.has_pending_like(spec.name, group_ids):
         return 0
     now = store.now()
-    ts = int(now.replace(tzinfo=UTC).timestamp())
     group = "wch" if "wch" in settings.groups else settings.groups[0]
-    row = NewRow(hook=spec.name, scheduled_date_gmt=now, args="[]", group=group,
-                 schedule=phpser.serialize_schedule(schedules.interval_first(ts, interval)))
+    row = new_rows.recurring_row(spec.name, now, interval, group=group)
     new_id = store.insert_action(row, unique=True, now=now)
     if new_id:
         log.info("scheduled the recurring %s (every %d s, group %s) as action #%d",

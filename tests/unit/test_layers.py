@@ -47,7 +47,7 @@ LAYERS: dict[int, frozenset[str]] = {
     # the worker, the report (only jinja2 user), the sandbox API, metrics
     2: frozenset({"worker", "report", "sandbox", "metrics"}),
     # wiring: builds the concrete collaborators from Settings; what the operator commands need; the demo and bench
-    3: frozenset({"app", "operations", "bench", "demo", "dev"}),
+    3: frozenset({"app", "operations", "objectcache", "bench", "demo", "dev"}),
     # click commands
     4: frozenset({"cli"}),
 }
@@ -62,7 +62,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "wcdata": L0,
     "argscodec": L0 | {"phpser"},
     "whatsapp": L0 | {"sendgate"},
-    "handlers": L0 | {"whatsapp", "wcdata", "wpsettings"},  # never the store
+    "handlers": L0 | {"whatsapp", "sendgate", "wcdata", "wpsettings"},  # never the store
     "store": L0 | {"phpser", "argscodec", "wcdata"},  # never handlers, whatsapp or the worker
     "report": L0,
     "sandbox": L0,
@@ -70,6 +70,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "metrics": L0 | {"store", "worker"},
     "app": L0 | L1 | L2,
     "operations": L0 | L1 | {"app"},
+    "objectcache": L0 | {"store", "wpsettings"},  # the object-cache finding of schema check / status
     "bench": L0 | L1 | L2 | {"app"},
     "demo": L0 | L1 | L2 | {"app"},
     "dev": L0 | L2 | {"demo"},  # the development site: the demo's shop and a sandbox

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from wch_bridge import operations
+from wch_bridge import objectcache, operations
 
 # ``assess`` (to be replaced by the health pipeline) reads queries.CLEANUP_HOOK, queries.LIVE_HEARTBEAT_SECONDS
 from wch_bridge import operations as queries
@@ -287,6 +287,9 @@ def status_cmd(cli: CliContext, as_json: bool) -> None:
     store = cli.store()
     snap = operations.status_snapshot(store, settings.groups, store.now())
     health = assess(snap, settings.groups, settings.prefix)
+    cache = objectcache.check(store.engine, store.prefix)
+    if cache is not None and cache.level == WARNING:
+        health.add(WARNING, cache.message)
     db = {"dsn": mask_dsn(settings.dsn), **operations.database_info(store)}
     rep = build_report(snap, health, db, settings.groups)
     if as_json:
