@@ -217,6 +217,7 @@ def build_worker(
                     heartbeats=WorkerRegistry(store.engine, store.t),
                     send_gate=getattr(services.whatsapp, "gate", None))
     worker.observer = observer  # type: ignore[attr-defined]
+    worker.outcomes.log_failures = False  # the observer's line is the one line of a failure
     publish_ownership(store, settings.groups, worker.hooks, live_worker_seconds(settings))
     return worker
 

@@ -47,7 +47,8 @@ OUTCOMES = {"complete": "complete", "failed": "failed", "release": "released"}
 
 
 class ActionObserver:
-    """Worker callbacks: ``on_result(result)`` (metrics + one log line) and ``on_tick(worker)`` (loop liveness).
+    """Worker callbacks: ``on_result(result)`` (metrics + one log line, a warning for a failure: the worker then
+    does not log it again, ``app.build_worker``) and ``on_tick(worker)`` (loop liveness).
 
     Durations are real seconds (monotonic); the pickup lag is in the clock's time (the demo's compressed clock
     reports lags as the queue saw them)."""
@@ -82,7 +83,8 @@ class ActionObserver:
         if lag is not None:
             self.lag.labels(hook).observe(lag)
         detail = f": {res.message}" if res.message and res.kind != "complete" else ""
-        log.info("action:%d %s %s in %.3f s%s", res.action.action_id, hook, outcome, duration, detail,
+        level = logging.WARNING if res.kind == "failed" else logging.INFO  # the one line of a failure
+        log.log(level, "action:%d %s %s in %.3f s%s", res.action.action_id, hook, outcome, duration, detail,
                 extra={"action_id": res.action.action_id, "hook": hook, "outcome": outcome,
                        "duration": round(duration, 6)})
 

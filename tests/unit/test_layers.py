@@ -48,7 +48,7 @@ LAYERS: dict[int, frozenset[str]] = {
     # the worker, the report (only jinja2 user), the sandbox API, metrics
     2: frozenset({"worker", "report", "sandbox", "metrics"}),
     # wiring: builds the concrete collaborators from Settings; what the operator commands need; the demo and bench
-    3: frozenset({"app", "operations", "objectcache", "bench", "demo"}),
+    3: frozenset({"app", "operations", "objectcache", "bench", "demo", "dev"}),
     # click commands
     4: frozenset({"cli"}),
 }
@@ -74,6 +74,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "objectcache": L0 | {"store", "wpsettings"},  # the object-cache finding of schema check / status
     "bench": L0 | L1 | L2 | {"app"},
     "demo": L0 | L1 | L2 | {"app"},
+    "dev": L0 | L2 | {"demo"},  # the development site: the demo's shop and a sandbox
     # the CLI: through app / operations; never the store, the codecs, PHP serialization, handlers or the worker
     "cli": L0 | {"report", "sandbox"} | L3,
 }

@@ -147,6 +147,7 @@ def worker_main(
     logging.getLogger("wch_bridge.worker").setLevel(
         logging.ERROR
     )  # per-action warnings would dominate the run
+    logging.getLogger("wch_bridge.actions").setLevel(logging.ERROR)  # so would the observer's failure lines
     cfg = BenchConfig(**{**cfg_d, "rss_checkpoints": tuple(cfg_d["rss_checkpoints"])})
     rep = WorkerReport(index=index, pid=os.getpid())
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+import textwrap
 from datetime import datetime
 from typing import Any
 
@@ -99,50 +101,103 @@ def build_report(snap: operations.StatusSnapshot, health: Verdict, db: dict[str,
 
 
 _LEVEL_STYLE = {OK: {"fg": "green"}, WARNING: {"fg": "yellow"}, CRITICAL: {"fg": "red", "bold": True}}
+#: The count columns of the text table (the JSON keeps the status names).
+_HEADERS = {"pending": "PENDING", "in-progress": "RUNNING", "complete": "COMPLETE", "failed": "FAILED",
+            "canceled": "CANCELED"}
+LABEL = 19  # the width of the labels ("recurring cleanup  ")
+
+
+def _width() -> int:
+    """The terminal's columns (COLUMNS, else the terminal, else 80), at least 60."""
+    return max(60, shutil.get_terminal_size((80, 24)).columns)
+
+
+def _lines(text: str, indent: int, width: int) -> list[str]:
+    """``text`` wrapped at words to ``width``, the lines after the first indented by ``indent``."""
+    return textwrap.wrap(text, width, subsequent_indent=" " * indent, break_long_words=False,
+                         break_on_hyphens=False) or [""]
+
+
+def _field(label: str, text: str, width: int, styled: tuple[str, str] | None = None) -> None:
+    """One labelled line, wrapped; ``styled``: (plain word, styled word) replaced once on the first line."""
+    lines = _lines(f"{label:<{LABEL - 2}}  {text}", LABEL, width)
+    if styled:
+        lines[0] = lines[0].replace(styled[0], styled[1], 1)
+    for line in lines:
+        click.echo(line)
+
+
+def _print_counts(rep: dict[str, Any], width: int) -> None:
+    """The counts table; a hook name too long for the terminal gets a line of its own above its counts."""
+    headers = ["HOOK", *[_HEADERS[s] for s in STATUSES], "TOTAL"]
+    t = rep["totals"]
+    numbers = [[*[r[s] or "" for s in STATUSES], r["total"]] for r in rep["counts"]]
+    numbers.append([*[t[s] for s in STATUSES], t["total"]])
+    widths = [max(len(h), *(len(str(n[i])) for n in numbers)) for i, h in enumerate(headers[1:])]
+    room = max(len("all hooks"), width - sum(widths) - 2 * len(widths))
+    own_line = {i for i, r in enumerate(rep["counts"]) if len(r["hook"]) > room}
+    body = [["" if i in own_line else r["hook"], *numbers[i]] for i, r in enumerate(rep["counts"])]
+    body.append([style("all hooks", bold=True), *numbers[-1]])
+    lines = table(headers, body, right=range(1, len(headers)))
+    click.echo(lines[0])
+    for i, line in enumerate(lines[1:]):
+        if i in own_line:
+            click.echo(rep["counts"][i]["hook"])
+        click.echo(line)
 
 
 def print_report(rep: dict[str, Any]) -> None:
+    width = _width()
     db = rep["database"]
     where = f"{db['host']}/{db['database']}" if db["host"] else str(db["database"])
-    click.echo(f"database   {db['dialect']} {where}  prefix {db['prefix']}  ({db['dsn']})")
-    click.echo(f"groups     {', '.join(rep['groups'])}    now {rep['now_gmt']} UTC")
+    _field("database", f"{db['dialect']} {where}  prefix {db['prefix']}", width)
+    _field("dsn", db["dsn"], width)
+    _field("groups", ", ".join(rep["groups"]), width)
+    _field("now", f"{rep['now_gmt']} UTC", width)
     click.echo("")
-    headers = ["HOOK", *[s.upper() for s in STATUSES], "TOTAL"]
-    body = [[r["hook"], *[r[s] or "" for s in STATUSES], r["total"]] for r in rep["counts"]]
-    t = rep["totals"]
-    body.append([style("all hooks", bold=True), *[t[s] for s in STATUSES], t["total"]])
-    for line in table(headers, body, right=range(1, len(headers))):
-        click.echo(line)
+    _print_counts(rep, width)
     click.echo("")
     pd = rep["past_due"]
     oldest = f" (oldest due {pd['oldest_scheduled_gmt']}, {ago(pd['oldest_age_seconds'])} ago)" if pd["oldest_scheduled_gmt"] else ""
-    click.echo(f"past-due           {pd['count']}{oldest}")
+    _field("past-due", f"{pd['count']}{oldest}", width)
     failed = rep["failed_last_24h"]
-    click.echo(f"failed (24 h)      {style(str(failed), fg='red') if failed else failed}")
+    _field("failed (24 h)", str(failed), width, (str(failed), style(str(failed), fg="red")) if failed else None)
     doubt = rep.get("messages_in_doubt") or {}
     if doubt.get("count"):
-        click.echo(f"messages in doubt  {style(str(doubt['count']), fg='yellow')} since {doubt['oldest_gmt']} UTC "
-                   f"({doubt['sending']} sending, {doubt['unknown']} unknown)")
+        n = str(doubt["count"])
+        _field("messages in doubt", f"{n} since {doubt['oldest_gmt']} UTC ({doubt['sending']} sending, "
+               f"{doubt['unknown']} unknown)", width, (n, style(n, fg="yellow")))
     nc = rep["newest_completion_gmt"]
-    click.echo(f"newest completion  {nc + ' (' + ago(rep['newest_completion_age_seconds']) + ' ago)' if nc else 'never'}")
+    _field("newest completion", f"{nc} ({ago(rep['newest_completion_age_seconds'])} ago)" if nc else "never", width)
     c = rep["cleanup"]
     detail = {"scheduled": f"scheduled, next {c['next_due_gmt']} (group {c['group']!r})", "running": "running now",
-              "missing": style("NOT scheduled", fg="yellow")}[c["state"]]
-    click.echo(f"recurring cleanup  {c['hook']}: {detail}")
-    w = rep["workers"]
-    if not w["table_exists"]:
-        click.echo("workers            unknown (no heartbeat table yet)")
-    else:
-        click.echo(f"workers            {len(w['live'])} live, {len(w['dead'])} not heart-beating")
-        for x in w["live"] + w["dead"]:
-            state = style("live", fg="green") if x in w["live"] else style("dead", fg="red")
-            click.echo(f"  {state}  {x['host']} pid {x['pid']} v{x['version']}  heartbeat {ago(x['heartbeat_age_seconds'])} "
-                       f"ago  in hand {x['in_hand']}  ({x['worker_id']})")
+              "missing": "NOT scheduled"}[c["state"]]
+    missing = ("NOT scheduled", style("NOT scheduled", fg="yellow")) if c["state"] == "missing" else None
+    _field("recurring cleanup", f"{c['hook']}: {detail}", width, missing)
+    _print_workers(rep["workers"], width)
     click.echo("")
     level = rep["health"]
     click.echo("health: " + style(level.upper(), **_LEVEL_STYLE[level]))
     for r in rep["reasons"]:
-        click.echo(f"  - {style(r['level'], **_LEVEL_STYLE[r['level']])}: {r['message']}")
+        lines = _lines(f"  - {r['level']}: {r['message']}", 4, width)
+        lines[0] = lines[0].replace(r["level"], style(r["level"], **_LEVEL_STYLE[r["level"]]), 1)
+        for line in lines:
+            click.echo(line)
+
+
+def _print_workers(w: dict[str, Any], width: int) -> None:
+    if not w["table_exists"]:
+        _field("workers", "unknown (no heartbeat table yet)", width)
+        return
+    _field("workers", f"{len(w['live'])} live, {len(w['dead'])} not heart-beating", width)
+    for x in w["live"] + w["dead"]:
+        state = "live" if x in w["live"] else "dead"
+        text = (f"  {state}  {x['host']} pid {x['pid']} v{x['version']}  heartbeat {ago(x['heartbeat_age_seconds'])} "
+                f"ago  in hand {x['in_hand']}  ({x['worker_id']})")
+        lines = _lines(text, 8, width)
+        lines[0] = lines[0].replace(state, style(state, fg="green" if state == "live" else "red"), 1)
+        for line in lines:
+            click.echo(line)
 
 
 @main.command("status")

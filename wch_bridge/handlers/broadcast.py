@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -54,6 +55,7 @@ OPTED_OUT = ("not sent: the customer no longer accepts marketing messages (wch_c
 RETRY_HOOK = hooks.BY_NAME[HOOK].retry_hook or hooks.RETRY_MESSAGE
 TTL = 3600
 MAX_THREADS = 16
+PROGRESS_EVERY = 5.0  # real seconds between two progress lines of a running batch
 
 
 Content = Callable[[str | None], dict[str, Any]]  # recipient's profile name -> Cloud API content
@@ -151,9 +153,11 @@ def handle(job: Job) -> Outcome:
 
     stop = threading.Event()  # a halt or the worker's stop request: no new recipients
     outcomes: list[tuple[str, SendOutcome | None, str]] = [("", None, "")] * len(batch)
+    progress = _Progress(services, f"broadcast {cid} batch {batch_num}", outcomes)
 
     def one(index: int, raw: Any) -> None:
         outcomes[index] = _send_one(job, client, cid, raw, kind, content_for, profiles, stop)
+        progress.step()
 
     mps = float(setting(services, "messages_per_second", 80.0))
     workers = max(1, min(len(batch), MAX_THREADS, math.ceil(mps)))
@@ -168,6 +172,27 @@ def handle(job: Job) -> Outcome:
             f"{sum(s in ('sent', 'already_sent') for s in statuses)} of {len(batch)} recipients; the re-run "
             "skips those already sent")
     return _finish(job, cid, batch_num, outcomes)
+
+
+class _Progress:
+    """A line every :data:`PROGRESS_EVERY` seconds while a batch runs: recipients done of the batch, sent so far."""
+
+    def __init__(self, services: Services, what: str, outcomes: list[tuple[str, SendOutcome | None, str]]) -> None:
+        self.services, self.what, self.outcomes = services, what, outcomes
+        self.lock = threading.Lock()
+        self.done = 0
+        self.last = time.monotonic()
+
+    def step(self) -> None:
+        with self.lock:
+            self.done += 1
+            now = time.monotonic()
+            if now - self.last < PROGRESS_EVERY or self.done >= len(self.outcomes):
+                return
+            self.last = now
+            sent = sum(o[0] in ("sent", "already_sent") for o in self.outcomes)
+            self.services.log.info("%s: %d of %d recipients done, %d sent", self.what, self.done,
+                                   len(self.outcomes), sent)
 
 
 def _send_one(job: Job, client: WhatsAppPort, cid: str, raw: Any, kind: str, content_for: Content,

@@ -54,7 +54,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("sandbox: " + format, *args)
+        # every request at info in the standalone sandbox (``serve``), at debug inside the demo and the tests
+        level = logging.INFO if self.server.state.log_requests else logging.DEBUG
+        log.log(level, "sandbox: " + format, *args)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         self._dispatch("GET")
@@ -82,7 +84,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not raw:
             return None
         text = raw.decode("utf-8", errors="replace")
-        if "application/x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
+        # a JSON body is JSON whatever the Content-Type says (``curl -d '{...}'`` sends it as a form)
+        if text.lstrip()[:1] not in ("{", "[") and "application/x-www-form-urlencoded" in (
+            self.headers.get("Content-Type") or ""
+        ):
             form: dict[str, Any] = {k: v[-1] for k, v in parse_qs(text).items()}
             for key in ("requests",):
                 if isinstance(form.get(key), str):
@@ -239,10 +244,12 @@ class Sandbox:
         *,
         outside_window: Iterable[str] = (),
         templates: dict[str, int | None] | None = None,
+        log_requests: bool = False,
     ) -> None:
         self.host = host
         self._port = port
         self._state = _State(latency_ms, token)
+        self._state.log_requests = log_requests  # each request at info (else debug)
         self._state.outside_window = {_digits(p) for p in outside_window if _digits(p)}
         self._state.templates = dict(templates) if templates is not None else None
         self._server: _Server | None = None
@@ -268,7 +275,7 @@ class Sandbox:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="wch-sandbox", daemon=True
         )
         self._thread.start()
-        log.info("WhatsApp sandbox listening on %s", self.url)
+        log.debug("WhatsApp sandbox listening on %s", self.url)  # ``serve``'s caller says it once
         return self
 
     def stop(self) -> None:
@@ -341,7 +348,7 @@ def serve(
 ) -> None:
     """Run a sandbox until Ctrl-C (or ``stop_event``); ``ready(url)`` is called once it listens."""
     stop = stop_event or threading.Event()
-    with Sandbox(host, port, latency_ms, token) as box:
+    with Sandbox(host, port, latency_ms, token, log_requests=True) as box:
         if ready is not None:
             ready(box.url)
         try:

@@ -22,6 +22,8 @@ log = logging.getLogger("wch_bridge.worker")
 
 #: Seconds between two sweeps of stale `sending` ledger rows by one worker.
 SWEEP_EVERY = 30.0
+#: Real seconds an action runs before the worker logs (once) that it is still running.
+LONG_RUNNING_NOTE = 30.0
 
 
 class SendGate(Protocol):
@@ -75,6 +77,8 @@ class Liveness:
         self._last_orphan_check = 0.0
         self._last_sweep = 0.0
         self._last_touch = time.monotonic()
+        self.long_running_note = LONG_RUNNING_NOTE
+        self._noted: set[int] = set()
 
     def start(self) -> bool:
         """Whether heartbeats (and orphan recovery) run: the heartbeat table must exist."""
@@ -200,3 +204,12 @@ class Liveness:
         ids = [aid for aid, (_a, started) in self.inflight.items() if started <= cutoff]
         if ids:
             self.outages.guard(lambda: self.store.touch(ids))
+
+    def note_long_running(self) -> None:
+        """One info line per action still running after ``long_running_note`` real seconds since it was taken."""
+        self._noted &= set(self.inflight)
+        now = time.monotonic()
+        for aid, (action, started) in list(self.inflight.items()):
+            if aid not in self._noted and now - started >= self.long_running_note:
+                self._noted.add(aid)
+                log.info("action %d (%s) still running after %.0fs", aid, action.hook, now - started)
