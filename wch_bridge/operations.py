@@ -17,7 +17,7 @@ from wch_bridge.app import open_engine, open_store, plugin_layers
 from wch_bridge.errors import ActionDataError, StoreError
 from wch_bridge.masking import mask_phone
 from wch_bridge.settings import Settings, mask_dsn
-from wch_bridge.store import ActionStore, Engine, ownership, queries, reporting
+from wch_bridge.store import ActionStore, Engine, ownership, paused, queries, reporting
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.actions import NewRow
 from wch_bridge.store.engine import sqlite_file
@@ -61,12 +61,14 @@ __all__ = [
     "open_engine",
     "open_operator_store",
     "owners",
+    "paused_hooks",
     "purge_batch",
     "retry_action",
     "schedule_json",
     "schedule_resend",
     "schedule_single",
     "served_group_ids",
+    "set_paused",
     "status_snapshot",
     "summarize_args",
     "wch_settings_layers",
@@ -92,6 +94,9 @@ retry_action = queries.retry_action
 served_group_ids = queries.served_group_ids
 status_snapshot = queries.status_snapshot
 owners = ownership.owners
+paused_hooks = paused.paused_hooks
+set_paused = paused.set_paused
+PAUSED_OPTION = paused.PAUSED_OPTION
 hook_counts = ownership.hook_counts
 REPORT_WINDOWS = reporting.WINDOWS
 PLUGIN_SCHEMAS = schema_mod.PLUGIN_SCHEMAS

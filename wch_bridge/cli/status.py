@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +17,7 @@ from wch_bridge import operations
 from wch_bridge import operations as queries
 from wch_bridge.cli.common import echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
-from wch_bridge.cli.opsutil import STATUSES, ago, fmt_dt, style, table
+from wch_bridge.cli.opsutil import STATUSES, ago, fmt_dt, is_tty, style, table
 from wch_bridge.hooks import PLUGIN_GROUPS
 from wch_bridge.operations import WorkerRow
 from wch_bridge.settings import mask_dsn
@@ -206,6 +208,7 @@ def print_report(rep: dict[str, Any]) -> None:
             state = style("live", fg="green") if x in w["live"] else style("dead", fg="red")
             click.echo(f"  {state}  {x['host']} pid {x['pid']} v{x['version']}  heartbeat {ago(x['heartbeat_age_seconds'])} "
                        f"ago  in hand {x['in_hand']}  ({x['worker_id']})")
+    _print_paused(rep)
     click.echo("")
     level = rep["health"]
     click.echo("health: " + style(level.upper(), **_LEVEL_STYLE[level]))
@@ -213,12 +216,65 @@ def print_report(rep: dict[str, Any]) -> None:
         click.echo(f"  - {style(r['level'], **_LEVEL_STYLE[r['level']])}: {r['message']}")
 
 
+def paused_json(paused: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """``hooks pause``: the paused hooks, by name, for ``status --json``."""
+    return [{"hook": h, "paused_at_gmt": v.get("paused_at")} for h, v in sorted(paused.items())]
+
+
+def _report(cli: CliContext) -> dict[str, Any]:
+    settings = cli.settings
+    store = cli.store()
+    snap = operations.status_snapshot(store, settings.groups, store.now())
+    health = assess(snap, settings.groups, settings.prefix)
+    db = {"dsn": mask_dsn(settings.dsn), **operations.database_info(store)}
+    rep = build_report(snap, health, db, settings.groups)
+    rep["paused_hooks"] = paused_json(operations.paused_hooks(store))
+    return rep
+
+
+def _print_paused(rep: dict[str, Any]) -> None:
+    paused = rep.get("paused_hooks") or []
+    if paused:
+        names = ", ".join(p["hook"] for p in paused)
+        click.echo(f"paused hooks       {style(names, fg='yellow')} (not taken by any worker: wch-bridge hooks resume H)")
+
+
+def _watch(cli: CliContext, seconds: float, as_json: bool) -> None:
+    """Redraw every ``seconds`` until Ctrl-C (exit 0). On a terminal the screen is cleared between frames."""
+    try:
+        while True:
+            rep = _report(cli)
+            if as_json:
+                click.echo(json.dumps(rep, default=str, ensure_ascii=False))
+            else:
+                if is_tty():
+                    click.echo("\x1b[H\x1b[2J", nl=False)
+                click.echo(style(f"every {seconds:g} s, Ctrl-C to stop", dim=True))
+                print_report(rep)
+                click.echo("")
+            sys.stdout.flush()
+            time.sleep(seconds)
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
 @main.command("status")
 @pass_cli_context
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (shape: docs/cli-json.md).")
-def status_cmd(cli: CliContext, as_json: bool) -> None:
+@click.option(
+    "--watch",
+    "watch",
+    type=click.FloatRange(0.2, 3600),
+    is_flag=False,
+    flag_value=2.0,
+    default=None,
+    metavar="[SECONDS]",
+    help="Redraw every SECONDS (default 2) until Ctrl-C; exits 0. With --json: one JSON object per line and frame.",
+)
+def status_cmd(cli: CliContext, as_json: bool, watch: float | None = None) -> None:
     """One screen on the served groups' queue: counts by hook and status, past-due actions, failures in the last
-    24 h, the newest completion, the recurring cart cleanup, the workers, and the database looked at.
+    24 h, the newest completion, the recurring cart cleanup, the workers, the paused hooks (`hooks pause`), and
+    the database looked at.
 
     \b
     Exit code 0 healthy, 1 warnings, 2 critical (reasons printed):
@@ -227,13 +283,12 @@ def status_cmd(cli: CliContext, as_json: bool) -> None:
                 scheduled; no live worker (heartbeat within 30 s); a worker died in the last 24 h without a
                 clean stop; no heartbeat table; a served group does not exist; messages in doubt (ledger rows
                 'sending'/'unknown': maybe delivered, never re-sent automatically)
+    --watch redraws until Ctrl-C and then exits 0 (the health is in each frame).
     Database errors (unreachable, missing tables) exit 2 with one line on stderr; bad options exit 1."""
-    settings = cli.settings
-    store = cli.store()
-    snap = operations.status_snapshot(store, settings.groups, store.now())
-    health = assess(snap, settings.groups, settings.prefix)
-    db = {"dsn": mask_dsn(settings.dsn), **operations.database_info(store)}
-    rep = build_report(snap, health, db, settings.groups)
+    if watch is not None:
+        _watch(cli, watch, as_json)
+        return
+    rep = _report(cli)
     if as_json:
         echo_json(rep)
     else:
