@@ -13,7 +13,7 @@ from typing import Any
 
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge import hooks as hook_table
-from wch_bridge.app import open_engine, open_store, plugin_layers
+from wch_bridge.app import open_engine, open_store, plugin_layers, run_action_now
 from wch_bridge.errors import ActionDataError, StoreError
 from wch_bridge.masking import mask_phone
 from wch_bridge.settings import Settings, mask_dsn
@@ -64,6 +64,7 @@ __all__ = [
     "paused_hooks",
     "purge_batch",
     "retry_action",
+    "run_action_now",
     "schedule_json",
     "schedule_resend",
     "schedule_single",
