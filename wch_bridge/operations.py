@@ -39,6 +39,7 @@ __all__ = [
     "Engine",
     "LedgerEntry",
     "MessageLedger",
+    "Narrow",
     "RetryResult",
     "StatusSnapshot",
     "WorkerRegistry",
@@ -83,6 +84,7 @@ PURGEABLE = queries.PURGEABLE
 RETRY_OF = queries.RETRY_OF
 RETRIED_AS_PREFIX = queries.RETRIED_AS_PREFIX
 RetryResult = queries.RetryResult
+Narrow = queries.Narrow
 StatusSnapshot = queries.StatusSnapshot
 action_ids_page = queries.action_ids_page
 count_actions = queries.count_actions

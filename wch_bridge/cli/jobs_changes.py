@@ -288,10 +288,11 @@ def _go_ahead(total: int, what: str, would: str, question: str, dry_run: bool, y
 @pass_cli_context
 @click.option(
     "--status",
-    "status",
+    "statuses",
     type=click.Choice(list(operations.PURGEABLE)),
     required=True,
-    help="Which finished actions to delete.",
+    multiple=True,
+    help="Which finished actions to delete; repeat for several (--status complete --status failed).",
 )
 @click.option(
     "--older-than",
@@ -300,11 +301,15 @@ def _go_ahead(total: int, what: str, would: str, question: str, dry_run: bool, y
     metavar="DURATION",
     help="Age: 30m, 24h, 7d, 4w ... (see above for how it is measured).",
 )
+@click.option("--hook", default=None, help="Only actions of this hook.")
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def purge_cmd(cli: CliContext, status: str, older_than: str, dry_run: bool, yes: bool) -> None:
-    """Delete old finished actions of the served groups and their log rows, in batches of 500 per
-    transaction. Pending and in-progress actions are never deleted.
+def purge_cmd(
+    cli: CliContext, statuses: tuple[str, ...], older_than: str, hook: str | None, dry_run: bool, yes: bool
+) -> None:
+    """Delete old finished actions of the served groups (optionally of one --hook) and their log rows, in
+    batches of 500 per transaction, each batch all or nothing (the DELETE names the rows by primary key and
+    checks their status again). Pending and in-progress actions are never deleted.
 
     \b
     Age is measured like Action Scheduler's cleaner, on last_attempt_gmt (when the action last ran);
@@ -313,11 +318,17 @@ def purge_cmd(cli: CliContext, status: str, older_than: str, dry_run: bool, yes:
     settings = cli.settings
     age = parse_duration(older_than, "--older-than")
     assert age is not None
+    statuses = tuple(dict.fromkeys(statuses))
     store = cli.store()
     served = list(operations.served_group_ids(store, settings.groups))
     cutoff: datetime = store.now() - age
-    total = operations.count_purgeable(store, served, status, cutoff)
-    what = f"{status} action(s) in group(s) {', '.join(settings.groups)} older than {older_than} (before {fmt_dt(cutoff)} UTC)"
+    counts = {s: operations.count_purgeable(store, served, s, cutoff, hook) for s in statuses}
+    total = sum(counts.values())
+    what = (
+        f"{' or '.join(statuses)} action(s) in group(s) {', '.join(settings.groups)}"
+        + (f" of hook {hook}" if hook else "")
+        + f" older than {older_than} (before {fmt_dt(cutoff)} UTC)"
+    )
     if not _go_ahead(
         total,
         what,
@@ -327,18 +338,28 @@ def purge_cmd(cli: CliContext, status: str, older_than: str, dry_run: bool, yes:
         yes,
     ):
         return
+    done: dict[str, tuple[int, int]] = {}
+    with progress(total, "purging") as bar:
+        for status in statuses:
+            done[status] = _purge_status(store, served, status, cutoff, hook, bar)
+    for status, (actions, logs) in done.items():
+        click.echo(f"deleted {actions} {status} action(s) and {logs} log row(s)")
+
+
+def _purge_status(
+    store: operations.ActionStore, served: list[int], status: str, cutoff: datetime, hook: str | None, bar: Any
+) -> tuple[int, int]:
     actions = logs = 0
     after = 0
-    with progress(total, "purging") as bar:
-        while True:
-            b = operations.purge_batch(store, served, status, cutoff, after_id=after)
-            if not b.last_id:
-                break
-            actions += b.actions
-            logs += b.logs
-            after = b.last_id
-            bar.update(b.actions)
-    click.echo(f"deleted {actions} {status} action(s) and {logs} log row(s)")
+    while True:
+        b = operations.purge_batch(store, served, status, cutoff, after_id=after, hook=hook)
+        if not b.last_id:
+            break
+        actions += b.actions
+        logs += b.logs
+        after = b.last_id
+        bar.update(b.actions)
+    return actions, logs
 
 
 # ---------------------------------------------------------------------------------------------- run
