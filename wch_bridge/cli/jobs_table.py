@@ -52,8 +52,10 @@ def _detail(item: dict[str, Any], limit: int | None) -> str:
     args = item["args_summary"]
     if limit is None:
         return " · ".join(p for p in (f"! {cut(err, 60)}" if err else "", args) if p)
+    if err and (limit < 30 or not args):
+        return cut(f"! {err}", limit)  # narrow: the error matters more than the args
     if err:
-        mine = cut(f"! {err}", max(limit // 2, limit - len(args) - 3) if args else limit)
+        mine = cut(f"! {err}", max(limit // 2, limit - len(args) - 3))
         return cut(f"{mine} · {args}" if args else mine, limit)
     return cut(args, limit)
 
@@ -75,8 +77,8 @@ def list_table(items: list[dict[str, Any]], width: int | None, now: datetime) ->
     fixed = ids + status_w + 5 + 5 + tries + SEP * 6
     hook_w = min(HOOK_MAX, max(len(i["hook"]) for i in items))
     rest = width - fixed - hook_w
-    if rest < 16:  # give the hook back some room to the last column, down to HOOK_MIN
-        hook_w = max(HOOK_MIN, hook_w - (16 - rest))
+    if rest < 20:  # give the last column some of the hook's room, down to HOOK_MIN
+        hook_w = max(HOOK_MIN, hook_w - (20 - rest))
         rest = width - fixed - hook_w
     hook_w = max(hook_w, len("HOOK"))
     body = [
