@@ -33,6 +33,9 @@ from wch_bridge.worker.signals import Stopper
 
 log = logging.getLogger("wch_bridge.worker")
 
+#: Seconds between two reads of the paused hooks at least (``hooks pause``); otherwise the poll interval.
+PAUSED_READ_MIN_S = 1.0
+
 
 class Worker:
     """Poll -> take -> run on a thread pool -> record outcomes (batched) -> follow-ups and next instances.
@@ -262,8 +265,9 @@ class Worker:
                 time.sleep(min(5.0, self.settings.poll_interval))
 
     def _read_paused(self) -> None:
-        """Re-read the paused hooks (``store.paused``) at most once per poll interval (a failure keeps the last)."""
-        if time.monotonic() - self._paused_read < self.settings.poll_interval:
+        """Re-read the paused hooks (``store.paused``) once per poll interval, at most once a second (a drain with a
+        short poll interval pays no read per take); a failed read keeps the last set."""
+        if time.monotonic() - self._paused_read < max(PAUSED_READ_MIN_S, self.settings.poll_interval):
             return
         self._paused_read = time.monotonic()
         paused = self.outages.value(lambda: frozenset(paused_hooks(self.store)), self._paused)
