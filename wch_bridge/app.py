@@ -17,7 +17,7 @@ from wch_bridge.models import Action
 from wch_bridge.owners import OWNED_OPTION
 from wch_bridge.report import ReportTicker, build_report_data
 from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_secrets, mask_dsn, mask_secrets_in_text
-from wch_bridge.store import ActionStore, Engine, make_engine, ownership, queries, reporting
+from wch_bridge.store import ActionStore, Engine, make_engine, ownership, paused, queries, reporting
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.actions import NewRow
 from wch_bridge.store.ledger import MessageLedger
@@ -180,6 +180,7 @@ def report_data(settings: Settings, store: ActionStore, window: str = "24h") -> 
                                  "unowned": ownership.unowned(store, settings.groups, LIVE_HEARTBEAT_SECONDS)}
     except WchBridgeError as exc:
         sections["ownership"] = {"available": False, "reason": str(exc)[:200]}
+    sections["paused_hooks"] = sorted(paused.paused_hooks(store))  # `hooks pause`: in the JSON, not drawn yet
     return build_report_data(sections, window=window, now=now, dsn=settings.dsn, prefix=settings.prefix,
                              groups=settings.groups)
 

@@ -5,12 +5,14 @@ columns, ``jobs purge --hook`` with several statuses, ``hooks pause|resume`` sho
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -178,3 +180,10 @@ def test_status_watch_redraws_until_ctrl_c(ops: Ops) -> None:
             proc.kill()
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "Aborted" not in err
+
+
+def test_report_json_names_the_paused_hooks(ops: Ops, tmp_path: Path) -> None:
+    assert ops.run("hooks", "pause", "wch_process_sync_job").returncode == 0
+    r = ops.run("report", "--out", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["paused_hooks"] == ["wch_process_sync_job"]
