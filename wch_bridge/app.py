@@ -4,24 +4,24 @@ Settings. Everything else receives them, so tests can pass real alternatives wit
 from __future__ import annotations
 
 import logging
-from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from wch_bridge import config, hooks, phpser, schedules, wpsettings
+from wch_bridge import config, hooks, wpsettings
 from wch_bridge.errors import ConfigError, StoreError, WchBridgeError
 from wch_bridge.handlers import Handler, Services, default_registry
+from wch_bridge.health import HealthFacts, live_worker_seconds
 from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.metrics import ActionObserver, chain_ticks
 from wch_bridge.models import Action
 from wch_bridge.owners import OWNED_OPTION
 from wch_bridge.report import ReportTicker, build_report_data
 from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_secrets, mask_dsn, mask_secrets_in_text
-from wch_bridge.store import ActionStore, Engine, make_engine, ownership, paused, queries, reporting
+from wch_bridge.store import ActionStore, Engine, make_engine, new_rows, ownership, paused, queries, reporting
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.actions import NewRow
+from wch_bridge.store.health_facts import read_health_facts
 from wch_bridge.store.ledger import MessageLedger
-from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
 from wch_bridge.store.workers import WorkerRegistry
 from wch_bridge.store.wp import WordPressData
 from wch_bridge.timeutil import Clock
@@ -152,10 +152,8 @@ def ensure_recurring(store: ActionStore, settings: Settings, spec: hooks.HookSpe
     if store.has_pending_like(spec.name, group_ids):
         return 0
     now = store.now()
-    ts = int(now.replace(tzinfo=UTC).timestamp())
     group = "wch" if "wch" in settings.groups else settings.groups[0]
-    row = NewRow(hook=spec.name, scheduled_date_gmt=now, args="[]", group=group,
-                 schedule=phpser.serialize_schedule(schedules.interval_first(ts, interval)))
+    row = new_rows.recurring_row(spec.name, now, interval, group=group)
     new_id = store.insert_action(row, unique=True, now=now)
     if new_id:
         log.info("scheduled the recurring %s (every %d s, group %s) as action #%d",
@@ -173,16 +171,20 @@ def report_data(settings: Settings, store: ActionStore, window: str = "24h") -> 
     """The report's data (``wch_bridge.report``): aggregate queries (``store.reporting``), then health + masking."""
     now = store.now()
     scope = reporting.open_scope(store.engine, store.t, settings.groups, now, window, store.site)
-    stale = max(30.0, 6 * settings.heartbeat_interval)
-    sections = reporting.collect(scope, worker_stale_seconds=stale)
-    try:
-        sections["ownership"] = {"available": True,
-                                 "unowned": ownership.unowned(store, settings.groups, LIVE_HEARTBEAT_SECONDS)}
-    except WchBridgeError as exc:
-        sections["ownership"] = {"available": False, "reason": str(exc)[:200]}
+    sections = reporting.collect(scope, live_seconds=live_worker_seconds(settings))
     sections["paused_hooks"] = sorted(paused.paused_hooks(store))  # `hooks pause`: in the JSON, not drawn yet
-    return build_report_data(sections, window=window, now=now, dsn=settings.dsn, prefix=settings.prefix,
-                             groups=settings.groups)
+    return build_report_data(sections, health_facts(settings, store, now), window=window, now=now, dsn=settings.dsn,
+                             prefix=settings.prefix, groups=settings.groups)
+
+
+def health_facts(settings: Settings, store: ActionStore, now: datetime | None = None) -> HealthFacts:
+    """The facts the health verdict is judged from (``wch_bridge.health``); a database error is itself a fact
+    (``unreadable``: critical), so the report still renders."""
+    now = now or store.now()
+    try:
+        return read_health_facts(store, settings.groups, now, live_worker_seconds(settings))
+    except WchBridgeError as exc:
+        return HealthFacts(now=now, live_seconds=live_worker_seconds(settings), unreadable=str(exc).splitlines()[0][:200])
 
 
 def build_report_ticker(settings: Settings, store: ActionStore) -> ReportTicker | None:
@@ -218,7 +220,8 @@ def build_worker(
                     heartbeats=WorkerRegistry(store.engine, store.t),
                     send_gate=getattr(services.whatsapp, "gate", None))
     worker.observer = observer  # type: ignore[attr-defined]
-    publish_ownership(store, settings.groups, worker.hooks)
+    worker.outcomes.log_failures = False  # the observer's line is the one line of a failure
+    publish_ownership(store, settings.groups, worker.hooks, live_worker_seconds(settings))
     return worker
 
 
@@ -231,24 +234,24 @@ def check_narrowed_hooks(settings: Settings, registry: dict[str, Handler]) -> No
                           f"{', '.join(hooks.NAMES)} (see `wch-bridge hooks list`)")
 
 
-def publish_ownership(store: ActionStore, groups: tuple[str, ...], served: list[str]) -> None:
+def publish_ownership(store: ActionStore, groups: tuple[str, ...], served: list[str], live_seconds: float) -> None:
     """Write the option ``wch_bridge_owned`` for the must-use plugin (this worker's pairs and the other live
     workers'); a failure is logged, never fatal (the heartbeat row carries the same facts)."""
     try:
-        pairs = ownership.publish(store, {(g, h) for g in groups for h in served}, LIVE_HEARTBEAT_SECONDS)
+        pairs = ownership.publish(store, {(g, h) for g in groups for h in served}, live_seconds)
     except StoreError as exc:
         log.warning("could not publish what this worker owns (option %s): %s", OWNED_OPTION, exc)
         return
     if pairs is not None:
         log.info("published ownership of %d (group, hook) pair(s) for the must-use plugin", len(pairs))
-    warn_unowned(store, groups)
+    warn_unowned(store, groups, live_seconds)
 
 
-def warn_unowned(store: ActionStore, groups: tuple[str, ...]) -> None:
+def warn_unowned(store: ActionStore, groups: tuple[str, ...], live_seconds: float) -> None:
     """At a worker's start: one warning naming the pending hooks of its groups that no one runs (no handler here,
     PHP kept off them or without a callback), as ``status`` reports them."""
     try:
-        stranded = ownership.unowned(store, groups, LIVE_HEARTBEAT_SECONDS)
+        stranded = ownership.unowned(store, groups, live_seconds)
     except StoreError:
         return
     if stranded:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from wch_bridge import argscodec, phpser, schedules
+from wch_bridge import argscodec
 from wch_bridge import hooks as hook_table
 from wch_bridge.app import build_services, build_worker, open_store, report_data
 from wch_bridge.errors import ConfigError
@@ -33,10 +33,9 @@ from wch_bridge.metrics import chain_ticks
 from wch_bridge.report import render_html, write_atomic
 from wch_bridge.sandbox import Sandbox
 from wch_bridge.settings import Settings
-from wch_bridge.store import ActionStore, queries
+from wch_bridge.store import ActionStore, new_rows, queries
 from wch_bridge.store import gauges as store_gauges
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.actions import NewRow
 from wch_bridge.store.wp import WordPressData
 from wch_bridge.store.wp_seed import SiteSeeder
 from wch_bridge.timeutil import Clock
@@ -168,9 +167,7 @@ class Demo:
         """``as_schedule_single_action(now + delay, hook, args, 'wch')`` as the plugin stores it."""
         encoded, extended = argscodec.encode_args(args)
         when = store.now() + timedelta(seconds=delay)
-        ts = int(when.replace(tzinfo=UTC).timestamp())
-        row = NewRow(hook=hook, scheduled_date_gmt=when, args=encoded, extended_args=extended, group="wch",
-                     schedule=phpser.serialize_schedule(schedules.SimpleSchedule(ts)), priority=priority)
+        row = new_rows.single_row(hook, when, args=encoded, extended_args=extended, group="wch", priority=priority)
         self.seeded += 1
         self.seeded_by_hook[hook] = self.seeded_by_hook.get(hook, 0) + 1
         return store.insert_action(row)
@@ -184,7 +181,7 @@ class Demo:
                          woocommerce_custom_orders_table_enabled="yes")
         seed.set_wch_settings({
             "api": {"whatsapp_phone_number_id": PHONE_NUMBER_ID, "api_version": "v21.0"},
-            "catalog": {"catalog_id": CATALOG_ID},
+            "catalog": {"catalog_id": CATALOG_ID, "sync_enabled": True, "include_out_of_stock": True},
             "notifications": {"abandoned_cart_delay_hours": 24, "order_status_updates": True},
             "recovery": {"template_sequence_1": "cart_reminder"},
         })

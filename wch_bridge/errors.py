@@ -43,14 +43,6 @@ class PermanentError(HandlerError):
     """Retrying cannot fix it (unknown sync type, entity not found, invalid parameter...)."""
 
 
-class RetryableError(HandlerError):
-    """A later attempt may succeed (timeouts, 5xx, rate limits)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 class ShutdownRequested(HandlerError):  # noqa: N818 - it is a signal, not a failure
     """A handler stopped between units of work because the worker is shutting down.
 

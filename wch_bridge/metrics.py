@@ -6,9 +6,12 @@
   format prints them as fields).
 * :class:`StoreCollector` computes gauges at scrape time from cheap aggregate queries (``store.gauges``), cached
   for a few seconds: queue depth and oldest past-due age per hook, ledger messages by status and error code,
-  heartbeat age. It also exports the WhatsApp send gate's counters (rate-limit waits, pauses, halt).
-* :class:`MetricsServer` serves ``/metrics``, ``/healthz`` (liveness: the worker loop turns) and ``/readyz``
-  (database reachable, tables present) from a small threaded WSGI server.
+  heartbeat age, and the health verdict ``wch_bridge_health`` (0/1/2: ``wch_bridge.health.judge`` on the facts of
+  ``store.health_facts``, the verdict ``status`` and the report give) with the live workers and the hooks no one
+  runs from the same facts. It also exports the WhatsApp send gate's counters (rate-limit waits, pauses, halt).
+* :class:`MetricsServer` serves ``/metrics``, ``/healthz`` (liveness: the worker loop turns; its body also names the
+  last scraped health verdict, which never fails the probe) and ``/readyz`` (database reachable, tables present)
+  from a small threaded WSGI server.
 
 Every metric lives in the observer's own ``CollectorRegistry`` (never the process-global one)."""
 
@@ -19,6 +22,7 @@ import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -26,10 +30,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from wch_bridge.health import HealthFacts, judge, live_worker_seconds
+from wch_bridge.settings import Settings
 from wch_bridge.store import gauges as store_gauges
-from wch_bridge.store import ownership
 from wch_bridge.store.actions import ActionStore
-from wch_bridge.store.queries import LIVE_HEARTBEAT_SECONDS
+from wch_bridge.store.health_facts import read_health_facts
 from wch_bridge.worker import Result, Worker
 
 log = logging.getLogger("wch_bridge.actions")
@@ -42,7 +47,8 @@ OUTCOMES = {"complete": "complete", "failed": "failed", "release": "released"}
 
 
 class ActionObserver:
-    """Worker callbacks: ``on_result(result)`` (metrics + one log line) and ``on_tick(worker)`` (loop liveness).
+    """Worker callbacks: ``on_result(result)`` (metrics + one log line, a warning for a failure: the worker then
+    does not log it again, ``app.build_worker``) and ``on_tick(worker)`` (loop liveness).
 
     Durations are real seconds (monotonic); the pickup lag is in the clock's time (the demo's compressed clock
     reports lags as the queue saw them)."""
@@ -77,7 +83,8 @@ class ActionObserver:
         if lag is not None:
             self.lag.labels(hook).observe(lag)
         detail = f": {res.message}" if res.message and res.kind != "complete" else ""
-        log.info("action:%d %s %s in %.3f s%s", res.action.action_id, hook, outcome, duration, detail,
+        level = logging.WARNING if res.kind == "failed" else logging.INFO  # the one line of a failure
+        log.log(level, "action:%d %s %s in %.3f s%s", res.action.action_id, hook, outcome, duration, detail,
                 extra={"action_id": res.action.action_id, "hook": hook, "outcome": outcome,
                        "duration": round(duration, 6)})
 
@@ -133,8 +140,10 @@ class StoreCollector(Collector):
     """Gauges computed when Prometheus scrapes, from aggregate queries cached ``cache_seconds``."""
 
     def __init__(self, store: ActionStore, groups: Sequence[str], *, worker_id: Callable[[], str | None],
-                 gate: Any = None, cache_seconds: float = 5.0) -> None:
+                 gate: Any = None, cache_seconds: float = 5.0, live_seconds: float | None = None) -> None:
         self.store = store
+        self.live_seconds = live_worker_seconds(Settings()) if live_seconds is None else live_seconds
+        self.last_health: str | None = None  # the verdict of the last scrape (shown by /healthz)
         self.groups = tuple(groups)
         self.worker_id = worker_id
         self.gate = gate
@@ -162,12 +171,15 @@ class StoreCollector(Collector):
             ledger = store_gauges.ledger_counts(self.store)
             wid = self.worker_id()
             beat = store_gauges.heartbeat_at(self.store, wid) if wid else None
-            stranded = ownership.unowned(self.store, self.groups, LIVE_HEARTBEAT_SECONDS)
+            facts = read_health_facts(self.store, self.groups, now, self.live_seconds)
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database is away
             server_log.debug("metrics gauges unavailable: %s", type(exc).__name__)
             up.add_metric([], 0)
             return [up]
         up.add_metric([], 1)
+        return [up, *self._queue_families(q, now), *self._health_families(facts, ledger, beat, now)]
+
+    def _queue_families(self, q: store_gauges.QueueGauges, now: datetime) -> list[Any]:
         depth = GaugeMetricFamily(f"{NS}_queue_depth", "Actions pending or in progress, by hook and status.",
                                   labels=["hook", "status"])
         for (hook, status), n in sorted(q.depth.items()):
@@ -180,6 +192,17 @@ class StoreCollector(Collector):
             past.add_metric([hook], q.past_due.get(hook, 0))
             when = q.oldest_due.get(hook)
             oldest.add_metric([hook], max(0.0, (now - when).total_seconds()) if when else 0.0)
+        return [depth, past, oldest]
+
+    def _health_families(self, facts: HealthFacts, ledger: list[tuple[str, int | None, int]], beat: datetime | None,
+                         now: datetime) -> list[Any]:
+        verdict = judge(facts)
+        self.last_health = verdict.level
+        health = GaugeMetricFamily(f"{NS}_health", "The health verdict `wch-bridge status` and the report give: "
+                                   "0 ok, 1 warning, 2 critical.")
+        health.add_metric([], float(verdict.exit_code))
+        live = GaugeMetricFamily(f"{NS}_live_workers", "Workers whose heartbeat is within the orphan timeout.")
+        live.add_metric([], float(len(facts.live_workers())))
         msgs = GaugeMetricFamily(f"{NS}_messages", "Messages in the ledger ({prefix}wch_bridge_messages) by status "
                                  "and WhatsApp error code ('' when none).", labels=["status", "error_code"])
         for status, code, n in sorted(ledger, key=lambda r: (r[0], r[1] or 0)):
@@ -189,9 +212,9 @@ class StoreCollector(Collector):
         hb.add_metric([], (now - beat).total_seconds() if beat else -1.0)
         nobody = GaugeMetricFamily(f"{NS}_unowned_pending", "Pending actions of hooks no one runs (neither the "
                                    "bridge nor PHP), by group and hook: alert on any.", labels=["group", "hook"])
-        for u in stranded:
+        for u in facts.unowned:
             nobody.add_metric([str(u["group"]), str(u["hook"])], int(u["pending"]))
-        return [up, depth, past, oldest, msgs, hb, nobody]
+        return [health, live, msgs, hb, nobody]
 
     def _gate_families(self) -> list[Any]:
         if self.gate is None:
@@ -268,11 +291,17 @@ def serve(worker: Worker, observer: ActionObserver, *, host: str, port: int, gat
           cache_seconds: float = 5.0) -> MetricsServer:
     """Register the scrape-time gauges for ``worker`` and start the HTTP server."""
     observer.worker_id = worker.worker_id
-    observer.registry.register(StoreCollector(worker.store, worker.settings.groups,
-                                              worker_id=lambda: observer.worker_id, gate=gate,
-                                              cache_seconds=cache_seconds))
+    collector = StoreCollector(worker.store, worker.settings.groups, worker_id=lambda: observer.worker_id, gate=gate,
+                               cache_seconds=cache_seconds, live_seconds=live_worker_seconds(worker.settings))
+    observer.registry.register(collector)
     limit = liveness_limit(worker.settings.poll_interval)
-    server = MetricsServer(observer.registry, live=lambda: observer.alive(limit),
+
+    def live() -> tuple[bool, str]:
+        ok, reason = observer.alive(limit)
+        health = collector.last_health
+        return ok, reason + (f"; queue health {health} (as of the last /metrics scrape)" if health else "")
+
+    server = MetricsServer(observer.registry, live=live,
                            ready=lambda: store_gauges.readiness(worker.store), host=host, port=port)
     server_log.info("metrics on http://%s:%d/metrics (and /healthz, /readyz)", host, server.port)
     return server.start()

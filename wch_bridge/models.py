@@ -1,8 +1,9 @@
-"""Plain data shared by every layer: Action Scheduler statuses, action rows, outcomes. No I/O here."""
+"""Plain data shared by every layer: Action Scheduler statuses, result kinds, ledger statuses, action rows,
+outcomes. No I/O here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -18,7 +19,26 @@ class Status(StrEnum):
     CANCELED = "canceled"
 
 
-FINISHED_STATUSES = (Status.COMPLETE, Status.FAILED, Status.CANCELED)
+class ResultKind(StrEnum):
+    """How the worker ended one action: ``complete`` / ``failed`` are written to Action Scheduler, ``release``
+    puts the action back to ``pending`` untouched (worker stopping, database away)."""
+
+    COMPLETE = "complete"
+    FAILED = "failed"
+    RELEASE = "release"
+
+
+class LedgerStatus(StrEnum):
+    """Statuses the bridge writes to its outbound message ledger (``{prefix}wch_bridge_messages.status``); the
+    transitions between them are listed in ``store.ledger``."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
 
 #: The runner context written into log lines: "action started via WCH Bridge".
 CONTEXT = "WCH Bridge"
@@ -82,4 +102,3 @@ class Outcome:
     message: str = ""
     follow_ups: tuple[NewAction, ...] = ()
     log_lines: tuple[str, ...] = ()
-    data: dict[str, Any] = field(default_factory=dict)

@@ -8,7 +8,7 @@ decoded args and schedules as plain values from here."""
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from wch_bridge import argscodec, phpser, schedules
@@ -17,7 +17,7 @@ from wch_bridge.app import open_engine, open_store, plugin_layers, run_action_no
 from wch_bridge.errors import ActionDataError, StoreError
 from wch_bridge.masking import mask_phone
 from wch_bridge.settings import Settings, mask_dsn
-from wch_bridge.store import ActionStore, Engine, ownership, paused, queries, reporting
+from wch_bridge.store import ActionStore, Engine, new_rows, ownership, paused, queries, reporting
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.actions import NewRow
 from wch_bridge.store.engine import sqlite_file
@@ -28,7 +28,6 @@ from wch_bridge.timeutil import FMT
 
 __all__ = [
     "CLEANUP_HOOK",
-    "LIVE_HEARTBEAT_SECONDS",
     "PLUGIN_SCHEMAS",
     "PURGEABLE",
     "REPORT_WINDOWS",
@@ -79,7 +78,6 @@ __all__ = [
 
 # -- names the commands use as they are (the operator queries of ``store.queries`` and friends)
 CLEANUP_HOOK = queries.CLEANUP_HOOK
-LIVE_HEARTBEAT_SECONDS = queries.LIVE_HEARTBEAT_SECONDS
 PURGEABLE = queries.PURGEABLE
 RETRY_OF = queries.RETRY_OF
 RETRIED_AS_PREFIX = queries.RETRIED_AS_PREFIX
@@ -181,16 +179,7 @@ def schedule_json(raw: str | None) -> dict[str, Any]:
 def _single_row(
     hook: str, args: tuple[str, str | None], when: datetime, group: str, priority: int = 10
 ) -> NewRow:
-    ts = int(when.replace(tzinfo=UTC).timestamp())  # the store's times are naive UTC
-    return NewRow(
-        hook=hook,
-        scheduled_date_gmt=when,
-        schedule=phpser.serialize_schedule(schedules.SimpleSchedule(ts)),
-        args=args[0],
-        extended_args=args[1],
-        group=group,
-        priority=priority,
-    )
+    return new_rows.single_row(hook, when, args=args[0], extended_args=args[1], group=group, priority=priority)
 
 
 def schedule_single(

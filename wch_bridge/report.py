@@ -1,18 +1,12 @@
 """The status report: plain data (from ``wch_bridge.store.reporting``) -> one self-contained HTML file or JSON.
 
-The only jinja2 user; never queries. :func:`build_report_data` decides the health banner, masks phone numbers in
+The only jinja2 user; never queries. :func:`build_report_data` adds the health banner, masks phone numbers in
 every string that came from the database, and turns datetimes into ``YYYY-MM-DD HH:MM:SS`` (UTC) strings, so the
 HTML and ``--json`` show the same figures. :func:`render_html` draws the charts as inline SVG (geometry computed
 here, the template only places it). :func:`write_atomic` replaces the file in one ``os.replace``.
 
-Health rules (docs/report.md):
-
-* critical: past-due actions whose oldest has waited >= 30 min, or >= 1000 past-due; >= 10 failures in the window
-  that are >= 25 % of the finished actions; no live worker heartbeat although workers have registered before;
-  the WhatsApp API paused by an authentication error (ledger rows with ``error_code`` 0 or 190, or status
-  ``halted``/``paused``, newer than the last sent message); the Action Scheduler tables missing.
-* warning: past-due actions older than 5 min; any failure in the window; no worker ever registered or no
-  heartbeat table; the recurring ``wch_cleanup_expired_carts`` action not scheduled.
+The health banner is :func:`wch_bridge.health.judge`'s verdict on the facts of ``store.health_facts``: the same
+rules, thresholds and words as ``wch-bridge status`` (docs/report.md lists them).
 """
 
 from __future__ import annotations
@@ -34,43 +28,17 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from wch_bridge import __version__
 from wch_bridge.errors import ConfigError
-from wch_bridge.hooks import CART_CLEANUP
+from wch_bridge.health import HealthFacts, facts_json, fmt_duration, judge
 from wch_bridge.masking import mask_phones_in_text
 from wch_bridge.resources import templates_dir
 from wch_bridge.settings import mask_dsn
 
 log = logging.getLogger("wch_bridge.report")
 
-OK, WARNING, CRITICAL = "ok", "warning", "critical"
-_RANK = {OK: 0, WARNING: 1, CRITICAL: 2}
-PAST_DUE_WARN_AGE = 300
-PAST_DUE_CRIT_AGE = 1800
-PAST_DUE_CRIT_COUNT = 1000
-FAILURE_CRIT_COUNT = 10
-FAILURE_CRIT_RATIO = 0.25
 TEMPLATE = "report.html.j2"
 
 
 # ---------------------------------------------------------------------------------------------- formatting
-def fmt_duration(seconds: float | None) -> str:
-    """``0.4 s``, ``42 s``, ``3 min 5 s``, ``2 h 10 min``, ``3 d 4 h``."""
-    if seconds is None:
-        return "—"
-    s = float(seconds)
-    if s < 10:
-        return f"{s:.1f} s"
-    if s < 60:
-        return f"{s:.0f} s"
-    m, sec = divmod(int(s), 60)
-    if m < 60:
-        return f"{m} min {sec} s" if sec else f"{m} min"
-    h, m = divmod(m, 60)
-    if h < 48:
-        return f"{h} h {m} min" if m else f"{h} h"
-    d, h = divmod(h, 24)
-    return f"{d} d {h} h" if h else f"{d} d"
-
-
 def fmt_num(value: Any) -> str:
     if value is None:
         return "—"
@@ -111,93 +79,15 @@ def database_label(dsn: str) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------- health
-def decide_health(sections: Mapping[str, Any], window: str) -> dict[str, Any]:
-    """OK / warning / critical with the reasons in words (``reasons``) and the good news (``facts``)."""
-    reasons: list[dict[str, str]] = []
-    facts: list[str] = []
-
-    def add(level: str, text: str) -> None:
-        reasons.append({"level": level, "text": text})
-
-    h = sections.get("health") or {}
-    if not h.get("available"):
-        add(CRITICAL, f"The Action Scheduler tables could not be read: {h.get('reason', 'unknown reason')}.")
-        return {"status": CRITICAL, "reasons": reasons, "facts": facts}
-    n, age = int(h.get("past_due") or 0), h.get("oldest_past_due_age")
-    if n:
-        text = (f"{n:,} action{'s are' if n != 1 else ' is'} past due; the oldest has waited "
-                f"{fmt_duration(age)} (since {_clean(h.get('oldest_past_due_gmt')) or 'an unknown date'} UTC).")
-        if n >= PAST_DUE_CRIT_COUNT or (age is not None and age >= PAST_DUE_CRIT_AGE):
-            add(CRITICAL, text)
-        elif age is None or age >= PAST_DUE_WARN_AGE:
-            add(WARNING, text)
-        else:
-            facts.append(text)
-    else:
-        facts.append("No past-due actions.")
-    failed, done = int(h.get("failed_in_window") or 0), int(h.get("completed_in_window") or 0)
-    if failed:
-        ratio = failed / max(1, failed + done)
-        add(CRITICAL if failed >= FAILURE_CRIT_COUNT and ratio >= FAILURE_CRIT_RATIO else WARNING,
-            f"{failed:,} action{'s' if failed != 1 else ''} failed in the last {window} "
-            f"({ratio:.0%} of {failed + done:,} finished).")
-    else:
-        facts.append(f"No failures in the last {window} ({done:,} actions completed).")
-    unowned = (sections.get("ownership") or {}).get("unowned") or []
-    if unowned:
-        names = ", ".join(f"{_clean(u.get('hook'))} ({int(u.get('pending') or 0):,} in {_clean(u.get('group'))})"
-                          for u in unowned[:10])
-        total = sum(int(u.get("pending") or 0) for u in unowned)
-        add(CRITICAL, f"{total:,} pending action{'s' if total != 1 else ''} of hooks no one runs (neither the "
-                      f"bridge nor PHP): {names}. Check for a typo in the hook name, or let PHP run them "
-                      "(`wch-bridge hooks list`).")
-    hb = h.get("heartbeat") or {}
-    stale = float((sections.get("workers") or {}).get("stale_seconds") or 60)
-    if not hb.get("available"):
-        add(WARNING, "Worker heartbeats are not recorded here (no heartbeat table): cannot tell whether a "
-                     "wch-bridge worker is running.")
-    elif not hb.get("ever"):
-        add(WARNING, "No wch-bridge worker has registered a heartbeat yet.")
-    elif (hb.get("last_heartbeat_age") is None or hb["last_heartbeat_age"] > stale) and _all_stopped_cleanly(sections):
-        add(WARNING, "No wch-bridge worker is running: every registered worker stopped cleanly. Start "
-                     "`wch-bridge run` to serve the queue.")
-    elif hb.get("last_heartbeat_age") is None or hb["last_heartbeat_age"] > stale:
-        last = _clean(hb.get("last_heartbeat_gmt"))
-        add(CRITICAL, "No live wch-bridge worker: " + (
-            f"the last heartbeat was {fmt_duration(hb.get('last_heartbeat_age'))} ago ({last} UTC)."
-            if last else "every registered worker has stopped."))
-    else:
-        live = (sections.get("workers") or {}).get("live")
-        facts.append(f"Worker heartbeat {fmt_duration(hb.get('last_heartbeat_age'))} ago"
-                     + (f" ({live} live)." if live is not None else "."))
-    if not h.get("cleanup_scheduled"):
-        add(WARNING, f"The recurring cart cleanup ({CART_CLEANUP}) is not scheduled.")
-    api = h.get("api") or {}
-    if api.get("available") and api.get("paused"):
-        code = api.get("error_code")
-        add(CRITICAL, "WhatsApp sending is paused by an authentication error"
-            + (f" (code {code})" if code is not None else "")
-            + f" since {_clean(api.get('last_auth_error_gmt'))} UTC, with no message sent after it"
-            + (f": {api['error_text']}" if api.get("error_text") else "") + ". Renew the access token.")
-    doubt = int(api.get("in_doubt") or 0) if api.get("available") else 0
-    if doubt:
-        add(WARNING, f"{doubt:,} WhatsApp message{'s are' if doubt != 1 else ' is'} in doubt since "
-            f"{_clean(api.get('in_doubt_since_gmt'))} UTC: the request left but no answer was recorded (a worker "
-            "stopped mid-send or the connection dropped), so it may or may not have been delivered; not re-sent "
-            "automatically (wch-bridge messages list --status unknown, then messages resend).")
-    reasons.sort(key=lambda r: -_RANK[r["level"]])
-    status = max((r["level"] for r in reasons), key=lambda lv: _RANK[lv], default=OK)
-    return {"status": status, "reasons": reasons, "facts": facts}
-
-
-def _all_stopped_cleanly(sections: Mapping[str, Any]) -> bool:
-    """Workers were registered, none is live and none died (each recorded its stop): a clean shutdown."""
-    w = sections.get("workers") or {}
-    return bool(w.get("available")) and not w.get("live") and not w.get("dead") and bool(w.get("stopped"))
+def health_banner(facts: HealthFacts) -> dict[str, Any]:
+    """The banner: :func:`wch_bridge.health.judge`'s verdict (the one ``wch-bridge status`` prints) in words."""
+    v = judge(facts)
+    return {"status": v.level, "reasons": [{"level": r.level, "text": r.text} for r in v.reasons], "facts": v.facts}
 
 
 def build_report_data(
     sections: Mapping[str, Any],
+    facts: HealthFacts,
     *,
     window: str,
     now: datetime,
@@ -212,9 +102,9 @@ def build_report_data(
             "generated_gmt": now, "window": window, "version": version, "prefix": prefix,
             "groups": list(groups), "database": database_label(dsn),
         },
-        "health": decide_health(sections, window),
-        "inputs": sections.get("health"),
-        **{k: v for k, v in sections.items() if k != "health"},
+        "health": health_banner(facts),
+        "inputs": facts_json(facts),
+        **sections,
     }
     cleaned: dict[str, Any] = _clean(data)
     _restore_campaign_ids(data, cleaned)

@@ -5,6 +5,7 @@ Nothing here sleeps or touches I/O; callers decide what to do with the numbers.
 
 from __future__ import annotations
 
+import math
 import random
 
 #: ``WCH_Sync_Job_Handler::RETRY_DELAYS``: the delay before retry 1, 2 and 3 of ``wch_process_sync_job``.
@@ -41,6 +42,23 @@ def message_retry_delay(attempt: int) -> int | None:
     if n >= MESSAGE_MAX_ATTEMPTS:
         return None
     return MESSAGE_RETRY_DELAYS[n - 1]
+
+
+def failed_send_delay(attempt: int, retry_after: float | None = None, *, used_up: int | None = None) -> int | None:
+    """The one rule for "when to send a message again after a failed send": the step of
+    :func:`message_retry_delay` for the attempts made so far, raised to the server's ``Retry-After`` when it asked
+    for longer (rounded up to whole seconds).
+
+    Once the attempts are used up: ``None`` (give up), or ``used_up`` seconds (still raised to ``Retry-After``) for
+    a caller that schedules the retry action anyway and lets that action give up."""
+    delay = message_retry_delay(attempt)
+    if delay is None:
+        if used_up is None:
+            return None
+        delay = used_up
+    if retry_after:
+        delay = max(delay, int(math.ceil(retry_after)))
+    return delay
 
 
 def backoff_ceiling(attempt: int, base: float = 1.0, cap: float = 60.0) -> float:

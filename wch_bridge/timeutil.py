@@ -102,6 +102,3 @@ class SiteTime:
     def as_local(self, utc_naive: datetime) -> datetime:
         """ActionScheduler_TimezoneHelper rendering (scheduled_date_local, log_date_local)."""
         return self.local(utc_naive) if self.named else utc_naive
-
-    def to_utc(self, local_naive: datetime) -> datetime:
-        return local_naive.replace(tzinfo=self.tz).astimezone(UTC).replace(tzinfo=None)

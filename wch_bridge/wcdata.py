@@ -36,6 +36,9 @@ class Product:
     attributes: dict[str, str] = field(default_factory=dict)
     catalog_id: str | None = None  # _wch_catalog_id
     variations: tuple[Product, ...] = ()
+    # product_cat term ids and product_visibility term slugs (a variation has no terms: its parent's)
+    category_ids: tuple[int, ...] = ()
+    visibility: frozenset[str] = frozenset()
 
     @property
     def is_variation(self) -> bool:
@@ -46,6 +49,21 @@ class Product:
         """Catalog ``id``: the post ID as text, as the plugin sends it (docs/plugin-contracts.md, "Catalog"); its
         product messages address items by this ``product_retailer_id``."""
         return str(self.id)
+
+    @property
+    def catalog_visibility(self) -> str:
+        """WooCommerce's ``get_catalog_visibility()`` from the ``product_visibility`` terms: ``hidden`` (both
+        ``exclude-from-catalog`` and ``exclude-from-search``), ``search`` (only ``exclude-from-catalog``),
+        ``catalog`` (only ``exclude-from-search``), else ``visible``."""
+        no_catalog, no_search = "exclude-from-catalog" in self.visibility, "exclude-from-search" in self.visibility
+        if no_catalog and no_search:
+            return "hidden"
+        return "search" if no_catalog else "catalog" if no_search else "visible"
+
+    @property
+    def in_stock(self) -> bool:
+        """``is_in_stock()``: any stock status but ``outofstock`` (``onbackorder`` counts as in stock)."""
+        return self.stock_status != "outofstock"
 
     def sale_active(self, now_ts: int) -> bool:
         if self.sale_price is None:

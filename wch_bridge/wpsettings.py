@@ -34,12 +34,14 @@ from wch_bridge.errors import ConfigError
 
 __all__ = [
     "DEFAULT_ABANDONED_CART_DELAY_HOURS",
+    "CatalogSync",
     "PluginSettings",
     "WpConfig",
     "decrypt_secret",
     "encrypt_secret",
     "encrypt_secret_legacy",
     "parse_wp_config",
+    "catalog_sync",
     "php_truthy",
     "plugin_settings",
     "setting",
@@ -128,6 +130,63 @@ def plugin_settings(values: Any) -> PluginSettings:
             setting(values, "notifications.abandoned_cart_delay_hours"), DEFAULT_ABANDONED_CART_DELAY_HOURS
         ),
         abandoned_cart_template=_text(setting(values, "recovery.template_sequence_1")),
+    )
+
+
+def _ids(value: Any) -> frozenset[int]:
+    """A PHP array of ids (ints or the strings the settings page stores) as a set of ints; junk is dropped."""
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    out: set[int] = set()
+    for item in items:
+        text = str(item).strip()
+        if text.isdigit() and int(text) > 0:
+            out.add(int(text))
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class CatalogSync:
+    """The plugin's catalog sync switches (``catalog.*`` of ``wch_settings``; docs/plugin-contracts.md "Catalog").
+
+    ``configured`` is False where the site has no ``wch_settings`` option at all (the bridge configured only by its
+    own settings): nothing is filtered then. ``products``/``categories`` are None for "all products"."""
+
+    configured: bool = False
+    enabled: bool = True
+    include_out_of_stock: bool = True
+    products: frozenset[int] | None = None
+    categories: frozenset[int] | None = None
+
+
+def catalog_sync(values: Any) -> CatalogSync:
+    """Decode the catalog switches from the unserialized ``wch_settings`` (None: the option does not exist).
+
+    As ``f46ecdf:includes/class-wch-product-sync-service.php`` (``is_sync_enabled``, ``validate_product``) and the
+    head's ``ProductValidatorService`` read them: ``catalog.sync_enabled`` (default false), ``catalog.include_out_of_stock``
+    (default false), ``catalog.sync_products`` (``'all'`` or a list of product ids). The plugin's settings page
+    writes the selection as ``catalog.product_selection`` (``all``/``products``/``categories``) with
+    ``catalog.products`` / ``catalog.categories`` instead, which the plugin's sync never reads (plugin bug): the
+    bridge honours it when ``sync_products`` is not a list."""
+    if values is None:
+        return CatalogSync()
+    if not isinstance(values, dict):
+        values = {}
+    products: frozenset[int] | None = None
+    categories: frozenset[int] | None = None
+    listed = setting(values, "catalog.sync_products", "all")
+    mode = str(setting(values, "catalog.product_selection", "all") or "all").strip()
+    if isinstance(listed, (list, dict)):
+        products = _ids(listed)
+    elif mode == "products":
+        products = _ids(setting(values, "catalog.products", []))
+    elif mode == "categories":
+        categories = _ids(setting(values, "catalog.categories", []))
+    return CatalogSync(
+        configured=True,
+        enabled=php_truthy(setting(values, "catalog.sync_enabled", False)),
+        include_out_of_stock=php_truthy(setting(values, "catalog.include_out_of_stock", False)),
+        products=products,
+        categories=categories,
     )
 
 

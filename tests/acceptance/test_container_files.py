@@ -359,7 +359,13 @@ $wpdb = new Fake_Wpdb();
 $scenario = $argv[2];
 if ( 'no-as' !== $scenario ) {
 	class ActionScheduler { public static $s; public static function store() { return self::$s; } }
-	ActionScheduler::$s = 'hybrid' === $scenario ? new stdClass() : new Fake_Store();
+	ActionScheduler::$s = 0 === strpos( $scenario, 'hybrid' ) ? new stdClass() : new Fake_Store();
+}
+if ( 'hybrid-old' === $scenario ) {  // Action Scheduler before 3.4: no claim ORDER BY filter either.
+	class ActionScheduler_Versions {
+		public static function instance() { return new self(); }
+		public function latest_version() { return '3.3.0'; }
+	}
 }
 if ( 'fresh' === $scenario ) { $wpdb->rows = array( '', 'wc-admin-data' ); ActionScheduler::$s->f['exclude-groups'] = array( 'other' ); }
 if ( 'present' === $scenario ) { $wpdb->rows = array( 'wch' ); }
@@ -374,6 +380,7 @@ echo json_encode( array(
 	'rows'    => $wpdb->rows,
 	'queries' => array( $first, $wpdb->n - $first ),
 	'text'    => wch_bridge_status_text(),
+	'order_by_filters' => isset( $GLOBALS['wch_hooks']['action_scheduler_claim_actions_order_by'] ) ? $GLOBALS['wch_hooks']['action_scheduler_claim_actions_order_by'] : array(),
 ) );
 """
 
@@ -419,7 +426,7 @@ def test_mu_plugin_creates_the_group_row_then_excludes_it(php: str, tmp_path: Pa
     out = _run_mu_plugin(php, tmp_path, "fresh")
     assert out["rows"] == ["", "wc-admin-data", "wch"]  # inserted once
     assert out["filter"] == ["other", "wch"]  # merged with what was excluded before
-    assert out["state"] == {"status": "ok", "mode": "groups", "excluded": ["wch"], "missing": []}
+    assert out["state"] == {"status": "ok", "mode": "groups", "excluded": ["wch"], "missing": [], "store": "db"}
     assert out["queries"] == [3, 1]  # select, insert, select; then a single select per request
     assert "wch-bridge sidecar" in out["text"]
 
@@ -440,7 +447,7 @@ def test_mu_plugin_never_excludes_a_group_without_a_row(php: str, tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    ("scenario", "status"), [("no-as", "no-action-scheduler"), ("hybrid", "unsupported-store")]
+    ("scenario", "status"), [("no-as", "no-action-scheduler"), ("hybrid-old", "unsupported-store")]
 )
 def test_mu_plugin_is_harmless_without_the_db_store(
     php: str, tmp_path: Path, scenario: str, status: str
@@ -448,3 +455,15 @@ def test_mu_plugin_is_harmless_without_the_db_store(
     out = _run_mu_plugin(php, tmp_path, scenario)
     assert out["state"]["status"] == status
     assert out["rows"] == [] and out["queries"] == [0, 0]
+
+
+def test_mu_plugin_keeps_php_off_the_groups_while_action_scheduler_migrates(php: str, tmp_path: Path) -> None:
+    """Action Scheduler 3.4+'s hybrid store (while it migrates from posts) has no claim filters, but its claims end
+    in the DB store's statement, which applies the ORDER BY filter: the plugin now works there (it stood aside, and
+    the real Action Scheduler 3.8.2 let PHP run the sidecar's hooks). Only before 3.4 is it harmless and idle."""
+    out = _run_mu_plugin(php, tmp_path, "hybrid")
+    assert out["state"] == {"status": "ok", "mode": "groups", "excluded": ["wch"], "missing": [],
+                            "store": "migrating"}
+    assert out["rows"] == ["wch"] and out["filter"] is None  # the row exists; no exclude-groups on this store
+    assert "wch_bridge_claim_order_by" in {str(cb) for cb in out["order_by_filters"]}
+

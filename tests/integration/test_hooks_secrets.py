@@ -33,7 +33,7 @@ def plugin_site(site: Site, tmp_path: Path, encrypt: object = encrypt_secret) ->
     site.seed.set_wch_settings({
         "api": {"whatsapp_phone_number_id": "555000111", "api_version": "v19.0",
                 "access_token": encrypt(TOKEN, AUTH_KEY, AUTH_SALT)},  # type: ignore[operator]
-        "catalog": {"catalog_id": "777"},
+        "catalog": {"catalog_id": "777", "sync_enabled": True},
     })
     site.settings = site.settings.with_(whatsapp_token=None, whatsapp_phone_number_id=None, whatsapp_catalog_id=None,
                                         wp_config=str(wp_config))

@@ -87,7 +87,7 @@ def test_price_format_and_site_time(store: ActionStore) -> None:
                      timezone_string="Asia/Kolkata")
     wp2 = WordPressData(store.engine, store.prefix, clock=Clock())
     assert wp2.price_format().format(Decimal("1234.5")) == "1.234,50 €"
-    assert wp2.store_currency() == "EUR"
+    assert wp2.price_format().currency == "EUR"
     now = wp2.clock.now()
     assert wp2.site.local(now) - now == timedelta(hours=5, minutes=30)
     assert abs(wp2.local_timestamp() - (int(wp2.clock.timestamp()) + 19800)) <= 1
@@ -115,6 +115,41 @@ def test_products_with_variations_prices_stock_image_and_permalink(store: Action
     wp.update_post_meta(pid, {"_wch_sync_status": "partial"})
     assert wp.get_post_meta(pid, "_wch_sync_status") == "partial"
     assert wp.get_product(pid).catalog_id == "SH"  # type: ignore[union-attr]
+
+
+def test_permalink_with_product_cat_in_the_product_base(store: ActionStore) -> None:
+    """WooCommerce's ``/shop/%product_cat%/`` base: the product's first category (parent DESC, term_id ASC) with
+    its ancestors' slugs first; ``uncategorized`` without a category; a variation takes its parent's."""
+    wp, seed = wp_of(store)
+    seed.set_options(home="https://shop.example", permalink_structure="/%postname%/",
+                     woocommerce_permalinks={"product_base": "/shop/%product_cat%/"})
+    shoes = seed.add_term("product_cat", "shoes")
+    running = seed.add_term("product_cat", "running", parent=shoes)
+    trail = seed.add_term("product_cat", "trail", parent=running)
+    sale = seed.add_term("product_cat", "sale")
+    pid = seed.add_product("Trail Runner", regular_price=None, slug="trail-runner")
+    seed.set_terms(pid, "product_cat", [sale, trail])  # the child category wins over the top-level one
+    var = seed.add_variation(pid, sku="TR-42", regular_price="89.00", attributes={"pa_size": "42"})
+    plain = seed.add_product("Gift Card", slug="gift-card")
+    product, variation, other = wp.get_product(pid), wp.get_product(var), wp.get_product(plain)
+    assert product is not None and variation is not None and other is not None
+    assert product.permalink == "https://shop.example/shop/shoes/running/trail/trail-runner/"
+    assert variation.permalink == "https://shop.example/shop/shoes/running/trail/trail-runner/?attribute_pa_size=42"
+    assert other.permalink == "https://shop.example/shop/uncategorized/gift-card/"
+    assert set(product.category_ids) == {sale, trail} and set(variation.category_ids) == {sale, trail}
+
+
+def test_product_visibility_terms(store: ActionStore) -> None:
+    wp, seed = wp_of(store)
+    hidden = seed.add_product("Hidden")
+    seed.set_terms(hidden, "product_visibility", ["exclude-from-catalog", "exclude-from-search"])
+    search_only = seed.add_product("Search only")
+    seed.set_terms(search_only, "product_visibility", ["exclude-from-catalog", "featured"])
+    var = seed.add_variation(hidden, sku="H-1")
+    shown = seed.add_product("Shown")
+    visibility = {pid: wp.get_product(pid).catalog_visibility  # type: ignore[union-attr]
+                  for pid in (hidden, search_only, var, shown)}
+    assert visibility == {hidden: "hidden", search_only: "search", var: "hidden", shown: "visible"}
 
 
 def test_orders_come_from_the_authoritative_store(store: ActionStore) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from sqlalchemy import select
+
 from wch_bridge.store import ActionStore
 from wch_bridge.store.ledger import FAILED, PENDING, RETRY, SENDING, SENT, UNKNOWN, MessageLedger, ledger_key
 
@@ -144,3 +146,19 @@ def test_a_send_costs_three_commits_and_what_it_returns_is_what_is_stored(store:
         assert counts.statements - counts.by_verb.get("BEGIN", 0) == statements, counts.as_dict()
     stored = ledger.get(key)
     assert stored is not None and stored.status == SENT and stored.wa_message_id == "wamid.XYZ"
+
+
+def test_statuses_are_stored_as_plain_text(store: ActionStore) -> None:
+    """The ledger's statuses are ``LedgerStatus`` members; the column holds exactly the old strings."""
+    ledger = make(store)
+    key = ledger_key("order", 43, "completed")
+    ledger.claim(key, recipient=PHONE, kind="text")
+    seen = []
+    m = ledger.m
+    with store.engine.connect() as conn:
+        seen.append(conn.execute(select(m.c.status).where(m.c.idempotency_key == key)).scalar_one())
+    assert ledger.begin_send(key) is not None and ledger.mark_sent(key, "wamid.X")
+    with store.engine.connect() as conn:
+        seen.append(conn.execute(select(m.c.status).where(m.c.idempotency_key == key)).scalar_one())
+        n = conn.execute(select(m.c.id).where(m.c.status == "sent", m.c.idempotency_key == key)).all()
+    assert seen == ["pending", "sent"] and [type(s) for s in seen] == [str, str] and len(n) == 1

@@ -14,10 +14,12 @@ from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.app import build_worker, start_metrics
 from wch_bridge.errors import PermanentError
 from wch_bridge.handlers import Job
+from wch_bridge.health import judge, live_worker_seconds
 from wch_bridge.models import Outcome
 from wch_bridge.settings import Settings
 from wch_bridge.store import ActionStore
 from wch_bridge.store.actions import NewRow
+from wch_bridge.store.health_facts import read_health_facts
 from wch_bridge.store.ledger import MessageLedger, ledger_key
 
 
@@ -96,8 +98,13 @@ def test_metrics_endpoint_after_a_short_run(store: ActionStore) -> None:
         assert m[("wch_bridge_messages", (("error_code", "131026"), ("status", "failed")))] == 2
         assert 0 <= m[("wch_bridge_worker_heartbeat_age_seconds", ())] < 60
         assert m[("wch_bridge_worker_loop_age_seconds", ())] >= 0
+        # the verdict status and the report give (wch_stuck: pending, no one runs it -> critical); the run stopped
+        verdict = judge(read_health_facts(store, settings.groups, store.now(), live_worker_seconds(settings)))
+        assert m[("wch_bridge_health", ())] == verdict.exit_code == 2
+        assert m[("wch_bridge_live_workers", ())] == 0
 
-        assert get(base + "/healthz")[0] == 200
+        code, body = get(base + "/healthz")
+        assert code == 200 and "queue health critical" in body, body
         assert get(base + "/readyz") == (200, "ok: ready\n")
         worker.observer.stopped()  # type: ignore[attr-defined]
         assert get(base + "/healthz")[0] == 503

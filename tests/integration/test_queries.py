@@ -65,7 +65,7 @@ def test_status_snapshot_aggregates(store: ActionStore) -> None:
     assert snap.newest_completion is not None and snap.newest_completion <= store.now()
     assert snap.cleanup_pending == now + timedelta(hours=1) and snap.cleanup_pending_group == "wch-maintenance"
     assert snap.workers is not None
-    assert {w.worker_id: w.live(now, queries.LIVE_HEARTBEAT_SECONDS) for w in snap.workers} == {"live": True, "dead": False}
+    assert {w.worker_id: w.live(now, snap.facts.live_seconds) for w in snap.workers} == {"live": True, "dead": False}
 
     with store.engine.begin() as conn:
         conn.execute(text(f"DROP TABLE {store.prefix}wch_bridge_workers"))  # noqa: S608 - test prefix

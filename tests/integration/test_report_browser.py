@@ -18,6 +18,7 @@ from tests.helpers import report_seed as rs
 from wch_bridge import report as report_mod
 from wch_bridge.store import ActionStore, make_engine, reporting
 from wch_bridge.store import schema as schema_mod
+from wch_bridge.store.health_facts import read_health_facts
 from wch_bridge.timeutil import Clock
 
 pytestmark = pytest.mark.browser
@@ -96,7 +97,8 @@ def test_report_renders_offline_in_chromium(tmp_path: Path) -> None:
     now = store.now()
     rs.seed(store, now)
     scope = reporting.open_scope(eng, store.t, ("wch",), now, "24h", store.site)
-    data = report_mod.build_report_data(reporting.collect(scope), window="24h", now=now,
+    facts = read_health_facts(store, ("wch",), now, 30)
+    data = report_mod.build_report_data(reporting.collect(scope), facts, window="24h", now=now,
                                         dsn="mysql+pymysql://wp:secret@db.example:3306/shop", prefix="wp_")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = ARTIFACTS / "report.html"

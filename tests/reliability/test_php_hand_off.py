@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from wch_bridge import hooks
 from wch_bridge.store import ActionStore, make_engine, ownership
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.workers import WorkerRegistry
+from wch_bridge.store.wp import WordPressData
 
 pytestmark = pytest.mark.mysql
 
@@ -200,3 +202,135 @@ def test_before_any_bridge_published_php_keeps_off_the_whole_groups(
     failover = run_plugin(php, mysql_url, site.prefix, "WCH_BRIDGE_GROUPS=wch", "WCH_BRIDGE_FAILOVER_AFTER=300")
     assert failover["ownership"]["status"] == "failover" and failover["order_by"] == ORDER
     assert php_claims(site, mysql_url, failover["order_by"], 7) == set(other + owned)
+
+
+def test_while_action_scheduler_migrates_php_still_keeps_off_the_owned_hooks(
+    php: str, site: ActionStore, mysql_url: str
+) -> None:
+    """Seen with the real Action Scheduler 3.8.2 (WordPress 6.1): until its migration from posts completes (at
+    least a minute on a new site) the store is ``ActionScheduler_HybridStore``, which has no claim filters, so the
+    plugin stood aside and PHP ran an owned hook while a worker was live. The hybrid store's claims end in the DB
+    store's claim statement, which applies the ORDER BY filter: the plugin now filters there, hook by hook, and in
+    whole-group mode keeps the whole groups off through the same filter."""
+    owned = seed(site, OWNED, 6, "wch")
+    php_only = seed(site, PHP_ONLY, 4, "wch")
+    beat(site)
+    ownership.publish(site, {(g, OWNED) for g in SERVED}, 30)
+    out = run_plugin(php, mysql_url, site.prefix, "STORE=hybrid", f"PHP_HOOK={PHP_ONLY}")
+    assert out["state"]["status"] == "ok" and out["state"]["store"] == "migrating", out
+    assert out["order_by"].startswith("AND NOT ( ( group_id IN ("), out
+    assert php_claims(site, mysql_url, out["order_by"], 4) == set(php_only)
+    whole = run_plugin(php, mysql_url, site.prefix, "STORE=hybrid", "WCH_BRIDGE_EXCLUDE=groups", "WCH_BRIDGE_GROUPS=wch")
+    assert whole["state"]["mode"] == "groups" and whole["order_by"].startswith("AND group_id NOT IN ("), whole
+    with site.engine.connect() as conn:
+        left = conn.execute(text(f"SELECT COUNT(*) FROM {site.t.actions.name} WHERE status = 'pending'")).scalar_one()
+    assert left == len(owned)
+
+
+def add_log_lines(store: ActionStore, lines: list[tuple[int, str]], *, age: float = 60.0) -> None:
+    when = store.now() - timedelta(seconds=age)
+    with store.engine.begin() as conn:
+        for action_id, message in lines:
+            conn.execute(text(f"INSERT INTO {store.prefix}actionscheduler_logs (action_id, message, log_date_gmt, "
+                              "log_date_local) VALUES (:a, :m, :d, :d)"), {"a": action_id, "m": message, "d": when})
+
+
+def test_bridge_outcomes_are_replayed_as_action_schedulers_php_hooks_once_each(
+    php: str, site: ActionStore, mysql_url: str
+) -> None:
+    """Issue 15 point 11: PHP listeners (the plugin's dead-letter queue on ``action_scheduler_failed_action``) hear
+    the actions the bridge ran, once each, with Action Scheduler's arguments, on PHP's queue runs; Action Scheduler's
+    own logger does not hear them (it would write the log line again). Checked beside the real Action Scheduler
+    3.8.2 too (8 concurrent PHP runners, 40 bridge outcomes: each heard once)."""
+    done, failed, by_php, by_cli, later = seed(site, OWNED, 5, "wch-bulk")
+    add_log_lines(site, [(done, "action started via WCH Bridge")])
+    first = run_plugin(php, mysql_url, site.prefix, "REPLAY=1")  # the cursor starts at the newest line
+    assert first["replayed"] == []
+    add_log_lines(site, [(done, "action complete via WCH Bridge"), (failed, "action started via WCH Bridge"),
+                         (failed, "action failed via WCH Bridge: (#131026) Message undeliverable"),
+                         (by_php, "action complete via WP Cron"), (by_cli, "action complete via WCH Bridge CLI")])
+    add_log_lines(site, [(later, "action complete via WCH Bridge")], age=0)  # too young: a lower id may commit late
+    with ThreadPoolExecutor(4) as pool:  # concurrent PHP runners: each line replayed by one of them only
+        outs = list(pool.map(lambda _: run_plugin(php, mysql_url, site.prefix, "REPLAY=1"), range(4)))
+    heard = [event for out in outs for event in out["replayed"]]
+    assert heard == [["completed_action", done],
+                     ["failed_execution", failed, "(#131026) Message undeliverable", "WCH Bridge"],
+                     ["failed_action", failed, 0]]
+    assert all(out["as_logger"] == [0, True] for out in outs)  # detached meanwhile, attached again after
+    assert run_plugin(php, mysql_url, site.prefix, "REPLAY=1")["replayed"] == []
+    with site.engine.begin() as conn:
+        conn.execute(text(f"UPDATE {site.prefix}actionscheduler_logs SET log_date_gmt = :d WHERE action_id = :a"),
+                     {"d": site.now() - timedelta(seconds=60), "a": later})
+    assert run_plugin(php, mysql_url, site.prefix, "REPLAY=1")["replayed"] == [["completed_action", later]]
+    add_log_lines(site, [(failed, "action failed via WCH Bridge: again")])
+    off = run_plugin(php, mysql_url, site.prefix, "REPLAY=1", "WCH_BRIDGE_REPLAY_FAILED_ACTION=0")
+    assert off["replayed"] == [["failed_execution", failed, "again", "WCH Bridge"]]  # as Action Scheduler alone
+
+
+def test_wp_cli_warns_only_where_its_options_can_bypass_the_plugin(php: str, site: ActionStore, mysql_url: str) -> None:
+    """``wp action-scheduler run --group=wch`` bypasses only the whole-group ``exclude-groups`` claim filter; the
+    hook-level ORDER BY applies to every claim (seen with the real Action Scheduler 3.8.2: a claim for group
+    ``wch`` kept the owned hooks out), so the plugin no longer warns that PHP would run the sidecar's actions."""
+    beat(site)
+    ownership.publish(site, {(g, OWNED) for g in SERVED}, 30)
+    hooks_mode = run_plugin(php, mysql_url, site.prefix, "CLI=group=wch", "WCH_BRIDGE_GROUPS=wch")
+    assert hooks_mode["cli_warnings"] == [] and "NOT (" in hooks_mode["order_by"]
+    whole = run_plugin(php, mysql_url, site.prefix, "CLI=group=wch", "WCH_BRIDGE_GROUPS=wch", "WCH_BRIDGE_EXCLUDE=groups")
+    assert len(whole["cli_warnings"]) == 1 and "--group makes PHP run them too" in whole["cli_warnings"][0]
+    replaced = run_plugin(php, mysql_url, site.prefix, "CLI=exclude-groups=other", "WCH_BRIDGE_GROUPS=wch",
+                          "WCH_BRIDGE_EXCLUDE=groups")
+    assert len(replaced["cli_warnings"]) == 1 and "--exclude-groups replaces" in replaced["cli_warnings"][0]
+
+
+def test_with_a_persistent_object_cache_the_plugin_reads_the_sidecars_transients(
+    php: str, site: ActionStore, mysql_url: str
+) -> None:
+    """Issue 15 point 9: with an object-cache drop-in get_transient() reads only the cache, never the options table
+    the sidecar writes. The must-use plugin serves the sidecar's transients (job, broadcast, cart-cleanup results)
+    from the database then (wp-admin, cron, CLI, REST; not front-end page views unless told), unexpired ones only;
+    other transients stay the cache's. Checked with the real WordPress 6.1 and a Redis drop-in too."""
+    wp = WordPressData(site.engine, site.prefix)
+    wp.set_transient("wch_job_result_j1", {"job_id": "j1", "status": "completed"}, 3600)
+    wp.set_transient("wch_broadcast_summary_7", {"sent": 3}, 3600)
+    wp.set_transient("wch_broadcast_result_7_0", {"sent": 1}, 3600)
+    with site.engine.begin() as conn:  # expired a minute ago
+        conn.execute(text(f"UPDATE {site.prefix}options SET option_value = :t WHERE option_name = "
+                          "'_transient_timeout_wch_broadcast_result_7_0'"), {"t": str(int(time.time()) - 60)})
+    wp.set_transient("someone_elses", "x", 3600)
+    names = "TRANSIENTS=wch_job_result_j1,wch_broadcast_summary_7,wch_broadcast_result_7_0,someone_elses,wch_job_result_j2"
+    out = run_plugin(php, mysql_url, site.prefix, "EXT_CACHE=1", "DOING_CRON=1", names)
+    assert out["transients"] == {"wch_job_result_j1": {"job_id": "j1", "status": "completed"},
+                                 "wch_broadcast_summary_7": {"sent": 3}, "wch_broadcast_result_7_0": False,
+                                 "someone_elses": False, "wch_job_result_j2": False}
+    no_cache = run_plugin(php, mysql_url, site.prefix, names)  # WordPress reads the options table itself then
+    assert no_cache["transients"] == dict.fromkeys(no_cache["transients"], False)
+    front = run_plugin(php, mysql_url, site.prefix, "EXT_CACHE=1", names)  # a page view: not worth the `all` hook
+    assert front["transients"] == dict.fromkeys(front["transients"], False)
+    everywhere = run_plugin(php, mysql_url, site.prefix, "EXT_CACHE=1", "WCH_BRIDGE_TRANSIENTS_EVERYWHERE=1", names)
+    assert everywhere["transients"] == out["transients"]
+
+
+def test_php_side_is_written_when_it_changed_or_is_old_not_on_every_request(
+    php: str, site: ActionStore, mysql_url: str
+) -> None:
+    """Each PHP request starts afresh, so the plugin's "at most every 5 min" wrote ``wch_bridge_php_side`` on every
+    request's first claim (seen beside the real WordPress: a write per queue run). Now: only when it changed or is
+    5 min old."""
+    beat(site)
+    ownership.publish(site, {(g, OWNED) for g in SERVED}, 30)
+    first = run_plugin(php, mysql_url, site.prefix, f"PHP_HOOK={PHP_ONLY}")
+    again = run_plugin(php, mysql_url, site.prefix, f"PHP_HOOK={PHP_ONLY}")
+    assert (first["option_writes"], again["option_writes"]) == (1, 0)
+    changed = run_plugin(php, mysql_url, site.prefix, f"PHP_HOOK={PHP_ONLY}", "PHP_HOOK=wch_other_php_hook")
+    assert changed["option_writes"] == 1
+    with site.engine.begin() as conn:  # 6 minutes later
+        raw = conn.execute(text(f"SELECT option_value FROM {site.prefix}options WHERE option_name = "
+                                "'wch_bridge_php_side'")).scalar_one()
+        doc = json.loads(raw)
+        assert doc["object_cache"] is False and doc["serves_transients"] is True and doc["version"] == "0.3.0"
+        doc["seen_gmt"] = (site.now() - timedelta(minutes=6)).strftime("%Y-%m-%d %H:%M:%S")
+        conn.execute(text(f"UPDATE {site.prefix}options SET option_value = :v WHERE option_name = "
+                          "'wch_bridge_php_side'"), {"v": json.dumps(doc)})
+    late = run_plugin(php, mysql_url, site.prefix, f"PHP_HOOK={PHP_ONLY}", "PHP_HOOK=wch_other_php_hook")
+    assert late["option_writes"] == 1
+

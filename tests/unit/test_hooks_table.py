@@ -54,3 +54,17 @@ def test_the_table_and_the_handlers_agree() -> None:
     assert hooks.RECURRING[0].recurrence_seconds == 3600
     assert hooks.WHATSAPP_HOOKS == set(hooks.NAMES) - {hooks.CART_CLEANUP}
     assert hooks.RERUNNABLE_HOOKS == hooks.WHATSAPP_HOOKS
+
+
+def test_the_must_use_plugin_s_default_groups_are_the_sidecar_s() -> None:
+    """Issue 18: the must-use plugin's default WCH_BRIDGE_GROUPS (group rows ensured; whole-group mode) is the
+    sidecar's default, the plugin's own groups (hooks.PLUGIN_GROUPS)."""
+    import re
+    from pathlib import Path
+
+    from wch_bridge.hooks import PLUGIN_GROUPS
+
+    php = (Path(__file__).resolve().parents[2] / "docker" / "mu-plugins" / "wch-bridge.php").read_text()
+    m = re.search(r"defined\( 'WCH_BRIDGE_GROUPS' \) \? WCH_BRIDGE_GROUPS\s*:\s*array\(([^)]*)\)", php)
+    assert m, "the default list of groups in wch_bridge_groups()"
+    assert tuple(re.findall(r"'([^']+)'", m.group(1))) == PLUGIN_GROUPS

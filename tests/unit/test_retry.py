@@ -28,6 +28,21 @@ def test_message_delays_then_give_up() -> None:
     assert retry.message_retry_delay(0) == 60
 
 
+def test_failed_send_delay_is_the_step_raised_to_retry_after() -> None:
+    """The one "delay after a failed send" rule the broadcast, cart and retry handlers share."""
+    assert [retry.failed_send_delay(n) for n in range(1, 7)] == [60, 300, 900, 3600, None, None]
+    assert retry.failed_send_delay(1, 0.2) == 60  # a shorter Retry-After does not shorten the step
+    assert retry.failed_send_delay(1, 90.1) == 91  # a longer one wins, rounded up to whole seconds
+    assert retry.failed_send_delay(2, None) == 300
+    assert retry.failed_send_delay(5, 30) is None  # attempts used up: give up, whatever Retry-After says
+
+
+def test_failed_send_delay_when_attempts_are_used_up_but_a_retry_action_is_scheduled_anyway() -> None:
+    assert retry.failed_send_delay(5, used_up=60) == 60
+    assert retry.failed_send_delay(9, 120.5, used_up=60) == 121
+    assert retry.failed_send_delay(1, used_up=60) == 60
+
+
 def test_backoff_ceiling_doubles_then_caps() -> None:
     assert [retry.backoff_ceiling(a) for a in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
     assert retry.backoff_ceiling(3, base=0.5, cap=10) == 2.0

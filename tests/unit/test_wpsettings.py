@@ -201,3 +201,20 @@ def test_salts_from_wp_config_decrypt_the_token() -> None:
     cfg = parse_wp_config(WP_CONFIG)
     assert cfg.auth_key is not None and cfg.auth_salt is not None
     assert decrypt_secret(php_hmac_format(TOKEN, IV), cfg.auth_key, cfg.auth_salt) == TOKEN
+
+
+def test_catalog_sync_switches_as_the_plugin_reads_them() -> None:
+    from wch_bridge.wpsettings import CatalogSync, catalog_sync
+
+    assert catalog_sync(None) == CatalogSync()  # no wch_settings option: the bridge's own settings, no filter
+    defaults = catalog_sync({"api": {}})
+    assert defaults.configured and not defaults.enabled and not defaults.include_out_of_stock
+    assert defaults.products is None and defaults.categories is None
+    listed = catalog_sync({"catalog": {"sync_enabled": "1", "sync_products": {"0": "12", "1": 7, "2": "x"},
+                                       "include_out_of_stock": True}})
+    assert listed.enabled and listed.include_out_of_stock and listed.products == frozenset({7, 12})
+    page = catalog_sync({"catalog": {"sync_enabled": True, "product_selection": "categories",
+                                     "categories": ["3", "4"]}})
+    assert page.categories == frozenset({3, 4}) and page.products is None
+    assert catalog_sync({"catalog": {"product_selection": "products", "products": ["9"]}}).products == {9}
+    assert catalog_sync({"catalog": {"sync_products": "all", "sync_enabled": False}}).products is None

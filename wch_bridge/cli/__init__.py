@@ -5,6 +5,7 @@ from __future__ import annotations
 from wch_bridge.cli import bench as _bench  # noqa: F401,E402
 from wch_bridge.cli import config as _config  # noqa: F401,E402
 from wch_bridge.cli import demo as _demo  # noqa: F401,E402
+from wch_bridge.cli import dev as _dev  # noqa: F401,E402
 from wch_bridge.cli import health as _health  # noqa: F401,E402
 from wch_bridge.cli import hooks as _hooks  # noqa: F401,E402
 from wch_bridge.cli import jobs as _jobs  # noqa: F401,E402

@@ -15,6 +15,10 @@ from wch_bridge.cli.common import echo_json, handle_errors, main
 from wch_bridge.cli.context import resolve_for_command
 from wch_bridge.cli.run import run_cmd
 from wch_bridge.errors import WchBridgeError
+from wch_bridge.settings import DEFAULT_API_VERSION
+
+#: Settings whose "unset" means a fixed value the client uses (``app.build_whatsapp_client``): shown as that value.
+EFFECTIVE_DEFAULTS = {"whatsapp_api_version": DEFAULT_API_VERSION}
 
 # ---------------------------------------------------------------------------------------------- config show
 
@@ -34,6 +38,9 @@ def _show(json_out: bool, no_db: bool) -> None:
         except WchBridgeError as exc:
             note = f"wch_settings not read ({exc}); showing option/env/file/default only"
     rows = resolved.rows()
+    for r in rows:
+        if r["value"] is None and r["setting"] in EFFECTIVE_DEFAULTS:
+            r["value"] = EFFECTIVE_DEFAULTS[r["setting"]]
     if json_out:
         echo_json({"settings": {r["setting"]: {"value": r["value"], "source": r["source"], "env": r["env"]}
                                 for r in rows}, "precedence": list(config.PRECEDENCE), "note": note or None})

@@ -9,15 +9,18 @@ import click
 from wch_bridge import operations
 from wch_bridge.cli.common import EXIT_ENV, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
+from wch_bridge.health import live_worker_seconds
 
 
 @main.command("health")
 @pass_cli_context
-@click.option("--max-age", type=float, default=60.0, show_default=True,
-              help="A worker heartbeat older than this many seconds counts as dead.")
+@click.option("--max-age", type=float, default=None,
+              help="A worker heartbeat older than this many seconds counts as dead. [default: the orphan timeout, "
+              "30 s, as everywhere a worker counts as live]")
 @click.option("--any-host", is_flag=True, help="Accept a live worker on any host (default: this host's).")
-def health_cmd(cli: CliContext, max_age: float, any_host: bool) -> None:
+def health_cmd(cli: CliContext, max_age: float | None, any_host: bool) -> None:
     """Exit 0 when the database answers, the Action Scheduler tables exist and a worker on this host beats."""
+    max_age = live_worker_seconds(cli.settings) if max_age is None else max_age
     store = cli.store()
     status = store.count_by_status()  # raises (exit 2) when the database or the actions table is missing
     reg = operations.worker_registry(store)

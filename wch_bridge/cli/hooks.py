@@ -13,14 +13,15 @@ from wch_bridge import operations
 from wch_bridge.cli.common import UsageError, echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.cli.opsutil import table
+from wch_bridge.health import live_worker_seconds
 from wch_bridge.owners import NOBODY
 
 COLUMNS = ("pending", "in-progress", "complete", "failed")
 
 
-def hook_rows(store: Any, groups: tuple[str, ...]) -> list[dict[str, Any]]:
+def hook_rows(store: Any, groups: tuple[str, ...], live_seconds: float) -> list[dict[str, Any]]:
     """One row per (group, hook) seen in the served groups, plus the bridge's hooks not seen yet."""
-    who = operations.owners(store, groups, operations.LIVE_HEARTBEAT_SECONDS)
+    who = operations.owners(store, groups, live_seconds)
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for group, hook, status, n in operations.hook_counts(store, groups):
         counts.setdefault((group, hook), {})[status] = n
@@ -53,7 +54,7 @@ def hooks_list_cmd(cli: CliContext, as_json: bool = False) -> None:
     description. Exit 2 when pending actions belong to hooks no one runs, else 0."""
     settings = cli.settings
     store = cli.store()
-    rows = hook_rows(store, settings.groups)
+    rows = hook_rows(store, settings.groups, live_worker_seconds(settings))
     stranded = any(r["owner"] == NOBODY and r["pending"] for r in rows)
     if as_json:
         echo_json({"groups": list(settings.groups), "hooks": rows})

@@ -272,6 +272,10 @@ def _print_show(a: Action, data: dict[str, Any]) -> None:
         "extended_args",
     ):
         value = row[key]
+        if key == "args" and row["extended_args"] is not None:
+            value = f"{value} (md5 of extended_args)"
+        elif key == "extended_args" and value is not None:  # large args: printed once, decoded below
+            value = f"{len(a.extended_args or '')} characters (decoded below)"
         click.echo(f"  {key:<21} {'-' if value is None else value}")
     raw_schedule = (a.schedule or "-").replace("\0", "\\0")
     click.echo(f"  {'schedule':<21} {raw_schedule}")

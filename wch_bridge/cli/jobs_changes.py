@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -133,15 +134,17 @@ class _Retrier:
         self.results: list[operations.RetryResult] = []
         self.failures: list[tuple[int, str]] = []
 
-    def one(self, aid: int, bulk: bool) -> None:
+    def one(self, aid: int, bulk: bool, dry_run: bool | None = None) -> operations.RetryResult | None:
+        dry = self.dry_run if dry_run is None else dry_run
         try:
-            self.results.append(
-                operations.retry_action(
-                    self.store, aid, force=self.force, skip_retried=bulk, dry_run=self.dry_run, now=self.now
-                )
+            result = operations.retry_action(
+                self.store, aid, force=self.force, skip_retried=bulk, dry_run=dry, now=self.now
             )
         except WchBridgeError as exc:
             self.failures.append((aid, first_line(str(exc), 200)))
+            return None
+        self.results.append(result)
+        return result
 
     def by_ids(self, ids: tuple[int, ...]) -> None:
         allowed = (Status.FAILED.value, Status.CANCELED.value)
@@ -149,6 +152,28 @@ class _Retrier:
             self.one(a.action_id, bulk=False)
         for r in self.results:
             click.echo(_retry_line(r))
+
+    def _selected(self, sel: dict[str, Any]) -> Iterator[int]:
+        after = 0
+        while True:
+            page = operations.action_ids_page(self.store, self.served, after_id=after, **sel)
+            if not page:
+                return
+            yield from page
+            after = page[-1]
+
+    def _plan(self, sel: dict[str, Any], total: int) -> list[int]:
+        """Before asking: a dry run over the selection, so the question counts what will really be retried (the
+        actions skipped, retried before or with a pending retry, are kept as results and not asked about)."""
+        ids = []
+        with progress(total, "checking") as bar:
+            for aid in self._selected(sel):
+                r = self.one(aid, bulk=True, dry_run=True)
+                if r is not None and r.would:
+                    ids.append(aid)
+                    self.results.pop()
+                bar.update(1)
+        return ids
 
     def all_failed(self, hook: str | None, window: timedelta | None, yes: bool) -> bool:
         """The bulk form; False when there was nothing to retry."""
@@ -163,18 +188,20 @@ class _Retrier:
         if not total:
             click.echo(f"no {what}")
             return False
-        if not self.dry_run and not confirm(f"Retry {total} {what}?", yes):
-            refused()
-        after = 0
+        todo: Iterable[int] = self._selected(sel)
+        if not self.dry_run and not yes:
+            planned = self._plan(sel, total)
+            if planned:
+                others = len(self.results) + len(self.failures)
+                note = f" ({others} other(s) will be skipped)" if others else ""
+                if not confirm(f"Retry {len(planned)} {what}{note}?", yes):
+                    refused()
+            todo, total = planned, len(planned)
         with progress(total, "dry run" if self.dry_run else "retrying") as bar:
-            while True:
-                page = operations.action_ids_page(self.store, self.served, after_id=after, **sel)
-                if not page:
-                    break
-                for aid in page:
-                    self.one(aid, bulk=True)
-                    bar.update(1)
-                after = page[-1]
+            for aid in todo:
+                self.one(aid, bulk=True)
+                bar.update(1)
+        self.results.sort(key=lambda r: r.source_id)
         _echo_limited([_retry_line(r) for r in self.results], len(self.results))
         return True
 

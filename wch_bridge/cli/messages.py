@@ -100,7 +100,7 @@ def _named_rows(ledger: operations.MessageLedger, ids: tuple[int, ...], refusals
 @pass_cli_context
 @click.argument("ids", nargs=-1, type=click.IntRange(1), metavar="[ID]...")
 @click.option("--campaign", default=None, help="Bulk form: every row of this campaign in --status.")
-@click.option("--status", "status", type=click.Choice(RESENDABLE), default=None,
+@click.option("--status", "status", type=click.Choice([str(s) for s in RESENDABLE]), default=None,
               help="Bulk form (with --campaign): unknown or failed.")
 @click.option("--dry-run", is_flag=True, help="Show what would be re-sent; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")

@@ -18,6 +18,7 @@ from wch_bridge.app import build_worker, once_exit_code, secrets_of, start_metri
 from wch_bridge.cli.common import EXIT_ENV, UsageError, fail, main, setup_logging, split_csv
 from wch_bridge.cli.context import DEFAULTS, CliContext, pass_cli_context, settings_options
 from wch_bridge.errors import ConfigError
+from wch_bridge.health import live_worker_seconds
 from wch_bridge.owners import NOBODY
 from wch_bridge.report import check_writable
 
@@ -177,7 +178,7 @@ def enqueue_cmd(cli: CliContext, hook: str, args_json: str, at: str | None, prio
     args = operations.encode_args(value)
     store = cli.store(need_tables=False, must_exist=False)
     group = settings.groups[0]
-    who = operations.owners(store, settings.groups, operations.LIVE_HEARTBEAT_SECONDS)
+    who = operations.owners(store, settings.groups, live_worker_seconds(settings))
     if not force and who.owner(group, hook) == NOBODY:
         raise UsageError(f"not scheduled: no one runs {hook} in group {group!r} (the bridge runs "
                          f"{', '.join(hook_table.NAMES)}; PHP has not reported a callback for it); check the name, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from wch_bridge import operations
+from wch_bridge import objectcache, operations
 from wch_bridge.cli.common import EXIT_ENV, echo_json, fail, main, split_csv
 from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.settings import mask_dsn
@@ -49,8 +49,9 @@ def schema_check(cli: CliContext, as_json: bool) -> None:
     settings = cli.settings
     engine = cli.engine()
     rep = operations.check_schema(engine, settings.prefix, tuple(split_csv(cli.groups_option)))
+    cache = objectcache.check(engine, settings.prefix)
     if as_json:
-        echo_json({"database": mask_dsn(settings.dsn), **rep.as_dict()})
+        echo_json({"database": mask_dsn(settings.dsn), **rep.as_dict(), "object_cache": cache and cache.as_dict()})
     else:
         click.echo(f"database: {mask_dsn(settings.dsn)}")
         click.echo("found:")
@@ -61,6 +62,8 @@ def schema_check(cli: CliContext, as_json: bool) -> None:
             click.echo(f"  - {p}")
         for w in rep.warnings:
             click.echo(f"warning: {w}")
+        if cache is not None:
+            click.echo(f"{'warning' if cache.level == 'warning' else 'found'}: {cache.message}")
         for spec in rep.missing_indexes:
             click.echo(f"recommended: {spec.ddl(engine.dialect.name if engine.dialect.name == 'sqlite' else 'mysql')};")
         for name in rep.leftover_indexes:

@@ -3,104 +3,38 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import textwrap
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import click
 
-from wch_bridge import operations
-
-# ``assess`` (to be replaced by the health pipeline) reads queries.CLEANUP_HOOK, queries.LIVE_HEARTBEAT_SECONDS
-from wch_bridge import operations as queries
+from wch_bridge import objectcache, operations
 from wch_bridge.cli.common import echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.cli.opsutil import STATUSES, ago, fmt_dt, is_tty, style, table
-from wch_bridge.hooks import PLUGIN_GROUPS
-from wch_bridge.operations import WorkerRow
+from wch_bridge.health import (
+    CRITICAL,
+    EXIT_CODES,
+    OK,
+    WARNING,
+    Verdict,
+    WorkerBeat,
+    judge,
+    live_worker_seconds,
+)
 from wch_bridge.settings import mask_dsn
 
-PAST_DUE_WARNING = timedelta(minutes=5)
-PAST_DUE_CRITICAL = timedelta(minutes=30)
-DEAD_WORKER_WINDOW = timedelta(hours=24)
 
-OK, WARNING, CRITICAL = "ok", "warning", "critical"
-EXIT_CODES = {OK: 0, WARNING: 1, CRITICAL: 2}
-
-
-@dataclass
-class Health:
-    reasons: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, level: str, message: str) -> None:
-        self.reasons.append((level, message))
-
-    @property
-    def level(self) -> str:
-        levels = {lvl for lvl, _ in self.reasons}
-        return CRITICAL if CRITICAL in levels else WARNING if WARNING in levels else OK
-
-
-def _live(w: WorkerRow, now: datetime) -> bool:
-    return w.live(now, operations.LIVE_HEARTBEAT_SECONDS)
+def _live(w: WorkerBeat, snap: operations.StatusSnapshot) -> bool:
+    return w.live(snap.now, snap.facts.live_seconds)
 
 
 def _age(now: datetime, then: datetime | None) -> int | None:
     return None if then is None else max(0, int((now - then).total_seconds()))
-
-
-def assess(snap: queries.StatusSnapshot, group_slugs: tuple[str, ...], prefix: str) -> Health:
-    """The rules behind the exit code (documented in ``status --help`` and docs/cli-json.md)."""
-    h = Health()
-    now = snap.now
-    # the plugin's own groups come and go with its versions: only a group named by hand that does not exist (a typo?)
-    # or no served group at all is worth a warning
-    missing = [g for g in group_slugs if g not in snap.groups.values()]
-    if all(g in PLUGIN_GROUPS for g in missing) and len(missing) < len(group_slugs):
-        missing = []
-    if missing:
-        h.add(WARNING, "group(s) " + ", ".join(repr(g) for g in missing) + " do not exist yet (no action was ever "
-              "scheduled there)")
-    age = _age(now, snap.oldest_past_due)
-    if snap.past_due and age is not None and age > PAST_DUE_CRITICAL.total_seconds():
-        live = snap.workers is not None and any(_live(w, now) for w in snap.workers)
-        h.add(CRITICAL, f"{snap.past_due} past-due action(s), the oldest due {ago(age)} ago: " + (
-              "a worker is live, so they are hooks it does not run or it is far behind" if live
-              else "nothing is running the queue (is `wch-bridge run` up?)"))
-    elif snap.past_due and age is not None and age > PAST_DUE_WARNING.total_seconds():
-        h.add(WARNING, f"{snap.past_due} past-due action(s), the oldest due {ago(age)} ago")
-    if snap.unowned:
-        names = ", ".join(f"{u['hook']} ({u['pending']} in {u['group']})" for u in snap.unowned[:10])
-        h.add(CRITICAL, f"{sum(u['pending'] for u in snap.unowned)} pending action(s) of hooks no one runs: {names} "
-              "(neither the bridge nor PHP has a handler for them; see `wch-bridge hooks list`)")
-    if snap.failed_24h:
-        h.add(WARNING, f"{snap.failed_24h} action(s) failed in the last 24 h "
-              "(wch-bridge jobs list --status failed --since 24h)")
-    if snap.cleanup_pending is None and not snap.cleanup_running:
-        h.add(WARNING, f"the recurring {queries.CLEANUP_HOOK} is not scheduled (the plugin schedules it again on "
-              "the next WordPress request; check WP-Cron)")
-    if snap.api_pause and snap.api_pause.get("paused"):
-        h.add(CRITICAL, f"WhatsApp sending is paused by an authentication error (code {snap.api_pause.get('error_code')}) "
-              f"since {snap.api_pause.get('last_auth_error_gmt')} UTC: renew the access token and restart the worker")
-    doubt = snap.in_doubt or {}
-    if doubt.get("count"):
-        h.add(WARNING, f"{doubt['count']} message(s) in doubt since {fmt_dt(doubt.get('oldest_gmt'))} UTC "
-              f"({doubt.get('sending', 0)} sending, {doubt.get('unknown', 0)} unknown): they may or may not have "
-              "reached WhatsApp and are not re-sent automatically (wch-bridge messages list --status unknown; "
-              "wch-bridge messages resend)")
-    if snap.workers is None:
-        h.add(WARNING, f"no worker heartbeat table ({prefix}wch_bridge_workers): `wch-bridge run` creates it")
-    else:
-        if not any(_live(w, now) for w in snap.workers):
-            h.add(WARNING, f"no live worker (no heartbeat in the last {queries.LIVE_HEARTBEAT_SECONDS} s)")
-        dead = [w for w in snap.workers if not _live(w, now) and w.heartbeat_at is not None
-                and now - w.heartbeat_at <= DEAD_WORKER_WINDOW]
-        if dead:
-            who = ", ".join(f"{w.host} pid {w.pid}" for w in dead[:5])
-            h.add(WARNING, f"{len(dead)} worker(s) stopped heart-beating without a clean stop: {who}")
-    return h
 
 
 def _counts(snap: operations.StatusSnapshot) -> tuple[list[dict[str, Any]], dict[str, int]]:
@@ -119,7 +53,7 @@ def _counts(snap: operations.StatusSnapshot) -> tuple[list[dict[str, Any]], dict
     return rows, totals
 
 
-def _worker_json(w: WorkerRow, now: datetime) -> dict[str, Any]:
+def _worker_json(w: WorkerBeat, now: datetime) -> dict[str, Any]:
     return {
         "worker_id": w.worker_id, "host": w.host, "pid": w.pid, "version": w.version,
         "started_at_gmt": fmt_dt(w.started_at), "heartbeat_at_gmt": fmt_dt(w.heartbeat_at),
@@ -127,10 +61,10 @@ def _worker_json(w: WorkerRow, now: datetime) -> dict[str, Any]:
     }
 
 
-def build_report(snap: operations.StatusSnapshot, health: Health, db: dict[str, Any], groups: tuple[str, ...]) -> dict[str, Any]:
+def build_report(snap: operations.StatusSnapshot, health: Verdict, db: dict[str, Any], groups: tuple[str, ...]) -> dict[str, Any]:
     now = snap.now
     rows, totals = _counts(snap)
-    cleanup_state = "scheduled" if snap.cleanup_pending is not None else "running" if snap.cleanup_running else "missing"
+    cleanup_state = snap.facts.cleanup_state
     return {
         "health": health.level,
         "exit_code": EXIT_CODES[health.level],
@@ -162,58 +96,111 @@ def build_report(snap: operations.StatusSnapshot, health: Health, db: dict[str, 
         },
         "workers": {
             "table_exists": snap.workers is not None,
-            "live": [_worker_json(w, now) for w in snap.workers or [] if _live(w, now)],
-            "dead": [_worker_json(w, now) for w in snap.workers or [] if not _live(w, now)],
+            "live": [_worker_json(w, now) for w in snap.workers or [] if _live(w, snap)],
+            "dead": [_worker_json(w, now) for w in snap.workers or [] if not _live(w, snap)],
         },
     }
 
 
 _LEVEL_STYLE = {OK: {"fg": "green"}, WARNING: {"fg": "yellow"}, CRITICAL: {"fg": "red", "bold": True}}
+#: The count columns of the text table (the JSON keeps the status names).
+_HEADERS = {"pending": "PENDING", "in-progress": "RUNNING", "complete": "COMPLETE", "failed": "FAILED",
+            "canceled": "CANCELED"}
+LABEL = 19  # the width of the labels ("recurring cleanup  ")
+
+
+def _width() -> int:
+    """The terminal's columns (COLUMNS, else the terminal, else 80), at least 60."""
+    return max(60, shutil.get_terminal_size((80, 24)).columns)
+
+
+def _lines(text: str, indent: int, width: int) -> list[str]:
+    """``text`` wrapped at words to ``width``, the lines after the first indented by ``indent``."""
+    return textwrap.wrap(text, width, subsequent_indent=" " * indent, break_long_words=False,
+                         break_on_hyphens=False) or [""]
+
+
+def _field(label: str, text: str, width: int, styled: tuple[str, str] | None = None) -> None:
+    """One labelled line, wrapped; ``styled``: (plain word, styled word) replaced once on the first line."""
+    lines = _lines(f"{label:<{LABEL - 2}}  {text}", LABEL, width)
+    if styled:
+        lines[0] = lines[0].replace(styled[0], styled[1], 1)
+    for line in lines:
+        click.echo(line)
+
+
+def _print_counts(rep: dict[str, Any], width: int) -> None:
+    """The counts table; a hook name too long for the terminal gets a line of its own above its counts."""
+    headers = ["HOOK", *[_HEADERS[s] for s in STATUSES], "TOTAL"]
+    t = rep["totals"]
+    numbers = [[*[r[s] or "" for s in STATUSES], r["total"]] for r in rep["counts"]]
+    numbers.append([*[t[s] for s in STATUSES], t["total"]])
+    widths = [max(len(h), *(len(str(n[i])) for n in numbers)) for i, h in enumerate(headers[1:])]
+    room = max(len("all hooks"), width - sum(widths) - 2 * len(widths))
+    own_line = {i for i, r in enumerate(rep["counts"]) if len(r["hook"]) > room}
+    body = [["" if i in own_line else r["hook"], *numbers[i]] for i, r in enumerate(rep["counts"])]
+    body.append([style("all hooks", bold=True), *numbers[-1]])
+    lines = table(headers, body, right=range(1, len(headers)))
+    click.echo(lines[0])
+    for i, line in enumerate(lines[1:]):
+        if i in own_line:
+            click.echo(rep["counts"][i]["hook"])
+        click.echo(line)
 
 
 def print_report(rep: dict[str, Any]) -> None:
+    width = _width()
     db = rep["database"]
     where = f"{db['host']}/{db['database']}" if db["host"] else str(db["database"])
-    click.echo(f"database   {db['dialect']} {where}  prefix {db['prefix']}  ({db['dsn']})")
-    click.echo(f"groups     {', '.join(rep['groups'])}    now {rep['now_gmt']} UTC")
+    _field("database", f"{db['dialect']} {where}  prefix {db['prefix']}", width)
+    _field("dsn", db["dsn"], width)
+    _field("groups", ", ".join(rep["groups"]), width)
+    _field("now", f"{rep['now_gmt']} UTC", width)
     click.echo("")
-    headers = ["HOOK", *[s.upper() for s in STATUSES], "TOTAL"]
-    body = [[r["hook"], *[r[s] or "" for s in STATUSES], r["total"]] for r in rep["counts"]]
-    t = rep["totals"]
-    body.append([style("all hooks", bold=True), *[t[s] for s in STATUSES], t["total"]])
-    for line in table(headers, body, right=range(1, len(headers))):
-        click.echo(line)
+    _print_counts(rep, width)
     click.echo("")
     pd = rep["past_due"]
     oldest = f" (oldest due {pd['oldest_scheduled_gmt']}, {ago(pd['oldest_age_seconds'])} ago)" if pd["oldest_scheduled_gmt"] else ""
-    click.echo(f"past-due           {pd['count']}{oldest}")
+    _field("past-due", f"{pd['count']}{oldest}", width)
     failed = rep["failed_last_24h"]
-    click.echo(f"failed (24 h)      {style(str(failed), fg='red') if failed else failed}")
+    _field("failed (24 h)", str(failed), width, (str(failed), style(str(failed), fg="red")) if failed else None)
     doubt = rep.get("messages_in_doubt") or {}
     if doubt.get("count"):
-        click.echo(f"messages in doubt  {style(str(doubt['count']), fg='yellow')} since {doubt['oldest_gmt']} UTC "
-                   f"({doubt['sending']} sending, {doubt['unknown']} unknown)")
+        n = str(doubt["count"])
+        _field("messages in doubt", f"{n} since {doubt['oldest_gmt']} UTC ({doubt['sending']} sending, "
+               f"{doubt['unknown']} unknown)", width, (n, style(n, fg="yellow")))
     nc = rep["newest_completion_gmt"]
-    click.echo(f"newest completion  {nc + ' (' + ago(rep['newest_completion_age_seconds']) + ' ago)' if nc else 'never'}")
+    _field("newest completion", f"{nc} ({ago(rep['newest_completion_age_seconds'])} ago)" if nc else "never", width)
     c = rep["cleanup"]
     detail = {"scheduled": f"scheduled, next {c['next_due_gmt']} (group {c['group']!r})", "running": "running now",
-              "missing": style("NOT scheduled", fg="yellow")}[c["state"]]
-    click.echo(f"recurring cleanup  {c['hook']}: {detail}")
-    w = rep["workers"]
-    if not w["table_exists"]:
-        click.echo("workers            unknown (no heartbeat table yet)")
-    else:
-        click.echo(f"workers            {len(w['live'])} live, {len(w['dead'])} not heart-beating")
-        for x in w["live"] + w["dead"]:
-            state = style("live", fg="green") if x in w["live"] else style("dead", fg="red")
-            click.echo(f"  {state}  {x['host']} pid {x['pid']} v{x['version']}  heartbeat {ago(x['heartbeat_age_seconds'])} "
-                       f"ago  in hand {x['in_hand']}  ({x['worker_id']})")
-    _print_paused(rep)
+              "missing": "NOT scheduled"}[c["state"]]
+    missing = ("NOT scheduled", style("NOT scheduled", fg="yellow")) if c["state"] == "missing" else None
+    _field("recurring cleanup", f"{c['hook']}: {detail}", width, missing)
+    _print_workers(rep["workers"], width)
+    _print_paused(rep, width)
     click.echo("")
     level = rep["health"]
     click.echo("health: " + style(level.upper(), **_LEVEL_STYLE[level]))
     for r in rep["reasons"]:
-        click.echo(f"  - {style(r['level'], **_LEVEL_STYLE[r['level']])}: {r['message']}")
+        lines = _lines(f"  - {r['level']}: {r['message']}", 4, width)
+        lines[0] = lines[0].replace(r["level"], style(r["level"], **_LEVEL_STYLE[r["level"]]), 1)
+        for line in lines:
+            click.echo(line)
+
+
+def _print_workers(w: dict[str, Any], width: int) -> None:
+    if not w["table_exists"]:
+        _field("workers", "unknown (no heartbeat table yet)", width)
+        return
+    _field("workers", f"{len(w['live'])} live, {len(w['dead'])} not heart-beating", width)
+    for x in w["live"] + w["dead"]:
+        state = "live" if x in w["live"] else "dead"
+        text = (f"  {state}  {x['host']} pid {x['pid']} v{x['version']}  heartbeat {ago(x['heartbeat_age_seconds'])} "
+                f"ago  in hand {x['in_hand']}  ({x['worker_id']})")
+        lines = _lines(text, 8, width)
+        lines[0] = lines[0].replace(state, style(state, fg="green" if state == "live" else "red"), 1)
+        for line in lines:
+            click.echo(line)
 
 
 def paused_json(paused: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -221,22 +208,26 @@ def paused_json(paused: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"hook": h, "paused_at_gmt": v.get("paused_at")} for h, v in sorted(paused.items())]
 
 
+def _print_paused(rep: dict[str, Any], width: int) -> None:
+    paused = rep.get("paused_hooks") or []
+    if paused:
+        names = ", ".join(p["hook"] for p in paused)
+        _field("paused hooks", f"{names} (not taken by any worker: wch-bridge hooks resume H)", width,
+               (names, style(names, fg="yellow")))
+
+
 def _report(cli: CliContext) -> dict[str, Any]:
     settings = cli.settings
     store = cli.store()
-    snap = operations.status_snapshot(store, settings.groups, store.now())
-    health = assess(snap, settings.groups, settings.prefix)
+    snap = operations.status_snapshot(store, settings.groups, store.now(), live_worker_seconds(settings))
+    health = judge(snap.facts)
+    cache = objectcache.check(store.engine, store.prefix)
+    if cache is not None and cache.level == WARNING:
+        health.add(WARNING, cache.message)
     db = {"dsn": mask_dsn(settings.dsn), **operations.database_info(store)}
     rep = build_report(snap, health, db, settings.groups)
     rep["paused_hooks"] = paused_json(operations.paused_hooks(store))
     return rep
-
-
-def _print_paused(rep: dict[str, Any]) -> None:
-    paused = rep.get("paused_hooks") or []
-    if paused:
-        names = ", ".join(p["hook"] for p in paused)
-        click.echo(f"paused hooks       {style(names, fg='yellow')} (not taken by any worker: wch-bridge hooks resume H)")
 
 
 def _watch(cli: CliContext, seconds: float, as_json: bool) -> None:
@@ -277,12 +268,15 @@ def status_cmd(cli: CliContext, as_json: bool, watch: float | None = None) -> No
     the database looked at.
 
     \b
-    Exit code 0 healthy, 1 warnings, 2 critical (reasons printed):
-      critical  the oldest past-due action is more than 30 min late; pending actions of hooks no one runs
-      warning   past-due more than 5 min late; failures in the last 24 h; wch_cleanup_expired_carts not
-                scheduled; no live worker (heartbeat within 30 s); a worker died in the last 24 h without a
-                clean stop; no heartbeat table; a served group does not exist; messages in doubt (ledger rows
-                'sending'/'unknown': maybe delivered, never re-sent automatically)
+    Exit code 0 healthy, 1 warnings, 2 critical (reasons printed; the same verdict as the report's banner):
+      critical  the oldest past-due action waited 30 min or more, or 1,000+ past due; 10+ failures in the last
+                24 h that are 25 %+ of the finished actions; pending actions of hooks no one runs; no live
+                worker and the last one stopped without a clean stop; WhatsApp paused by an auth error
+      warning   past-due 5 min or more; failures in the last 24 h; wch_cleanup_expired_carts not scheduled;
+                no live worker (heartbeat within the orphan timeout, 30 s by default) after a clean stop; no
+                worker ever registered; a worker died in the last 24 h without a clean stop; no heartbeat
+                table; a group named by hand (or every served group) does not exist; messages in doubt
+                (ledger rows 'sending'/'unknown': maybe delivered, never re-sent automatically)
     --watch redraws until Ctrl-C and then exits 0 (the health is in each frame).
     Database errors (unreachable, missing tables) exit 2 with one line on stderr; bad options exit 1."""
     if watch is not None:

@@ -6,11 +6,14 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wch_bridge.errors import ShutdownRequested
 from wch_bridge.models import Action, Outcome
 from wch_bridge.timeutil import Clock, SiteTime
+
+if TYPE_CHECKING:
+    from wch_bridge.handlers.ports import LedgerPort, WhatsAppPort, WordPressPort
 
 
 @dataclass
@@ -20,9 +23,9 @@ class Services:
     clock: Clock = field(default_factory=Clock)
     site: SiteTime = field(default_factory=SiteTime.utc)
     settings: Any = None  # wch_bridge.settings.Settings
-    whatsapp: Any = None  # wch_bridge.whatsapp.WhatsAppClient
-    wp: Any = None  # WordPress / WooCommerce / plugin data access (store side)
-    ledger: Any = None  # outbound message ledger (store side)
+    whatsapp: WhatsAppPort | None = None  # wch_bridge.whatsapp.WhatsAppClient
+    wp: WordPressPort | None = None  # WordPress / WooCommerce / plugin data access (store.wp.WordPressData)
+    ledger: LedgerPort | None = None  # outbound message ledger (store.ledger.MessageLedger)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("wch_bridge.handlers"))
 
 
@@ -32,7 +35,6 @@ class Job:
 
     action: Action
     args: Any
-    meta: dict[str, Any] | None
     services: Services
     stop: threading.Event = field(default_factory=threading.Event)
 

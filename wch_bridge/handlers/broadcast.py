@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -43,8 +44,9 @@ from wch_bridge.handlers.common import (
     setting,
 )
 from wch_bridge.handlers.inbox import record_outcome
+from wch_bridge.handlers.ports import WhatsAppPort
 from wch_bridge.models import NewAction, Outcome
-from wch_bridge.retry import message_retry_delay
+from wch_bridge.retry import failed_send_delay
 from wch_bridge.timeutil import fmt
 
 HOOK = hooks.BROADCAST_BATCH
@@ -53,6 +55,7 @@ OPTED_OUT = ("not sent: the customer no longer accepts marketing messages (wch_c
 RETRY_HOOK = hooks.BY_NAME[HOOK].retry_hook or hooks.RETRY_MESSAGE
 TTL = 3600
 MAX_THREADS = 16
+PROGRESS_EVERY = 5.0  # real seconds between two progress lines of a running batch
 
 
 Content = Callable[[str | None], dict[str, Any]]  # recipient's profile name -> Cloud API content
@@ -117,10 +120,9 @@ def refresh_summary(services: Services, campaign_id: str, batch_num: int = 0,
                                summary_updater(services, campaign_id, batch_num, batch), TTL, pass_conn=True)
 
 
-@release_on_db_outage
-def handle(job: Job) -> Outcome:
+def _batch_args(job: Job) -> tuple[list[Any], str, Any, int]:
+    """``(batch, campaign id, message, batch_num)`` of a broadcast batch action, or a permanent error."""
     args = keyed_args(job, HOOK)
-    services = job.services
     batch = args.get("batch")
     campaign_id = args.get("campaign_id")
     message = args.get("message")
@@ -134,7 +136,13 @@ def handle(job: Job) -> Outcome:
         raise PermanentError("Invalid broadcast batch parameters: campaign_id is missing")
     if not message:
         raise PermanentError("Invalid broadcast batch parameters: message is empty")
-    cid = str(campaign_id)
+    return batch, str(campaign_id), message, batch_num
+
+
+@release_on_db_outage
+def handle(job: Job) -> Outcome:
+    services = job.services
+    batch, cid, message, batch_num = _batch_args(job)
     kind, content_for, needs_names = build_message(message, str(setting(services, "template_language", "en_US")))
     client = need(services, "whatsapp")
     wp = need(services, "wp")
@@ -145,42 +153,11 @@ def handle(job: Job) -> Outcome:
 
     stop = threading.Event()  # a halt or the worker's stop request: no new recipients
     outcomes: list[tuple[str, SendOutcome | None, str]] = [("", None, "")] * len(batch)
+    progress = _Progress(services, f"broadcast {cid} batch {batch_num}", outcomes)
 
     def one(index: int, raw: Any) -> None:
-        phone = str(raw if raw is not None else "").strip()
-        if stop.is_set():
-            outcomes[index] = ("not_attempted", None, phone)
-            return
-        try:
-            job.check_stop()
-        except ShutdownRequested:
-            stop.set()
-            outcomes[index] = ("stopped", None, phone)
-            return
-        try:
-            to = wa.normalize_phone(phone)
-        except ApiError:
-            to = phone
-        profile = profiles.get(phone)
-        body = message_body(to, kind, content_for(profile.name if profile is not None else None))
-        opted_out = profile is not None and not profile.opt_in_marketing
-
-        def deliver(guard: LedgerGuard) -> tuple[Any, str, dict[str, Any]]:
-            if opted_out:
-                raise ApiError(OPTED_OUT, category=wa.RECIPIENT)
-            return client.send_message(body, guard=guard), kind, body
-
-        try:
-            out = send_once(services, f"broadcast:{cid}:{to or '(empty)'}", recipient=to or "(empty)", kind=kind,
-                            payload=body, deliver=deliver, job=job, campaign_id=cid)
-        except ShutdownRequested:  # the gate closed under us: the ledger row went back to where it was
-            stop.set()
-            outcomes[index] = ("stopped", None, phone)
-            return
-        if out.status == "halted":
-            stop.set()
-        record_outcome(services, out, to=to, fallback_kind=kind, fallback_payload=body)
-        outcomes[index] = (out.status, out, to)
+        outcomes[index] = _send_one(job, client, cid, raw, kind, content_for, profiles, stop)
+        progress.step()
 
     mps = float(setting(services, "messages_per_second", 80.0))
     workers = max(1, min(len(batch), MAX_THREADS, math.ceil(mps)))
@@ -195,6 +172,65 @@ def handle(job: Job) -> Outcome:
             f"{sum(s in ('sent', 'already_sent') for s in statuses)} of {len(batch)} recipients; the re-run "
             "skips those already sent")
     return _finish(job, cid, batch_num, outcomes)
+
+
+class _Progress:
+    """A line every :data:`PROGRESS_EVERY` seconds while a batch runs: recipients done of the batch, sent so far."""
+
+    def __init__(self, services: Services, what: str, outcomes: list[tuple[str, SendOutcome | None, str]]) -> None:
+        self.services, self.what, self.outcomes = services, what, outcomes
+        self.lock = threading.Lock()
+        self.done = 0
+        self.last = time.monotonic()
+
+    def step(self) -> None:
+        with self.lock:
+            self.done += 1
+            now = time.monotonic()
+            if now - self.last < PROGRESS_EVERY or self.done >= len(self.outcomes):
+                return
+            self.last = now
+            sent = sum(o[0] in ("sent", "already_sent") for o in self.outcomes)
+            self.services.log.info("%s: %d of %d recipients done, %d sent", self.what, self.done,
+                                   len(self.outcomes), sent)
+
+
+def _send_one(job: Job, client: WhatsAppPort, cid: str, raw: Any, kind: str, content_for: Content,
+              profiles: dict[str, Any], stop: threading.Event) -> tuple[str, SendOutcome | None, str]:
+    """Send the campaign's message to one recipient of the batch, once (the ledger); ``stop`` is set on a halt or
+    the worker's stop request. Returns ``(status, outcome, phone)`` for :func:`_finish`."""
+    services = job.services
+    phone = str(raw if raw is not None else "").strip()
+    if stop.is_set():
+        return ("not_attempted", None, phone)
+    try:
+        job.check_stop()
+    except ShutdownRequested:
+        stop.set()
+        return ("stopped", None, phone)
+    try:
+        to = wa.normalize_phone(phone)
+    except ApiError:
+        to = phone
+    profile = profiles.get(phone)
+    body = message_body(to, kind, content_for(profile.name if profile is not None else None))
+    opted_out = profile is not None and not profile.opt_in_marketing
+
+    def deliver(guard: LedgerGuard) -> tuple[Any, str, dict[str, Any]]:
+        if opted_out:
+            raise ApiError(OPTED_OUT, category=wa.RECIPIENT)
+        return client.send_message(body, guard=guard), kind, body
+
+    try:
+        out = send_once(services, f"broadcast:{cid}:{to or '(empty)'}", recipient=to or "(empty)", kind=kind,
+                        payload=body, deliver=deliver, job=job, campaign_id=cid)
+    except ShutdownRequested:  # the gate closed under us: the ledger row went back to where it was
+        stop.set()
+        return ("stopped", None, phone)
+    if out.status == "halted":
+        stop.set()
+    record_outcome(services, out, to=to, fallback_kind=kind, fallback_payload=body)
+    return (out.status, out, to)
 
 
 def _finish(job: Job, cid: str, batch_num: int, outcomes: list[tuple[str, SendOutcome | None, str]]) -> Outcome:
@@ -227,9 +263,8 @@ def _finish(job: Job, cid: str, batch_num: int, outcomes: list[tuple[str, SendOu
         failed += 1
         if status == "retry" and out is not None:
             retrying += 1
-            delay = message_retry_delay(out.entry.attempts) or 60
-            if out.error is not None and out.error.retry_after:
-                delay = max(delay, int(math.ceil(out.error.retry_after)))
+            delay = failed_send_delay(out.entry.attempts, out.error.retry_after if out.error else None,
+                                      used_up=60)
             follow_ups.append(NewAction(RETRY_HOOK, {"message_id": out.entry.id}, delay_seconds=delay,
                                         purpose=f"retry of message #{out.entry.id} to {masked(phone)}"))
             text += "; retry scheduled"
@@ -254,6 +289,4 @@ def _finish(job: Job, cid: str, batch_num: int, outcomes: list[tuple[str, SendOu
         not_sent = len(outcomes) - sent - failed - doubt
         raise PermanentError(f"{halted}; broadcast {cid} batch {batch_num}: {sent} sent, {not_sent} not attempted "
                              "(they stay queued in the ledger: run the action again once fixed)")
-    return Outcome(message=line, log_lines=(line,), follow_ups=tuple(follow_ups),
-                   data={"sent": sent, "failed": failed, "retrying": retrying, "already_sent": already,
-                         "in_doubt": doubt})
+    return Outcome(message=line, log_lines=(line,), follow_ups=tuple(follow_ups))

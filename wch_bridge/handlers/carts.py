@@ -17,7 +17,6 @@ action, which also sets ``reminder_sent_at`` once it gets through."""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +26,7 @@ from wch_bridge.errors import ApiError, PermanentError
 from wch_bridge.handlers.base import Job
 from wch_bridge.handlers.common import (
     LedgerGuard,
+    SendOutcome,
     int_arg,
     keyed_args,
     masked,
@@ -40,7 +40,7 @@ from wch_bridge.handlers.common import (
 )
 from wch_bridge.handlers.inbox import record_outcome
 from wch_bridge.models import NewAction, Outcome
-from wch_bridge.retry import message_retry_delay
+from wch_bridge.retry import failed_send_delay
 from wch_bridge.timeutil import fmt
 from wch_bridge.wcdata import Cart, PriceFormat
 from wch_bridge.wpsettings import plugin_settings
@@ -93,7 +93,7 @@ def handle_cleanup(job: Job) -> Outcome:
         }, CLEANUP_TTL)
     line = (f"{result.count} active cart(s) idle since before {fmt(cutoff)} (site time) deleted (the customer's "
             "next cart needs the row gone: customer_phone is unique)")
-    return Outcome(message=line, log_lines=(line,), data={"count": result.count, "mode": result.mode})
+    return Outcome(message=line, log_lines=(line,))
 
 
 # ---------------------------------------------------------------------------------------------- abandoned cart
@@ -119,7 +119,7 @@ def recovery_parameters(wp: Any, cart: Cart, price: PriceFormat) -> list[str]:
 def _skip(job: Job, cart_id: int, why: str) -> Outcome:
     line = f"cart #{cart_id}: no reminder: {why}"
     job.services.log.info("%s", line)
-    return Outcome(message=line, log_lines=(line,), data={"reminded": False})
+    return Outcome(message=line, log_lines=(line,))
 
 
 @release_on_db_outage
@@ -174,22 +174,28 @@ def handle_abandoned(job: Job) -> Outcome:
     out = send_once(services, cart_key(cart.id, cart.updated_at), recipient=to, kind="text", payload=body,
                     deliver=deliver, job=job)
     record_outcome(services, out, to=to, fallback_kind="text", fallback_payload=body)
+    return _reminder_outcome(job, cart, out, to=to, template=template, now_local=now_local)
+
+
+def _reminder_outcome(job: Job, cart: Cart, out: SendOutcome, *, to: str, template: Any,
+                      now_local: datetime) -> Outcome:
+    """What a reminder's send means for the action: done (and the cart marked reminded), a retry of the message,
+    a skip (in doubt, or failed before), or a permanent error."""
+    services, cart_id = job.services, cart.id
     who = masked(to)
     if out.delivered:
-        wp.mark_reminder_sent(cart.id, now_local, cart.updated_at)
+        need(services, "wp").mark_reminder_sent(cart.id, now_local, cart.updated_at)
         how = "template " + str(template) if out.kind == "template" else "text"
         earlier = "" if out.status == "sent" else " earlier"
         line = f"cart #{cart.id}: reminder sent{earlier} to {who} ({how}, {out.message_id})"
         services.log.info("%s", line)
-        return Outcome(message=line, log_lines=(line,), data={"reminded": True, "kind": out.kind})
+        return Outcome(message=line, log_lines=(line,))
     if out.status == "retry":
-        delay = message_retry_delay(out.entry.attempts) or 60
-        if out.error is not None and out.error.retry_after:
-            delay = max(delay, int(math.ceil(out.error.retry_after)))
+        delay = failed_send_delay(out.entry.attempts, out.error.retry_after if out.error else None, used_up=60)
         line = f"cart #{cart.id}: reminder to {who} failed ({out.error}); retrying"
         return Outcome(message=line, log_lines=(line,), follow_ups=(
             NewAction(RETRY_HOOK, {"message_id": out.entry.id}, delay_seconds=delay,
-                      purpose=f"retry of message #{out.entry.id}"),), data={"reminded": False})
+                      purpose=f"retry of message #{out.entry.id}"),))
     if out.doubtful:
         return _skip(job, cart_id, f"the reminder for this cart update is in doubt ({out.entry.status}: "
                                    f"{out.entry.error_text or 'being sent by another run'}); not sent again "

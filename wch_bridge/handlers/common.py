@@ -7,13 +7,16 @@ import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from wch_bridge import phones
 from wch_bridge import whatsapp as wa
 from wch_bridge.errors import ApiError, PermanentError, ShutdownRequested, TransientStoreError
 from wch_bridge.handlers.base import Handler, Job, Services
 from wch_bridge.masking import mask_phone
+
+if TYPE_CHECKING:
+    from wch_bridge.handlers.ports import LedgerPort, LedgerRow, WhatsAppPort, WordPressPort
 
 #: API error categories a later attempt can fix (reference C.5): back-off errors, throttling, pair limit.
 RETRYABLE_CATEGORIES = frozenset({wa.RETRY, wa.THROTTLE, wa.PAIR})
@@ -52,6 +55,14 @@ def int_arg(args: dict[str, Any], key: str, what: str) -> int:
     if number <= 0:
         raise PermanentError(f"{what}: '{key}' must be a positive integer, got {number}")
     return number
+
+
+@overload
+def need(services: Services, name: Literal["wp"]) -> WordPressPort: ...
+@overload
+def need(services: Services, name: Literal["ledger"]) -> LedgerPort: ...
+@overload
+def need(services: Services, name: Literal["whatsapp"]) -> WhatsAppPort: ...
 
 
 def need(services: Services, name: str) -> Any:
@@ -134,7 +145,7 @@ class SendOutcome:
     ``halted`` (sends are halted; the message was not sent and stays queued)."""
 
     status: str
-    entry: Any  # store.ledger.LedgerEntry
+    entry: LedgerRow  # store.ledger.LedgerEntry
     error: ApiError | None = None
     message_id: str | None = None
     kind: str | None = None

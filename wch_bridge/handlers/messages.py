@@ -9,7 +9,6 @@ sets the cart's ``reminder_sent_at``."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from wch_bridge import hooks
@@ -29,8 +28,9 @@ from wch_bridge.handlers.common import (
     release_on_db_outage,
 )
 from wch_bridge.handlers.inbox import record_sent
-from wch_bridge.models import NewAction, Outcome
-from wch_bridge.retry import MESSAGE_MAX_ATTEMPTS, message_retry_delay
+from wch_bridge.handlers.ports import LedgerRow
+from wch_bridge.models import LedgerStatus, NewAction, Outcome
+from wch_bridge.retry import MESSAGE_MAX_ATTEMPTS, failed_send_delay
 
 HOOK = hooks.RETRY_MESSAGE
 
@@ -54,8 +54,8 @@ def parse_order_key(key: str) -> tuple[int, str] | None:
     return (int(parts[1]), "status_update") if len(parts) == 3 and parts[0] == "order" and parts[1].isdigit() else None
 
 
-def _done(line: str, **data: Any) -> Outcome:
-    return Outcome(message=line, log_lines=(line,), data=data)
+def _done(line: str) -> Outcome:
+    return Outcome(message=line, log_lines=(line,))
 
 
 @release_on_db_outage
@@ -68,12 +68,10 @@ def handle(job: Job) -> Outcome:
     if entry is None:
         raise PermanentError(f"message #{message_id} is not in the message ledger")
     who = masked(entry.recipient)
-    if entry.status == "sent":
-        return _done(f"message #{message_id} to {who} was already sent ({entry.wa_message_id}); nothing to do",
-                     sent=True)
-    if entry.status != "retry":
-        return _done(f"message #{message_id} to {who} is '{entry.status}', not waiting for a retry; left alone",
-                     sent=False)
+    if entry.status == LedgerStatus.SENT:
+        return _done(f"message #{message_id} to {who} was already sent ({entry.wa_message_id}); nothing to do")
+    if entry.status != LedgerStatus.RETRY:
+        return _done(f"message #{message_id} to {who} is '{entry.status}', not waiting for a retry; left alone")
     if entry.attempts >= MESSAGE_MAX_ATTEMPTS:
         reason = f"message #{message_id} to {who} failed for good after {entry.attempts} attempts"
         ledger.give_up(entry.key, f"{reason}: {entry.error_text or ''}".strip())
@@ -82,49 +80,54 @@ def handle(job: Job) -> Outcome:
     if not isinstance(entry.payload, dict) or not entry.payload.get("to"):
         ledger.mark_failed(entry.key, None, "stored payload is not a message body", retryable=False, before_send=True)
         raise PermanentError(f"message #{message_id}: the stored payload is not a WhatsApp message body")
-    guard = LedgerGuard(ledger, entry.key, action_id=job.action.action_id, payload=None, back_to="retry")
+    guard = LedgerGuard(ledger, entry.key, action_id=job.action.action_id, payload=None, back_to=LedgerStatus.RETRY)
     try:
         result = client.send_message(entry.payload, guard=guard)
     except NotOurs:
-        return _done(f"message #{message_id} to {who} was taken by another run; left alone", sent=False)
+        return _done(f"message #{message_id} to {who} was taken by another run; left alone")
     except ShutdownRequested:
         raise  # the client raises it only while waiting: the row is still 'retry'
     except ApiError as err:
-        if err.category == wa.HALT:
-            if guard.on:
-                ledger.release(entry.key, str(err), to_status="retry", error_code=err.code)
-            else:
-                ledger.note_held(entry.key, str(err), err.code)
-            raise PermanentError(f"{err}; message #{message_id} stays waiting for a retry: run this action again "
-                                 "once fixed") from None
-        if not guard.on:  # refused before any request (a bad number, an invalid body): failed for good
-            ledger.mark_failed(entry.key, err.code, str(err), False, before_send=True)
-            if entry.campaign_id:
-                refresh_summary(services, str(entry.campaign_id))
-            raise PermanentError(f"message #{message_id} to {who} not sent: {err}") from None
-        if err.category == wa.UNKNOWN:
-            ledger.mark_unknown(entry.key, str(err))
-            if entry.campaign_id:
-                refresh_summary(services, str(entry.campaign_id))
-            raise PermanentError(f"message #{message_id} to {who} is in doubt: {err}") from None
-        started = guard.started
-        retryable = err.category in RETRYABLE_CATEGORIES
-        ledger.mark_failed(entry.key, err.code, str(err), retryable)
-        delay = message_retry_delay(started.attempts) if retryable else None
-        if delay is None:
-            if retryable:
-                ledger.give_up(entry.key, f"gave up after {started.attempts} attempts: {err}")
-            if entry.campaign_id:
-                refresh_summary(services, str(entry.campaign_id))
-            raise PermanentError(f"message #{message_id} to {who} failed for good after {started.attempts} "
-                                 f"attempt(s): {err}") from None
-        if err.retry_after:
-            delay = max(delay, int(math.ceil(err.retry_after)))
-        line = f"message #{message_id} to {who}: attempt {started.attempts} failed: {err}"
-        return Outcome(message=line, log_lines=(line,), follow_ups=(
-            NewAction(HOOK, {"message_id": message_id}, delay_seconds=delay,
-                      purpose=f"retry {started.attempts + 1}/{MESSAGE_MAX_ATTEMPTS}"),), data={"sent": False})
+        return _send_failed(job, entry, guard, err)
     ledger.mark_sent(entry.key, result.message_id)
     _after_sent(job, entry, result.message_id)
-    return _done(f"message #{message_id} to {who} sent on attempt {guard.started.attempts} ({result.message_id})",
-                 sent=True)
+    return _done(f"message #{message_id} to {who} sent on attempt {guard.started.attempts} ({result.message_id})")
+
+
+def _send_failed(job: Job, entry: LedgerRow, guard: LedgerGuard, err: ApiError) -> Outcome:
+    """The retry's send failed: hold it (sends halted), fail it for good, mark it in doubt, or schedule the next
+    retry after :func:`~wch_bridge.retry.failed_send_delay`."""
+    services, ledger, message_id = job.services, need(job.services, "ledger"), entry.id
+    who = masked(entry.recipient)
+    if err.category == wa.HALT:
+        if guard.on:
+            ledger.release(entry.key, str(err), to_status=LedgerStatus.RETRY, error_code=err.code)
+        else:
+            ledger.note_held(entry.key, str(err), err.code)
+        raise PermanentError(f"{err}; message #{message_id} stays waiting for a retry: run this action again "
+                             "once fixed") from None
+    if not guard.on:  # refused before any request (a bad number, an invalid body): failed for good
+        ledger.mark_failed(entry.key, err.code, str(err), False, before_send=True)
+        if entry.campaign_id:
+            refresh_summary(services, str(entry.campaign_id))
+        raise PermanentError(f"message #{message_id} to {who} not sent: {err}") from None
+    if err.category == wa.UNKNOWN:
+        ledger.mark_unknown(entry.key, str(err))
+        if entry.campaign_id:
+            refresh_summary(services, str(entry.campaign_id))
+        raise PermanentError(f"message #{message_id} to {who} is in doubt: {err}") from None
+    started = guard.started
+    retryable = err.category in RETRYABLE_CATEGORIES
+    ledger.mark_failed(entry.key, err.code, str(err), retryable)
+    delay = failed_send_delay(started.attempts, err.retry_after) if retryable else None
+    if delay is None:
+        if retryable:
+            ledger.give_up(entry.key, f"gave up after {started.attempts} attempts: {err}")
+        if entry.campaign_id:
+            refresh_summary(services, str(entry.campaign_id))
+        raise PermanentError(f"message #{message_id} to {who} failed for good after {started.attempts} "
+                             f"attempt(s): {err}") from None
+    line = f"message #{message_id} to {who}: attempt {started.attempts} failed: {err}"
+    return Outcome(message=line, log_lines=(line,), follow_ups=(
+        NewAction(HOOK, {"message_id": message_id}, delay_seconds=delay,
+                  purpose=f"retry {started.attempts + 1}/{MESSAGE_MAX_ATTEMPTS}"),))

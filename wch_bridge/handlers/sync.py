@@ -1,9 +1,12 @@
 """``wch_process_sync_job`` ``{job_id, sync_type, entity_id, retry_count}`` (reference wch-plugin.md 2.1).
 
 * ``product``: the product (or variation) read from posts/postmeta is upserted into the WhatsApp catalog with one
-  ``items_batch`` call (``UPDATE`` + ``allow_upsert``; ``DELETE`` when it is not published); the plugin's post meta
-  ``_wch_catalog_id``, ``_wch_sync_status``, ``_wch_last_synced``, ``_wch_sync_message`` is written.
+  ``items_batch`` call (``UPDATE`` + ``allow_upsert``; ``DELETE`` when it is not published), within the plugin's
+  ``catalog.*`` settings and leaving hidden products out; the plugin's post meta ``_wch_sync_status`` (``pending``
+  until the batch handle reports ``finished``), ``_wch_last_synced``, ``_wch_sync_message`` is written
+  (``handlers/catalog.py``).
 * ``inventory``: availability and ``quantity_to_sell_on_facebook`` of the product / its variations.
+* a job carrying ``batch_handle`` (scheduled by the two above) only checks that catalog batch again.
 * ``order``: an order-status text to the customer, once per (order, status) through the message ledger.
 
 Retry rule (``WCH_Sync_Job_Handler``): a retryable failure schedules a **new** action on this hook with the same
@@ -20,7 +23,8 @@ from typing import Any
 
 from wch_bridge import hooks
 from wch_bridge import whatsapp as wa
-from wch_bridge.errors import ApiError, PermanentError, RetryableError
+from wch_bridge.errors import ApiError, PermanentError
+from wch_bridge.handlers import catalog
 from wch_bridge.handlers.base import Job
 from wch_bridge.handlers.common import (
     RETRYABLE_CATEGORIES,
@@ -38,13 +42,12 @@ from wch_bridge.handlers.inbox import record_outcome
 from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import SYNC_MAX_RETRIES, sync_retry_delay
 from wch_bridge.timeutil import fmt
-from wch_bridge.wcdata import Order, PriceFormat, Product
+from wch_bridge.wcdata import Order, PriceFormat
 from wch_bridge.wpsettings import php_truthy
 from wch_bridge.wpsettings import setting as setting_of
 
 HOOK = hooks.SYNC_JOB
 RESULT_TTL = 3600
-AVAILABILITY = {"instock": "in stock", "outofstock": "out of stock", "onbackorder": "available for order"}
 STATUS_LABELS = {
     "pending": "awaiting payment", "processing": "being processed", "on-hold": "on hold",
     "completed": "completed", "cancelled": "cancelled", "refunded": "refunded", "failed": "failed",
@@ -81,7 +84,7 @@ def handle(job: Job) -> Outcome:
         }, RESULT_TTL)
 
     try:
-        result = _execute(job, sync_type, entity_id)
+        result = _execute(job, sync_type, entity_id, args)
     except PermanentError as exc:
         store("failed", {"success": False, "error": str(exc)})
         raise
@@ -101,11 +104,13 @@ def handle(job: Job) -> Outcome:
             log_lines=(f"sync job {job_id} ({sync_type} #{entity_id}) failed: {reason}",),
             follow_ups=(NewAction(HOOK, retry_args, delay_seconds=delay,
                                   purpose=f"retry {retry_count + 1}/{SYNC_MAX_RETRIES}"),),
-            data={"job_id": job_id, "retry_in": delay},
         )
+    poll = result.pop("_poll", None)  # the catalog batch is not finished yet: check it again later
     store("success", result)
     summary = result.get("summary", f"{sync_type} #{entity_id} synced")
-    return Outcome(message=summary, log_lines=(f"sync job {job_id}: {summary}",), data={"job_id": job_id})
+    hook_args = {"job_id": job_id, "sync_type": sync_type, "entity_id": entity_id, "retry_count": retry_count}
+    return Outcome(message=summary, log_lines=(f"sync job {job_id}: {summary}",),
+                   follow_ups=(catalog.poll_action(hook_args, poll),) if poll else ())
 
 
 def _entity(entity_id: Any, what: str) -> int:
@@ -118,121 +123,29 @@ def _entity(entity_id: Any, what: str) -> int:
     return number
 
 
-def _execute(job: Job, sync_type: str, entity_id: Any) -> dict[str, Any]:
+def _poll_count(args: dict[str, Any]) -> int:
     try:
+        return max(0, int(str(args.get("batch_poll") or 0)))
+    except ValueError:
+        return 0
+
+
+def _execute(job: Job, sync_type: str, entity_id: Any, args: dict[str, Any]) -> dict[str, Any]:
+    try:
+        if sync_type in ("product", "inventory") and args.get("batch_handle"):  # a check of a batch already sent
+            batch = catalog.Batch.from_args(args, _entity(entity_id, "product"), sync_type == "inventory")
+            return catalog.check(job, batch, polls_done=_poll_count(args))
         if sync_type == "product":
-            return _sync_product(job, _entity(entity_id, "product"), inventory_only=False)
+            return catalog.sync_product(job, _entity(entity_id, "product"), inventory_only=False)
         if sync_type == "inventory":
-            return _sync_product(job, _entity(entity_id, "product"), inventory_only=True)
+            return catalog.sync_product(job, _entity(entity_id, "product"), inventory_only=True)
         if sync_type == "order":
             return _sync_order(job, _entity(entity_id, "order"))
     except ApiError as err:
         if err.category in RETRYABLE_CATEGORIES or err.category == wa.MALFORMED:
             raise _Retry(str(err)) from None
         raise PermanentError(str(err)) from None
-    except RetryableError as err:
-        raise _Retry(str(err)) from None
     raise PermanentError(f"Unknown sync type: {sync_type}")
-
-
-# ---------------------------------------------------------------------------------------------- catalog
-
-
-def _item(product: Product, fmt_: PriceFormat, *, group: str | None, brand: str, now_ts: int,
-          inventory_only: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": product.retailer_id,
-                            "availability": AVAILABILITY.get(product.stock_status, "in stock")}
-    if product.manage_stock and product.stock_quantity is not None:
-        data["quantity_to_sell_on_facebook"] = max(0, product.stock_quantity)
-    if inventory_only:
-        return data
-    price = product.regular_price if product.regular_price is not None else product.price
-    if price is None:
-        raise PermanentError(f"product #{product.id} has no price: it cannot be listed in the catalog")
-    data.update({
-        "title": plain_text(product.title, 200) or product.retailer_id,
-        "description": plain_text(product.description, 9999) or plain_text(product.title, 200),
-        "condition": "new",
-        "price": fmt_.catalog(price),
-        "link": product.permalink,
-        "brand": brand,
-    })
-    if product.image_url:
-        data["image_link"] = product.image_url
-    if product.sale_active(now_ts) and product.sale_price is not None:
-        data["sale_price"] = fmt_.catalog(product.sale_price)
-    if group:
-        data["item_group_id"] = group
-    return data
-
-
-def _sync_product(job: Job, product_id: int, *, inventory_only: bool) -> dict[str, Any]:
-    wp = need(job.services, "wp")
-    product: Product | None = wp.get_product(product_id)
-    if product is None:
-        raise PermanentError(f"Product not found: #{product_id}")
-    client = need(job.services, "whatsapp")
-    fmt_ = wp.price_format()
-    brand = plain_text(wp.get_option_raw("blogname") or "", 100) or "Store"
-    now_ts = int(job.services.clock.timestamp())
-    # item_group_id: the parent's ID for a variation (the plugin's rule); a variable product sends its variations
-    group = (str(product.parent_id) if product.is_variation and product.parent_id else
-             (product.retailer_id if product.variations else None))
-    targets = [product] if product.is_variation or not product.variations else list(product.variations)
-    requests: list[dict[str, Any]] = []
-    for target in targets:
-        gone = product.status != "publish" or target.status not in ("publish", "")
-        if gone and not inventory_only:
-            requests.append({"method": "DELETE", "data": {"id": target.retailer_id}})
-        elif not gone:
-            data = _item(target, fmt_, group=group if target is not product or product.is_variation else None,
-                         brand=brand, now_ts=now_ts, inventory_only=inventory_only)
-            requests.append({"method": "UPDATE", "data": data})
-    if not requests:
-        raise PermanentError(f"product #{product_id} is not published: nothing to update in the catalog")
-    local_now = fmt(job.services.site.local(job.services.clock.now()))
-    try:
-        # an inventory-only update never creates an item: with upsert, Meta would create a partial item (no
-        # title/price/link) for a product that is not in the catalog yet
-        batch = client.catalog_items_batch(requests, allow_upsert=not inventory_only)
-    except ApiError as err:
-        if not inventory_only:
-            wp.update_post_meta(product.id, {"_wch_sync_status": "error", "_wch_sync_message": str(err)[:500]})
-        raise
-    errors = [f"{s.get('retailer_id')}: {e.get('message')}" for s in batch.validation_status
-              for e in (s.get("errors") or []) if isinstance(e, dict)]
-    if not batch.handles:
-        message = "catalog rejected every item: " + ("; ".join(errors) or "no handle returned")
-        if inventory_only:
-            message += " (an inventory update never creates an item: sync the product first)"
-        if not inventory_only:
-            wp.update_post_meta(product.id, {"_wch_sync_status": "error", "_wch_sync_message": message[:500]})
-        raise PermanentError(message)
-    status = "partial" if errors else "synced"
-    handle = batch.handles[0]
-    message = f"accepted by the catalog as batch {handle}" + (f"; rejected: {'; '.join(errors)}" if errors else "")
-    # The plugin's meanings: _wch_stock_last_synced is a Unix time, _wch_last_synced site-local 'Y-m-d H:i:s';
-    # _wch_catalog_id is Meta's own item id from an answer that carries one (items_batch answers carry none,
-    # so it is left as it is).
-    if inventory_only:
-        wp.update_post_meta(product.id, {"_wch_stock_last_synced": str(now_ts)})
-    else:
-        wp.update_post_meta(product.id, {
-            "_wch_sync_status": status, "_wch_last_synced": local_now, "_wch_sync_message": message[:500],
-        })
-        for target in targets:
-            if target is not product:
-                wp.update_post_meta(target.id, {"_wch_sync_status": status, "_wch_last_synced": local_now})
-    kind = "inventory" if inventory_only else "product"
-    result: dict[str, Any] = {
-        "success": True, "product_id": product.id, "synced_at": local_now, "handle": handle,
-        "items": [r["data"]["id"] for r in requests], "sync_status": status,
-        "summary": f"{kind} #{product.id}: {len(requests)} catalog item(s) sent, batch {handle}"
-                   + (f", {len(errors)} rejected" if errors else ""),
-    }
-    if inventory_only:
-        result["stock"] = product.stock_quantity
-    return result
 
 
 # ---------------------------------------------------------------------------------------------- order

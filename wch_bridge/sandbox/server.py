@@ -18,12 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from wch_bridge.sandbox import api
 from wch_bridge.sandbox.faults import (
-    BATCH_MAX,
-    ITEMS_BATCH_REQUIRED,
-    LEGACY_BATCH_REQUIRED,
-    MESSAGE_TYPES,
-    TEXT_MAX,
     FaultRule,
     _digits,
     _Reply,
@@ -58,7 +54,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("sandbox: " + format, *args)
+        # every request at info in the standalone sandbox (``serve``), at debug inside the demo and the tests
+        level = logging.INFO if self.server.state.log_requests else logging.DEBUG
+        log.log(level, "sandbox: " + format, *args)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         self._dispatch("GET")
@@ -86,7 +84,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not raw:
             return None
         text = raw.decode("utf-8", errors="replace")
-        if "application/x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
+        # a JSON body is JSON whatever the Content-Type says (``curl -d '{...}'`` sends it as a form)
+        if text.lstrip()[:1] not in ("{", "[") and "application/x-www-form-urlencoded" in (
+            self.headers.get("Content-Type") or ""
+        ):
             form: dict[str, Any] = {k: v[-1] for k, v in parse_qs(text).items()}
             for key in ("requests",):
                 if isinstance(form.get(key), str):
@@ -217,205 +218,15 @@ class _Handler(BaseHTTPRequestHandler):
             if verb == "check_batch_request_status":
                 if method != "GET":
                     raise _Reply(100, f"Unsupported {method.lower()} request")
-                return 200, self._batch_status(query), {}, False
+                return 200, api.batch_status(state, query), {}, False
             if method != "POST":
                 raise _Reply(100, f"Unsupported {method.lower()} request")
             if verb == "messages":
-                return 200, self._message(owner, body), {}, False
-            return 200, self._batch(owner, verb, body), {}, False
+                return 200, api.message(state, owner, body), {}, False
+            return 200, api.batch(state, owner, verb, body), {}, False
         except _Reply as reply:
             status = reply.http_status or http_status_for(reply.code)
             return status, error_body(reply.code, details=reply.details), {}, False
-
-    def _message(self, phone_number_id: str, body: Any) -> dict[str, Any]:
-        state = self.server.state
-        if not isinstance(body, dict):
-            raise _Reply(100, "The request body must be a JSON object")
-        if body.get("messaging_product") != "whatsapp":
-            raise _Reply(100, "messaging_product must be 'whatsapp'")
-        if body.get("status") == "read":  # mark as read
-            if not isinstance(body.get("message_id"), str):
-                raise _Reply(131008, "Parameter 'message_id' is required")
-            return {"success": True}
-        to = body.get("to")
-        if to is None or to == "":
-            raise _Reply(131008, "Parameter 'to' is required")
-        digits = _digits(to)
-        if not isinstance(to, str | int) or not re.fullmatch(r"\+?\d{7,15}", str(to).strip()):
-            raise _Reply(131009, "Parameter 'to' is not a valid phone number")
-        kind = body.get("type", "text")
-        if kind not in MESSAGE_TYPES:
-            raise _Reply(131051, f"Unsupported message type {kind!r}")
-        content = body.get(kind)
-        if not isinstance(content, dict):
-            raise _Reply(131008, f"Parameter '{kind}' is required for type '{kind}'")
-        if kind == "text":
-            text = content.get("body")
-            if not isinstance(text, str) or not text:
-                raise _Reply(131008, "Parameter 'text.body' is required")
-            if len(text) > TEXT_MAX:
-                raise _Reply(131009, f"text.body is longer than {TEXT_MAX} characters")
-        elif kind == "template":
-            self._check_template(content)
-        elif kind == "interactive":
-            self._check_interactive(content)
-        if state.over_rate(phone_number_id):
-            raise _Reply(130429)
-        with state.lock:
-            outside = digits in state.outside_window
-        if outside and kind != "template":
-            raise _Reply(131047)
-        wamid = f"wamid.HBgL{state.next_id():010d}{secrets.token_hex(10).upper()}"
-        message: dict[str, Any] = {"id": wamid}
-        if kind == "template":
-            message["message_status"] = "accepted"
-        return {
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": str(to), "wa_id": digits}],
-            "messages": [message],
-        }
-
-    def _check_template(self, template: dict[str, Any]) -> None:
-        name = template.get("name")
-        if not isinstance(name, str) or not name:
-            raise _Reply(131008, "Parameter 'template.name' is required")
-        language = template.get("language")
-        if not isinstance(language, dict) or not language.get("code"):
-            raise _Reply(131008, "Parameter 'template.language.code' is required")
-        with self.server.state.lock:
-            known = self.server.state.templates
-            expected = known.get(name) if known is not None else None
-        if known is not None and name not in known:
-            raise _Reply(132001, f"template name ({name}) does not exist in {language.get('code')}")
-        if expected is not None:
-            components = template.get("components") or []
-            count = sum(
-                len(c.get("parameters") or [])
-                for c in components
-                if isinstance(c, dict) and c.get("type") == "body"
-            )
-            if count != expected:
-                raise _Reply(
-                    132000,
-                    f"body: number of localizable_params ({count}) does not match the "
-                    f"expected number of params ({expected})",
-                )
-
-    @staticmethod
-    def _check_interactive(interactive: dict[str, Any]) -> None:
-        kind = interactive.get("type")
-        if not isinstance(kind, str) or not kind:
-            raise _Reply(131008, "Parameter 'interactive.type' is required")
-        action = interactive.get("action")
-        if not isinstance(action, dict):
-            raise _Reply(131008, "Parameter 'interactive.action' is required")
-        text = (
-            (interactive.get("body") or {}).get("text", "")
-            if isinstance(interactive.get("body"), dict)
-            else ""
-        )
-        if kind == "button":
-            if not 1 <= len(action.get("buttons") or []) <= 3:
-                raise _Reply(131009, "interactive.action.buttons must have 1 to 3 buttons")
-            if len(text) > 1024:
-                raise _Reply(131009, "interactive.body.text is longer than 1024 characters")
-        elif kind == "list":
-            rows = sum(len(s.get("rows") or []) for s in action.get("sections") or [] if isinstance(s, dict))
-            if not 1 <= rows <= 10:
-                raise _Reply(131009, "interactive list must have 1 to 10 rows")
-        if len(text) > TEXT_MAX:
-            raise _Reply(131009, f"interactive.body.text is longer than {TEXT_MAX} characters")
-
-    def _batch(self, catalog_id: str, verb: str, body: Any) -> dict[str, Any]:
-        state = self.server.state
-        if not isinstance(body, dict):
-            raise _Reply(100, "The request body must be a JSON object")
-        legacy = verb == "batch"
-        if not legacy and not body.get("item_type"):
-            raise _Reply(100, "Param item_type is required")
-        reqs = body.get("requests")
-        if isinstance(reqs, str):
-            try:
-                reqs = json.loads(reqs)
-            except ValueError:
-                reqs = None
-        if not isinstance(reqs, list) or not reqs:
-            raise _Reply(100, "Param requests must be a non-empty array")
-        if len(reqs) > BATCH_MAX:
-            raise _Reply(100, f"Param requests must have at most {BATCH_MAX} elements")
-        upsert = body.get("allow_upsert", True) not in (False, "false", 0)
-        statuses: list[dict[str, Any]] = []
-        accepted = 0
-        with state.lock:
-            items = state.catalogs.setdefault(catalog_id, {})
-            for req in reqs:
-                errors, rid = self._apply(req, items, legacy, upsert)
-                if errors:
-                    statuses.append(
-                        {"retailer_id": rid, "errors": [{"message": m} for m in errors], "warnings": []}
-                    )
-                else:
-                    accepted += 1
-            handle = f"sbx{secrets.token_hex(12)}" if accepted else None
-            if handle is not None:
-                state.batches[handle] = {
-                    "catalog_id": catalog_id,
-                    "created": time.monotonic(),
-                    "errors": [e for s in statuses for e in s["errors"]],
-                    "invalid": [s["retailer_id"] for s in statuses],
-                }
-        return {"handles": [handle] if handle else [], "validation_status": statuses}
-
-    @staticmethod
-    def _apply(
-        req: Any, items: dict[str, dict[str, Any]], legacy: bool, upsert: bool
-    ) -> tuple[list[str], str | None]:
-        if not isinstance(req, dict):
-            return ["request must be an object"], None
-        method = str(req.get("method", "")).upper()
-        data = req.get("data") if isinstance(req.get("data"), dict) else {}
-        rid = req.get("retailer_id") if legacy else data.get("id")
-        rid = str(rid) if rid not in (None, "") else None
-        if method not in ("CREATE", "UPDATE", "DELETE"):
-            return [f"unsupported method {method!r}"], rid
-        if rid is None:
-            return ["retailer_id is required" if legacy else "data.id is required"], rid
-        if method == "DELETE":
-            items.pop(rid, None)
-            return [], rid
-        if method == "CREATE":
-            required = LEGACY_BATCH_REQUIRED if legacy else ITEMS_BATCH_REQUIRED
-            missing = [f for f in required if f != "id" and data.get(f) in (None, "")]
-            if missing:
-                return [f"required field(s) missing: {', '.join(missing)}"], rid
-            items[rid] = dict(data)
-            return [], rid
-        if rid not in items and not upsert:
-            return [f"item {rid} does not exist"], rid
-        items.setdefault(rid, {}).update(data)
-        return [], rid
-
-    def _batch_status(self, query: dict[str, str]) -> dict[str, Any]:
-        state = self.server.state
-        handle = query.get("handle", "")
-        with state.lock:
-            batch = copy.deepcopy(state.batches.get(handle))
-            delay = state.batch_delay_ms / 1000.0
-        if not handle or batch is None:
-            raise _Reply(100, "Invalid handle")
-        done = time.monotonic() - batch["created"] >= delay
-        return {
-            "data": [
-                {
-                    "handle": handle,
-                    "status": "finished" if done else "in progress",
-                    "errors_total_count": len(batch["errors"]),
-                    "errors": batch["errors"],
-                    "warnings": [],
-                    "ids_of_invalid_requests": batch["invalid"],
-                }
-            ]
-        }
 
 
 # ---------------------------------------------------------------------------------------------- public API
@@ -433,10 +244,12 @@ class Sandbox:
         *,
         outside_window: Iterable[str] = (),
         templates: dict[str, int | None] | None = None,
+        log_requests: bool = False,
     ) -> None:
         self.host = host
         self._port = port
         self._state = _State(latency_ms, token)
+        self._state.log_requests = log_requests  # each request at info (else debug)
         self._state.outside_window = {_digits(p) for p in outside_window if _digits(p)}
         self._state.templates = dict(templates) if templates is not None else None
         self._server: _Server | None = None
@@ -462,7 +275,7 @@ class Sandbox:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="wch-sandbox", daemon=True
         )
         self._thread.start()
-        log.info("WhatsApp sandbox listening on %s", self.url)
+        log.debug("WhatsApp sandbox listening on %s", self.url)  # ``serve``'s caller says it once
         return self
 
     def stop(self) -> None:
@@ -535,7 +348,7 @@ def serve(
 ) -> None:
     """Run a sandbox until Ctrl-C (or ``stop_event``); ``ready(url)`` is called once it listens."""
     stop = stop_event or threading.Event()
-    with Sandbox(host, port, latency_ms, token) as box:
+    with Sandbox(host, port, latency_ms, token, log_requests=True) as box:
         if ready is not None:
             ready(box.url)
         try:

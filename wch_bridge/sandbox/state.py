@@ -30,6 +30,7 @@ class _State:
         self.counter = 0
         self.in_flight = 0  # API requests being answered right now
         self.max_in_flight = 0  # the most at once since the last reset
+        self.log_requests = False  # log each request at info (the standalone sandbox), else at debug
 
     def reset(self) -> None:
         with self.lock:

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 
@@ -159,17 +159,3 @@ def explain(engine: Engine, statement: str, parameters: Any) -> list[dict[str, A
         finally:
             cur.close()
 
-
-def server_status(engine: Engine, names: tuple[str, ...]) -> dict[str, int]:
-    """Global status counters (``SHOW GLOBAL STATUS``) of MySQL/MariaDB, e.g. ``Questions``, ``Com_commit``."""
-    with engine.connect() as conn:
-        rows = conn.execute(text("SHOW GLOBAL STATUS")).all()
-    wanted = set(names)
-    out = {}
-    for name, value in rows:
-        if name in wanted:
-            try:
-                out[str(name)] = int(value)
-            except (TypeError, ValueError):
-                continue
-    return out

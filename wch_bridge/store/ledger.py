@@ -30,16 +30,17 @@ drops while it commits, the ledger waits for the database and reads the row back
 the row carries its own marker. After the HTTP call, ``mark_sent`` / ``mark_failed`` / ``mark_unknown`` keep trying
 (with back-off, up to ``durable_wait`` seconds) until the outcome is written, so a message that left is recorded.
 
-Times in this bridge-owned table are UTC. ``payload`` is the Cloud API message body (JSON) as sent last."""
+Times in this bridge-owned table are UTC. ``payload`` is the Cloud API message body (JSON) as sent last.
+
+The row type, statuses and key rule live in ``ledger_entry``, the status/report facts in ``ledger_facts``; both
+are re-exported here."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,63 +50,39 @@ from sqlalchemy.exc import IntegrityError
 
 from wch_bridge.errors import TransientStoreError
 from wch_bridge.store.engine import retry_transient, translate_errors
+from wch_bridge.store.ledger_entry import (
+    FAILED,
+    IN_DOUBT,
+    KEY_MAX,
+    PENDING,
+    RESENDABLE,
+    RESENT_TEXT,
+    RETRY,
+    SENDABLE,
+    SENDING,
+    SENT,
+    STALE_TEXT,
+    TEXT_MAX,
+    UNKNOWN,
+    LedgerEntry,
+    _norm,
+    ledger_key,
+)
+from wch_bridge.store.ledger_facts import (
+    AUTH_ERROR_CODES,
+    HALT_STATUSES,
+    SENT_STATUSES,
+    auth_pause,
+    in_doubt_counts,
+)
 from wch_bridge.store.tables import Tables
 from wch_bridge.timeutil import Clock
 
-__all__ = ["LedgerEntry", "MessageLedger", "PENDING", "SENDING", "SENT", "RETRY", "FAILED", "UNKNOWN"]
-
-PENDING, SENDING, SENT, RETRY, FAILED, UNKNOWN = "pending", "sending", "sent", "retry", "failed", "unknown"
-SENDABLE = (PENDING, RETRY)
-IN_DOUBT = (SENDING, UNKNOWN)
-RESENDABLE = (UNKNOWN, FAILED)
-STALE_TEXT = ("outcome unknown: the run sending this message stopped while its request was on the wire; "
-              "not re-sent automatically to avoid a duplicate (wch-bridge messages resend)")
-RESENT_TEXT = "resent by operator"
-KEY_MAX = 191
-TEXT_MAX = 1000
-
-
-def ledger_key(*parts: object) -> str:
-    """``broadcast:c1:+1555...``; keys longer than the column keep a readable head and a SHA-1 tail (every
-    ledger method applies the same rule to the key it is given)."""
-    return _norm(":".join(str(p) for p in parts))
-
-
-def _norm(key: str) -> str:
-    if len(key) <= KEY_MAX:
-        return key
-    digest = hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()
-    return key[: KEY_MAX - 41] + "#" + digest
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    id: int
-    key: str
-    status: str
-    recipient: str
-    kind: str
-    payload: Any
-    attempts: int
-    action_id: int = 0
-    hook: str = ""
-    campaign_id: str | None = None
-    wa_message_id: str | None = None
-    error_code: int | None = None
-    error_text: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    sent_at: datetime | None = None
-
-    @property
-    def sendable(self) -> bool:
-        return self.status in SENDABLE
-
-    def after_sent(self, wa_message_id: str, *, kind: str | None = None, payload: Any = None) -> LedgerEntry:
-        """This ``sending`` row as ``mark_sent`` leaves it, for the caller that held it (no read-back)."""
-        return replace(self, status=SENT, wa_message_id=wa_message_id[:128], kind=kind[:20] if kind else self.kind,
-                       payload=self.payload if payload is None else payload, error_code=None, error_text=None)
-
+__all__ = [
+    "AUTH_ERROR_CODES", "FAILED", "HALT_STATUSES", "IN_DOUBT", "KEY_MAX", "LedgerEntry", "MessageLedger", "PENDING",
+    "RESENDABLE", "RESENT_TEXT", "RETRY", "SENDABLE", "SENDING", "SENT", "SENT_STATUSES", "STALE_TEXT", "TEXT_MAX",
+    "UNKNOWN", "auth_pause", "in_doubt_counts", "ledger_key",
+]
 
 class MessageLedger:
     def __init__(self, engine: Engine, prefix: str, *, clock: Clock | None = None, stale_after: float = 300.0,
@@ -207,7 +184,7 @@ class MessageLedger:
                 entry = self.get(key) or entry
         return entry
 
-    def _durably(self, what: str, fn: Callable[[], Any]) -> Any:
+    def _durably(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` until the database answers (back-off 0.5 s .. 10 s, up to ``durable_wait`` seconds)."""
         deadline = time.monotonic() + self.durable_wait
         delay = 0.5
@@ -338,7 +315,7 @@ class MessageLedger:
             try:
                 won = self._begin(key, values)
             except TransientStoreError:
-                row = self._durably("read back", lambda: self.get(key))
+                row = self._durably(lambda: self.get(key))
                 if row is not None and row.status == SENDING and row.error_text == marker:
                     return row  # our write went in before the connection dropped
                 if row is not None and row.status in SENDABLE:
@@ -346,7 +323,7 @@ class MessageLedger:
                 return None
             return won
 
-        return self._durably("begin send", attempt)
+        return self._durably(attempt)
 
     @retry_transient
     @translate_errors
@@ -366,7 +343,7 @@ class MessageLedger:
 
     def mark_sent(self, key: str, wa_message_id: str, *, kind: str | None = None, payload: Any = None) -> bool:
         """``sending`` -> ``sent``; waits for the database if it is away (the message has left)."""
-        return bool(self._durably("mark sent", lambda: self._mark_sent(key, wa_message_id, kind=kind, payload=payload)))
+        return bool(self._durably(lambda: self._mark_sent(key, wa_message_id, kind=kind, payload=payload)))
 
     @retry_transient
     @translate_errors
@@ -385,7 +362,7 @@ class MessageLedger:
                     before_send: bool = False) -> bool:
         """``sending`` -> ``retry`` (a retry action will re-send it) or ``failed`` (for good); with
         ``before_send`` from ``pending``/``retry`` (refused before any request: a bad number, an invalid body)."""
-        return bool(self._durably("mark failed", lambda: self._guarded_t(
+        return bool(self._durably(lambda: self._guarded_t(
             key, SENDABLE if before_send else (SENDING,), status=RETRY if retryable else FAILED, error_code=code,
             error_text=(text or "")[:TEXT_MAX])))
 
@@ -396,7 +373,7 @@ class MessageLedger:
 
     def mark_unknown(self, key: str, text: str) -> bool:
         """``sending`` -> ``unknown``: the request went out but no answer came back; never re-sent automatically."""
-        return bool(self._durably("mark unknown", lambda: self._guarded_t(
+        return bool(self._durably(lambda: self._guarded_t(
             key, (SENDING,), status=UNKNOWN, error_text=(text or "")[:TEXT_MAX])))
 
     @retry_transient
@@ -405,7 +382,7 @@ class MessageLedger:
         """``sending`` -> ``pending`` (or back to ``retry``): the message never left (sends halted, worker
         stopping); the attempt is not counted."""
         if to_status not in SENDABLE:
-            raise ValueError(f"release: {to_status!r} is not a sendable status")
+            raise ValueError(f"release: {str(to_status)!r} is not a sendable status")
         return self._guarded(key, (SENDING,), status=to_status, attempts=self.m.c.attempts - 1,
                              error_text=(text or None) and text[:TEXT_MAX], error_code=error_code)
 
@@ -414,40 +391,3 @@ class MessageLedger:
     def give_up(self, key: str, text: str) -> bool:
         """``retry`` -> ``failed`` (attempts used up)."""
         return self._guarded(key, (RETRY,), status=FAILED, error_text=(text or "")[:TEXT_MAX])
-
-
-#: Ledger error codes that mean the access token / app is not authorized (Graph 190, auth 0).
-AUTH_ERROR_CODES = (0, 190)
-SENT_STATUSES = (SENT, "delivered", "read")
-HALT_STATUSES = ("halted", "paused")
-
-
-def auth_pause(conn: Connection, m: Any, since: datetime | None = None) -> dict[str, Any]:
-    """Are sends paused by an auth error? True when the latest ledger row that was held back by an auth error
-    (0/190, not sent) is newer than the latest sent message. Read by ``status`` and the report."""
-    bad = and_(m.c.error_code.in_(AUTH_ERROR_CODES), m.c.status.notin_(SENT_STATUSES)) | m.c.status.in_(HALT_STATUSES)
-    last_bad = conn.execute(select(func.max(m.c.updated_at)).where(bad)).scalar()
-    last_sent = conn.execute(select(func.max(m.c.updated_at)).where(m.c.status.in_(SENT_STATUSES))).scalar()
-    detail = None
-    if last_bad is not None:
-        detail = conn.execute(select(m.c.error_code, m.c.error_text).where(bad, m.c.updated_at == last_bad).limit(1)).first()
-    in_window = 0
-    if since is not None:
-        in_window = int(conn.execute(select(func.count()).where(bad, m.c.updated_at >= since)).scalar_one())
-    return {
-        "paused": last_bad is not None and (last_sent is None or last_bad >= last_sent),
-        "last_auth_error_gmt": last_bad, "last_sent_gmt": last_sent, "auth_errors_in_window": in_window,
-        "error_code": None if detail is None or detail[0] is None else int(detail[0]),
-        "error_text": None if detail is None else (detail[1] or "")[:300],
-    }
-
-
-def in_doubt_counts(conn: Connection, m: Any) -> dict[str, Any]:
-    """Messages in doubt (``sending``: on the wire or left so by a stopped run; ``unknown``): how many of each
-    and since when (the oldest ``updated_at``). Read by ``status`` and the report (index ``status_updated_at``)."""
-    rows = conn.execute(select(m.c.status, func.count(), func.min(m.c.updated_at))
-                        .where(m.c.status.in_(IN_DOUBT)).group_by(m.c.status)).all()
-    by = {str(s): (int(n), oldest) for s, n, oldest in rows}
-    oldest = min((o for _n, o in by.values() if o is not None), default=None)
-    return {"count": sum(n for n, _o in by.values()), "sending": by.get(SENDING, (0, None))[0],
-            "unknown": by.get(UNKNOWN, (0, None))[0], "oldest_gmt": oldest}

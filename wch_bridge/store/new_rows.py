@@ -1,5 +1,5 @@
-"""Action rows the worker inserts, encoded as Action Scheduler writes them: a single action due at a date (a
-serialized ``ActionScheduler_SimpleSchedule``) and the next instance of a recurring one (AS's
+"""The one place action rows are built, encoded as Action Scheduler writes them: a single action due at a date (a
+serialized ``ActionScheduler_SimpleSchedule``), a recurring one, and the next instance of a recurring one (AS's
 ``schedule_next_instance``: same hook, args, group and priority, next date from the finish time)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def unix_ts(dt: datetime) -> int:
 
 
 def single_row(
-    hook: str, when: datetime, *, args: str, extended_args: str | None, group: str, priority: int
+    hook: str, when: datetime, *, args: str, extended_args: str | None = None, group: str = "", priority: int = 10
 ) -> NewRow:
     """A single action due at ``when`` (naive UTC)."""
     return NewRow(
@@ -30,6 +30,12 @@ def single_row(
         group=group,
         priority=priority,
     )
+
+
+def recurring_row(hook: str, now: datetime, interval_seconds: int, *, group: str) -> NewRow:
+    """A recurring action every ``interval_seconds``, first due ``now`` (``as_schedule_recurring_action``)."""
+    return NewRow(hook=hook, scheduled_date_gmt=now, args="[]", group=group,
+                  schedule=phpser.serialize_schedule(schedules.interval_first(unix_ts(now), interval_seconds)))
 
 
 def next_instance_row(action: Action, schedule: Any, finished: datetime) -> NewRow:

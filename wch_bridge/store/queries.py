@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, inspect, literal, or_, select
@@ -17,16 +17,14 @@ from sqlalchemy.engine import Connection
 
 from wch_bridge import hooks, phpser, schedules
 from wch_bridge.errors import SchemaError, StoreError
+from wch_bridge.health import HealthFacts, WorkerBeat, live_worker_seconds
 from wch_bridge.models import CLI_CONTEXT, Action, Status
-from wch_bridge.store import ownership
+from wch_bridge.settings import Settings
 from wch_bridge.store.actions import ActionStore, NewRow
 from wch_bridge.store.engine import missing_table_message, retry_transient, translate_errors
-from wch_bridge.store.ledger import auth_pause, in_doubt_counts
-from wch_bridge.store.workers import WorkerRegistry, WorkerRow
+from wch_bridge.store.health_facts import read_health_facts
 
 ZERO_DATE = "0000-00-00 00:00:00"
-#: A worker is live when its heartbeat is at most this old and it has not recorded a stop.
-LIVE_HEARTBEAT_SECONDS = 30
 #: Rows per purge transaction / per keyset page of the bulk commands.
 BATCH = 500
 CLEANUP_HOOK = hooks.CART_CLEANUP
@@ -125,82 +123,73 @@ def _filters(
 # ---------------------------------------------------------------------------------------------- status
 @dataclass
 class StatusSnapshot:
-    """Everything ``wch-bridge status`` shows, for the served groups."""
+    """Everything ``wch-bridge status`` shows, for the served groups: the health facts (read once, judged by
+    ``wch_bridge.health``) plus the counts by hook and status and the newest completion."""
 
-    now: datetime
+    facts: HealthFacts
     groups: dict[int, str]
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # hook -> status -> n
-    past_due: int = 0
-    oldest_past_due: datetime | None = None
-    failed_24h: int = 0
     newest_completion: datetime | None = None
-    cleanup_pending: datetime | None = None  # next due of the recurring cleanup (None: none pending)
-    cleanup_pending_group: str | None = None
-    cleanup_running: bool = False
-    workers: list[WorkerRow] | None = None  # None: the workers table does not exist
-    api_pause: dict[str, Any] | None = None  # ledger.auth_pause(); None: no ledger table
-    unowned: list[dict[str, Any]] = field(default_factory=list)  # pending actions of hooks no one runs
-    in_doubt: dict[str, Any] | None = None  # ledger.in_doubt_counts(); None: no ledger table
+
+    @property
+    def now(self) -> datetime:
+        return self.facts.now
+
+    @property
+    def past_due(self) -> int:
+        return self.facts.past_due
+
+    @property
+    def oldest_past_due(self) -> datetime | None:
+        return self.facts.oldest_past_due
+
+    @property
+    def failed_24h(self) -> int:
+        return self.facts.failed_24h
+
+    @property
+    def cleanup_pending(self) -> datetime | None:
+        return self.facts.cleanup_next
+
+    @property
+    def cleanup_pending_group(self) -> str | None:
+        return self.facts.cleanup_group
+
+    @property
+    def workers(self) -> list[WorkerBeat] | None:
+        """Workers that have not recorded a stop (None: no heartbeat table)."""
+        return None if self.facts.workers is None else [w for w in self.facts.workers if w.stopped_at is None]
+
+    @property
+    def unowned(self) -> list[dict[str, Any]]:
+        return list(self.facts.unowned)
+
+    @property
+    def in_doubt(self) -> dict[str, Any] | None:
+        return self.facts.in_doubt
 
 
 @translate_errors
-def status_snapshot(store: ActionStore, group_slugs: Sequence[str], now: datetime) -> StatusSnapshot:
-    a, g = store.t.actions, store.t.groups
-    gids = served_group_ids(store, group_slugs)
-    snap = StatusSnapshot(now=now, groups=gids)
-    ids = list(gids)
-    with store.engine.connect() as conn:
-        if ids:
+def status_snapshot(store: ActionStore, group_slugs: Sequence[str], now: datetime,
+                    live_seconds: float | None = None) -> StatusSnapshot:
+    """``live_seconds``: :func:`wch_bridge.health.live_worker_seconds` of the caller's settings (default settings
+    when None)."""
+    a = store.t.actions
+    limit = live_worker_seconds(Settings()) if live_seconds is None else live_seconds
+    snap = StatusSnapshot(facts=read_health_facts(store, group_slugs, now, limit),
+                          groups=served_group_ids(store, group_slugs))
+    ids = list(snap.groups)
+    if ids:
+        with store.engine.connect() as conn:
             rows = conn.execute(
                 select(a.c.hook, a.c.status, func.count()).where(a.c.group_id.in_(ids)).group_by(a.c.hook, a.c.status)
             )
             for hook, status, n in rows:
                 snap.counts.setdefault(str(hook), {})[str(status)] = int(n)
-            due = and_(a.c.group_id.in_(ids), a.c.status == Status.PENDING.value, a.c.scheduled_date_gmt <= now)
-            snap.past_due = int(conn.execute(select(func.count()).where(due)).scalar_one())
-            if snap.past_due:
-                snap.oldest_past_due = conn.execute(
-                    select(func.min(a.c.scheduled_date_gmt)).where(due, a.c.scheduled_date_gmt > ZERO_DATE)
-                ).scalar()
-            snap.failed_24h = int(conn.execute(
-                select(func.count()).where(
-                    a.c.group_id.in_(ids), a.c.status == Status.FAILED.value,
-                    a.c.last_attempt_gmt >= now - timedelta(hours=24),
-                )
-            ).scalar_one())
             snap.newest_completion = conn.execute(
                 select(func.max(a.c.last_attempt_gmt)).where(a.c.group_id.in_(ids), a.c.status == Status.COMPLETE.value)
             ).scalar()
-        # The plugin guards the recurring cleanup on the hook alone (any group), as as_next_scheduled_action().
-        row = conn.execute(
-            select(a.c.scheduled_date_gmt, func.coalesce(g.c.slug, ""))
-            .select_from(a.outerjoin(g, a.c.group_id == g.c.group_id))
-            .where(a.c.hook == CLEANUP_HOOK, a.c.status == Status.PENDING.value)
-            .order_by(a.c.scheduled_date_gmt)
-            .limit(1)
-        ).first()
-        if row is not None:
-            snap.cleanup_pending = row[0] or now
-            snap.cleanup_pending_group = str(row[1])
-        snap.cleanup_running = conn.execute(
-            select(a.c.action_id).where(a.c.hook == CLEANUP_HOOK, a.c.status == Status.RUNNING.value).limit(1)
-        ).first() is not None
-    snap.workers = workers(store)
-    snap.unowned = ownership.unowned(store, group_slugs, LIVE_HEARTBEAT_SECONDS)
-    if store.t.messages.name in inspect(store.engine).get_table_names():
-        with store.engine.connect() as conn:
-            snap.api_pause = auth_pause(conn, store.t.messages)
-            snap.in_doubt = in_doubt_counts(conn, store.t.messages)
     return snap
-
-
-def workers(store: ActionStore) -> list[WorkerRow] | None:
-    """Workers that have not recorded a stop, newest heartbeat first; None when the table does not exist.
-    Live or not is ``WorkerRow.live(now, LIVE_HEARTBEAT_SECONDS)``."""
-    reg = WorkerRegistry(store.engine, store.t)
-    if not reg.available():
-        return None
-    return [w for w in reg.list() if w.stopped_at is None]
 
 
 # ---------------------------------------------------------------------------------------------- list / show

@@ -1,7 +1,7 @@
 """The WhatsApp Commerce Hub sections of the status report: carts, campaigns, catalog sync, workers, cleanup.
 
 Same rules as :mod:`wch_bridge.store.reporting` (aggregates only, bounded scans, "not available" for absent
-tables); split out to keep each module a few hundred lines."""
+tables); built on :mod:`wch_bridge.store.reporting_scope`, which both share (no import circle)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy import Integer, case, cast, column, func, literal_column, or_, s
 from wch_bridge import phpser
 from wch_bridge.models import Status
 from wch_bridge.store.ledger import SENT_STATUSES
-from wch_bridge.store.reporting import (
+from wch_bridge.store.reporting_scope import (
     BROADCAST_HOOK,
     CART_EXPIRY_HOURS,
     CART_HOOK,
@@ -28,14 +28,14 @@ from wch_bridge.store.reporting import (
     SYNC_HOOK,
     ReportScope,
     Section,
-    _age,
-    _args_json,
-    _finished_by_hook,
-    _hook_status_counts,
-    _in_groups,
-    _json_value,
-    _num,
+    age,
+    args_json,
+    finished_by_hook,
+    hook_status_counts,
+    in_groups,
+    json_value,
     not_available,
+    num,
 )
 
 
@@ -71,8 +71,8 @@ def carts_section(scope: ReportScope) -> Section:
             rec_n, rec_val = conn.execute(
                 select(func.count(), func.sum(value)).where(any_reminder, converted, recovered_at >= since_local)
             ).one()
-            out.update(reminders_sent=int(sum(sent)), carts_reminded=int(carts), value_reminded=_num(val),
-                       carts_recovered=int(rec_n), value_recovered=_num(rec_val))
+            out.update(reminders_sent=int(sum(sent)), carts_reminded=int(carts), value_reminded=num(val),
+                       carts_recovered=int(rec_n), value_recovered=num(rec_val))
         else:
             out.update(reminders_sent=None, carts_reminded=None, value_reminded=None, carts_recovered=None,
                        value_recovered=None)
@@ -98,12 +98,12 @@ def _batch_counts(scope: ReportScope, conn: Any) -> tuple[dict[str, dict[str, in
     if not scope.group_ids:
         return out, capped
     for status in [st.value for st in Status]:
-        cond = [a.c.status == status, _in_groups(scope), a.c.hook == BROADCAST_HOOK]
+        cond = [a.c.status == status, in_groups(scope), a.c.hook == BROADCAST_HOOK]
         if status not in (Status.PENDING.value, Status.RUNNING.value):
             cond.append(a.c.scheduled_date_gmt >= scope.since)
-        inner = (select(_args_json(scope).label("args_json")).where(*cond)
+        inner = (select(args_json(scope).label("args_json")).where(*cond)
                  .order_by(a.c.scheduled_date_gmt.desc()).limit(JSON_SCAN_LIMIT).subquery())
-        cid = _json_value(scope, inner.c.args_json, "$.campaign_id", "$[0].campaign_id", "$[0].args.campaign_id")
+        cid = json_value(scope, inner.c.args_json, "$.campaign_id", "$[0].campaign_id", "$[0].args.campaign_id")
         scanned = 0
         for camp, n in conn.execute(select(cid.label("cid"), func.count()).select_from(inner)
                                     .group_by(literal_column("cid"))):
@@ -146,20 +146,7 @@ def campaigns_section(scope: ReportScope) -> Section:
             ):
                 codes.setdefault(str(camp), {})[str(code)] = int(n)
         if has_m:
-            win = {(str(k), str(s)): int(n) for k, s, n in conn.execute(
-                select(m.c.kind, m.c.status, func.count()).where(m.c.created_at >= scope.since)
-                .group_by(m.c.kind, m.c.status))}
-            out["messages_in_window"] = {
-                "sent": sum(n for (_, s), n in win.items() if s in SENT_STATUSES),
-                "failed": sum(n for (_, s), n in win.items() if s in FAILED_STATUSES),
-                "retrying": sum(n for (_, s), n in win.items() if s in RETRY_STATUSES),
-                "total": sum(win.values()),
-                "by_kind": [{"kind": k, "status": s, "count": n} for (k, s), n in sorted(win.items())],
-            }
-            out["errors_in_window"] = [{"error_code": int(code), "count": int(n)} for code, n in conn.execute(
-                select(m.c.error_code, func.count()).where(m.c.created_at >= scope.since, m.c.error_code.is_not(None),
-                                                           m.c.status.notin_(SENT_STATUSES))
-                .group_by(m.c.error_code).order_by(func.count().desc()).limit(20))]
+            out.update(_messages_in_window(scope, conn))
     rows = []
     for camp in ids + (["(none)"] if "(none)" in batches else []):
         b, s = batches.get(camp, {}), msgs.get(camp, {})
@@ -181,6 +168,27 @@ def campaigns_section(scope: ReportScope) -> Section:
     return out
 
 
+def _messages_in_window(scope: ReportScope, conn: Any) -> Section:
+    """Every outbound message of the window by kind and status, and its failures by WhatsApp error code."""
+    m = scope.t.messages
+    win = {(str(k), str(s)): int(n) for k, s, n in conn.execute(
+        select(m.c.kind, m.c.status, func.count()).where(m.c.created_at >= scope.since)
+        .group_by(m.c.kind, m.c.status))}
+    return {
+        "messages_in_window": {
+            "sent": sum(n for (_, s), n in win.items() if s in SENT_STATUSES),
+            "failed": sum(n for (_, s), n in win.items() if s in FAILED_STATUSES),
+            "retrying": sum(n for (_, s), n in win.items() if s in RETRY_STATUSES),
+            "total": sum(win.values()),
+            "by_kind": [{"kind": k, "status": s, "count": n} for (k, s), n in sorted(win.items())],
+        },
+        "errors_in_window": [{"error_code": int(code), "count": int(n)} for code, n in conn.execute(
+            select(m.c.error_code, func.count()).where(m.c.created_at >= scope.since, m.c.error_code.is_not(None),
+                                                       m.c.status.notin_(SENT_STATUSES))
+            .group_by(m.c.error_code).order_by(func.count().desc()).limit(20))],
+    }
+
+
 # ---------------------------------------------------------------------------------------------- catalog
 def catalog_section(scope: ReportScope) -> Section:
     """Sync jobs by status (AS), pending retries (bounded JSON scan), products by ``_wch_sync_status``."""
@@ -189,12 +197,12 @@ def catalog_section(scope: ReportScope) -> Section:
         return not_available(f"table {a.name} not found")
     out: Section = {"available": True}
     with scope.engine.connect() as conn:
-        jobs = {st: n for h, st, n in _hook_status_counts(scope, conn) if h == SYNC_HOOK}
-        win = {st: n for (st, h), (n, _l) in _finished_by_hook(scope, conn).items() if h == SYNC_HOOK}
-        inner = (select(_args_json(scope).label("args_json"))
-                 .where(a.c.status == Status.PENDING.value, _in_groups(scope), a.c.hook == SYNC_HOOK)
+        jobs = {st: n for h, st, n in hook_status_counts(scope, conn) if h == SYNC_HOOK}
+        win = {st: n for (st, h), (n, _l) in finished_by_hook(scope, conn).items() if h == SYNC_HOOK}
+        inner = (select(args_json(scope).label("args_json"))
+                 .where(a.c.status == Status.PENDING.value, in_groups(scope), a.c.hook == SYNC_HOOK)
                  .order_by(a.c.scheduled_date_gmt.desc()).limit(JSON_SCAN_LIMIT).subquery())
-        retry = _json_value(scope, inner.c.args_json, "$.retry_count", "$[0].retry_count", "$[0].args.retry_count")
+        retry = json_value(scope, inner.c.args_json, "$.retry_count", "$[0].retry_count", "$[0].args.retry_count")
         scanned, retries = conn.execute(
             select(func.count(), func.count(case((cast(retry, Integer) > 0, 1)))).select_from(inner)).one()
         out.update(jobs_by_status=jobs, completed_in_window=win.get(Status.COMPLETE.value, 0),
@@ -217,12 +225,13 @@ def catalog_section(scope: ReportScope) -> Section:
 
 
 # ---------------------------------------------------------------------------------------------- workers
-def workers_section(scope: ReportScope, stale_seconds: float = 60.0) -> Section:
-    """Live (recent heartbeat), dead (no heartbeat for ``stale_seconds``, never stopped) and stopped workers."""
+def workers_section(scope: ReportScope, live_seconds: float) -> Section:
+    """Live (a heartbeat within ``live_seconds``: :func:`wch_bridge.health.live_worker_seconds`), dead (older,
+    never stopped) and stopped workers (``stale_seconds`` in the JSON is ``live_seconds``)."""
     w = scope.t.workers
     if not scope.has(w):
         return not_available(f"table {w.name} not found")
-    cutoff = scope.now - timedelta(seconds=stale_seconds)
+    cutoff = scope.now - timedelta(seconds=live_seconds)
     state = case((w.c.stopped_at.is_not(None), "stopped"), (w.c.heartbeat_at >= cutoff, "live"), else_="dead")
     with scope.engine.connect() as conn:
         counts = {str(s): int(n) for s, n in conn.execute(select(state.label("wstate"), func.count())
@@ -233,11 +242,11 @@ def workers_section(scope: ReportScope, stale_seconds: float = 60.0) -> Section:
             .order_by(w.c.heartbeat_at.desc()).limit(MAX_WORKERS_LISTED)
         ).all()
     return {
-        "available": True, "stale_seconds": stale_seconds, "live": counts.get("live", 0),
+        "available": True, "stale_seconds": live_seconds, "live": counts.get("live", 0),
         "dead": counts.get("dead", 0), "stopped": counts.get("stopped", 0),
         "workers": [{"worker_id": str(r.worker_id), "host": str(r.host), "pid": int(r.pid), "version": str(r.version),
                      "started_gmt": r.started_at, "heartbeat_gmt": r.heartbeat_at,
-                     "heartbeat_age": _age(scope, r.heartbeat_at), "stopped_gmt": r.stopped_at,
+                     "heartbeat_age": age(scope, r.heartbeat_at), "stopped_gmt": r.stopped_at,
                      "in_hand": int(r.in_hand), "state": str(r.wstate)} for r in rows],
     }
 
@@ -254,7 +263,7 @@ def cleanup_section(scope: ReportScope) -> Section:
                 a.c.hook == CLEANUP_HOOK, a.c.status.in_([Status.PENDING.value, Status.RUNNING.value]))).scalar()
             out["scheduled"] = out["next_gmt"] is not None or bool(conn.execute(select(func.count()).where(
                 a.c.hook == CLEANUP_HOOK, a.c.status.in_([Status.PENDING.value, Status.RUNNING.value]))).scalar())
-            runs = [v for (_st, h), v in _finished_by_hook(scope, conn).items() if h == CLEANUP_HOOK]
+            runs = [v for (_st, h), v in finished_by_hook(scope, conn).items() if h == CLEANUP_HOOK]
             out["runs_in_window"] = sum(n for n, _l in runs)
             out["last_run_gmt"] = max((last for _n, last in runs if last is not None), default=None)
     if not scope.has(o):

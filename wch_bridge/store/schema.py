@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Engine
 
+from wch_bridge.hooks import PLUGIN_GROUPS
 from wch_bridge.resources import sql_dir
 from wch_bridge.store.engine import DbInfo, ddl, translate_errors, validate_prefix
 
@@ -261,14 +263,35 @@ class CheckReport:
 
 
 @translate_errors
-def check(engine: Engine, prefix: str, groups: tuple[str, ...] = ("wch",)) -> CheckReport:
+def check(engine: Engine, prefix: str, groups: tuple[str, ...] = PLUGIN_GROUPS) -> CheckReport:
+    """What ``schema check`` finds, plans and warns about for this prefix and these served groups."""
     validate_prefix(prefix)
     rep = CheckReport()
     info = DbInfo.probe(engine)
-    dialect = info.dialect
-    rep.found.append(("server", f"{'MariaDB' if info.is_mariadb else dialect} {info.version}"))
+    _check_server(rep, info, prefix)
+    insp = inspect(engine)
+    tables = set(insp.get_table_names())
+    actions = f"{prefix}actionscheduler_actions"
+    for suffix in ("actionscheduler_actions", "actionscheduler_claims", "actionscheduler_groups", "actionscheduler_logs"):
+        if f"{prefix}{suffix}" not in tables:
+            rep.problems.append(f"table {prefix}{suffix} is missing (is the prefix right? is WooCommerce active?)")
+    as_schema = _check_options(rep, engine, tables, f"{prefix}options")
+    if actions in tables:
+        _check_actions_table(rep, insp, tables, prefix, info.dialect, as_schema)
+        if f"{prefix}actionscheduler_groups" in tables:
+            _check_groups(rep, engine, f"{prefix}actionscheduler_groups", groups)
+    for suffix in ("wch_bridge_messages", "wch_bridge_workers"):
+        if f"{prefix}{suffix}" not in tables:
+            rep.plan.append(f"create {prefix}{suffix} on first run")
+    if f"{prefix}wch_carts" not in tables:
+        rep.warnings.append(f"{prefix}wch_carts not found: cart jobs will fail with a clear message")
+    return rep
+
+
+def _check_server(rep: CheckReport, info: DbInfo, prefix: str) -> None:
+    rep.found.append(("server", f"{'MariaDB' if info.is_mariadb else info.dialect} {info.version}"))
     rep.found.append(("prefix", prefix))
-    if dialect == "mysql":
+    if info.dialect == "mysql":
         rep.found.append(("SKIP LOCKED", "supported" if info.skip_locked else "not supported"))
         rep.plan.append(
             "take due actions from its own pick-up queue, then start them with a guarded UPDATE pinned to the "
@@ -276,75 +299,78 @@ def check(engine: Engine, prefix: str, groups: tuple[str, ...] = ("wch",)) -> Ch
     else:
         rep.plan.append("embedded SQLite: writers serialized with BEGIN IMMEDIATE")
     rep.plan.append("never hold an Action Scheduler claim (PHP's concurrency gate stays free)")
-    insp = inspect(engine)
-    tables = set(insp.get_table_names())
-    actions = f"{prefix}actionscheduler_actions"
-    for suffix in ("actionscheduler_actions", "actionscheduler_claims", "actionscheduler_groups", "actionscheduler_logs"):
-        if f"{prefix}{suffix}" not in tables:
-            rep.problems.append(f"table {prefix}{suffix} is missing (is the prefix right? is WooCommerce active?)")
-    options = f"{prefix}options"
-    as_schema = 0
-    if options in tables:
-        with engine.connect() as conn:
-            ver = conn.execute(
-                text(f"SELECT option_value FROM {options} WHERE option_name = :n"),  # noqa: S608 - validated prefix
-                {"n": "schema-ActionScheduler_StoreSchema"},
-            ).scalar()
-        rep.found.append(("AS store schema", str(ver) if ver else "unknown (option not set)"))
-        head = str(ver or "").split(".")[0]
-        as_schema = int(head) if head.isdigit() else 0
-        if ver:
-            major = str(ver).split(".")[0]
-            if major.isdigit() and int(major) >= 9:
-                rep.warnings.append("store schema 9 (unique_key): unique enqueues should be left to PHP")
-            if major.isdigit() and int(major) < 7:
-                rep.warnings.append(f"store schema {major}: no priority column; claim order ignores priority")
-    else:
+
+
+def _check_options(rep: CheckReport, engine: Engine, tables: set[str], options: str) -> int:
+    """Action Scheduler's store schema version from ``wp_options`` (0: unknown)."""
+    if options not in tables:
         rep.found.append(("AS store schema", f"unknown ({options} not found)"))
         rep.warnings.append(f"{options} not found: site time zone taken as UTC, plugin settings unavailable")
-    if actions in tables:
-        cols = {c["name"] for c in insp.get_columns(actions)}
-        rep.found.append(("priority column", "present" if "priority" in cols else "missing"))
-        if "extended_args" not in cols:
-            rep.problems.append(f"{actions} has no extended_args column (AS < 3.1): upgrade Action Scheduler")
-        have = {ix["name"]: [c for c in ix["column_names"] if c] for ix in insp.get_indexes(actions)}
-        missing_as = [n for n in AS_SCHEMA8_INDEXES if n not in have]
-        if dialect == "mysql" and missing_as and as_schema >= 8:
-            # only from store schema 8 (AS 3.9.3) does `fix-schema` know these indexes
-            rep.warnings.append("AS schema-8 indexes missing: " + ", ".join(missing_as) + " (wp action-scheduler fix-schema)")
-        for spec in recommended_indexes(prefix, dialect):
-            if spec.table in tables and spec.name not in {ix["name"] for ix in insp.get_indexes(spec.table)}:
-                rep.missing_indexes.append(spec)
-        if rep.missing_indexes:
-            rep.warnings.append(
-                "indexes on the bridge's own tables missing (the report scans more rows without them): "
-                + "; ".join(spec.ddl(dialect) for spec in rep.missing_indexes)
-            )
-        rep.leftover_indexes = [n for n in _leftover_names(prefix, dialect) if n in have]
-        if rep.leftover_indexes:
-            rep.warnings.append(
-                f"index(es) {', '.join(rep.leftover_indexes)} on {actions} were added by an earlier wch-bridge; they "
-                "change PHP's own query plans (PHP's runners can deadlock against each other): remove them with "
-                "`wch-bridge schema drop-indexes`")
-        gt = f"{prefix}actionscheduler_groups"
-        if gt in tables:
-            with engine.connect() as conn:
-                for slug in groups:
-                    gid = conn.execute(
-                        text(f"SELECT MIN(group_id) FROM {gt} WHERE slug = :s"), {"s": slug}  # noqa: S608
-                    ).scalar()
-                    rep.found.append((f"group '{slug}'", f"group_id {gid}" if gid else "missing"))
-                    if not gid:
-                        rep.warnings.append(
-                            f"group '{slug}' has no row yet: the bridge creates it on first run; PHP's exclude-groups "
-                            "filter (docker/mu-plugins/wch-bridge.php) needs it to exist"
-                        )
-    for suffix in ("wch_bridge_messages", "wch_bridge_workers"):
-        if f"{prefix}{suffix}" not in tables:
-            rep.plan.append(f"create {prefix}{suffix} on first run")
-    if f"{prefix}wch_carts" not in tables:
-        rep.warnings.append(f"{prefix}wch_carts not found: cart jobs will fail with a clear message")
-    return rep
+        return 0
+    with engine.connect() as conn:
+        ver = conn.execute(
+            text(f"SELECT option_value FROM {options} WHERE option_name = :n"),  # noqa: S608 - validated prefix
+            {"n": "schema-ActionScheduler_StoreSchema"},
+        ).scalar()
+    rep.found.append(("AS store schema", str(ver) if ver else "unknown (option not set)"))
+    head = str(ver or "").split(".")[0]
+    as_schema = int(head) if head.isdigit() else 0
+    if ver and as_schema >= 9:
+        rep.warnings.append("store schema 9 (unique_key): unique enqueues should be left to PHP")
+    if ver and head.isdigit() and as_schema < 7:
+        rep.warnings.append(f"store schema {head}: no priority column; claim order ignores priority")
+    return as_schema
+
+
+def _check_actions_table(rep: CheckReport, insp: Any, tables: set[str], prefix: str, dialect: str,
+                         as_schema: int) -> None:
+    actions = f"{prefix}actionscheduler_actions"
+    cols = {c["name"] for c in insp.get_columns(actions)}
+    rep.found.append(("priority column", "present" if "priority" in cols else "missing"))
+    if "extended_args" not in cols:
+        rep.problems.append(f"{actions} has no extended_args column (AS < 3.1): upgrade Action Scheduler")
+    have = {ix["name"]: [c for c in ix["column_names"] if c] for ix in insp.get_indexes(actions)}
+    missing_as = [n for n in AS_SCHEMA8_INDEXES if n not in have]
+    if dialect == "mysql" and missing_as and as_schema >= 8:
+        # only from store schema 8 (AS 3.9.3) does `fix-schema` know these indexes
+        rep.warnings.append("AS schema-8 indexes missing: " + ", ".join(missing_as) + " (wp action-scheduler fix-schema)")
+    for spec in recommended_indexes(prefix, dialect):
+        if spec.table in tables and spec.name not in {ix["name"] for ix in insp.get_indexes(spec.table)}:
+            rep.missing_indexes.append(spec)
+    if rep.missing_indexes:
+        rep.warnings.append(
+            "indexes on the bridge's own tables missing (the report scans more rows without them): "
+            + "; ".join(spec.ddl(dialect) for spec in rep.missing_indexes)
+        )
+    rep.leftover_indexes = [n for n in _leftover_names(prefix, dialect) if n in have]
+    if rep.leftover_indexes:
+        rep.warnings.append(
+            f"index(es) {', '.join(rep.leftover_indexes)} on {actions} were added by an earlier wch-bridge; they "
+            "change PHP's own query plans (PHP's runners can deadlock against each other): remove them with "
+            "`wch-bridge schema drop-indexes`")
+
+
+def _check_groups(rep: CheckReport, engine: Engine, groups_table: str, groups: tuple[str, ...]) -> None:
+    """Each served group's row. A missing row of one of the plugin's own groups is normal (a site uses few of them):
+    the bridge creates it on first run; a missing group named by hand is a warning (a typo?)."""
+    created: list[str] = []
+    with engine.connect() as conn:
+        for slug in groups:
+            gid = conn.execute(
+                text(f"SELECT MIN(group_id) FROM {groups_table} WHERE slug = :s"), {"s": slug}  # noqa: S608
+            ).scalar()
+            rep.found.append((f"group '{slug}'", f"group_id {gid}" if gid else "missing"))
+            if gid:
+                continue
+            if slug in PLUGIN_GROUPS:
+                created.append(slug)
+            else:
+                rep.warnings.append(
+                    f"group '{slug}' has no row yet: the bridge creates it on first run; PHP's exclude-groups "
+                    "filter (docker/mu-plugins/wch-bridge.php) needs it to exist"
+                )
+    if created:
+        rep.plan.append("create the group row(s) " + ", ".join(created) + " on first run")
 
 
 @translate_errors

@@ -4,7 +4,7 @@ Handlers never import this module: ``app.build_services`` puts an instance in ``
 
 * options and transients (``wp_base``): ``get_option``/``get_option_raw``/``update_option``/``delete_option``,
   ``get_transient``/``set_transient``/``update_transient`` (atomic read-modify-write), ``wch_settings()``,
-  ``price_format()``/``store_currency()``, ``site``/``local_timestamp()``, ``hpos_enabled()``,
+  ``price_format()``, ``site``/``local_timestamp()``, ``hpos_enabled()``,
   ``get_post_meta``/``update_post_meta``;
 * products (``wp_products``): ``get_product(id)`` -> ``wcdata.Product`` with variations, prices, stock, image,
   permalink;

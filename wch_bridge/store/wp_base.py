@@ -82,9 +82,6 @@ class WpBase:
             decimal_sep=(decimal or "."),
         )
 
-    def store_currency(self) -> str:
-        return self.price_format().currency
-
     def wch_settings(self) -> dict[str, Any]:
         """The plugin's ``wch_settings`` option unserialized (``{}`` when missing or unreadable)."""
         value = self.get_option("wch_settings")

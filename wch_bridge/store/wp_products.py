@@ -1,6 +1,7 @@
 """WooCommerce products as stored in posts + postmeta (reference D.1): simple products, variable parents and their
 variations, prices, stock (a variation whose stock the parent manages takes the parent's quantity), image
-(uploads base + the attachment's ``_wp_attached_file``, else its ``guid``) and permalink."""
+(uploads base + the attachment's ``_wp_attached_file``, else its ``guid``), permalink (with the ``%product_cat%``
+category path when the product base has it), categories and ``product_visibility`` flags (``wp_terms``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import select
 
 from wch_bridge.store.engine import translate_errors
-from wch_bridge.store.wp_base import WpBase
+from wch_bridge.store.wp_terms import Term, TermsMixin
 from wch_bridge.store.wptables import to_decimal
 from wch_bridge.wcdata import Product
 
@@ -28,10 +29,29 @@ def _int(text: str) -> int | None:
     return int(d) if d is not None else None
 
 
-class ProductsMixin(WpBase):
+def _stock(m: dict[str, list[str]], parent_meta: dict[str, list[str]] | None) -> tuple[bool, Decimal | None]:
+    """``(manage_stock, stock)``: a variation whose stock its parent manages takes the parent's (WooCommerce)."""
+    manage, stock = _first(m, "_manage_stock") == "yes", to_decimal(_first(m, "_stock"))
+    if parent_meta is not None and not manage and _first(parent_meta, "_manage_stock") == "yes":
+        return True, to_decimal(_first(parent_meta, "_stock"))
+    return manage, stock
+
+
+def _description(m: dict[str, list[str]], row: Any, parent: Any | None) -> str:
+    """A variation's own description, else the product's excerpt, else its content."""
+    description = _first(m, "_variation_description") if parent is not None else ""
+    if not description:
+        src = parent if parent is not None else row
+        description = str(src.post_excerpt or "") or str(src.post_content or "")
+    return description
+
+
+class ProductsMixin(TermsMixin):
     """Product reads (and the plugin's sync post meta, via ``update_post_meta``)."""
 
     def _product_base_url(self) -> tuple[str, bool]:
+        """The product permalink base (``woocommerce_permalinks`` ``product_base``, default ``product``; it may
+        hold ``%product_cat%``) under the home URL, and whether pretty permalinks are on."""
         home = (self.get_option_raw("home") or self.get_option_raw("siteurl") or "").rstrip("/")
         pretty = bool((self.get_option_raw("permalink_structure") or "").strip())
         permalinks = self.get_option("woocommerce_permalinks")
@@ -40,8 +60,17 @@ class ProductsMixin(WpBase):
             base = str(permalinks["product_base"]).strip("/")
         return (f"{home}/{base}" if pretty else home), pretty
 
-    def _permalink(self, slug: str, post_id: int) -> str:
+    def _link_base(self, terms: list[Term]) -> tuple[str, bool]:
+        """The product base with ``%product_cat%`` filled (``wc_product_post_type_link``: the product's category
+        path, parents first), and whether pretty permalinks are on."""
         base, pretty = self._product_base_url()
+        if pretty and "%product_cat%" in base:
+            base = base.replace("%product_cat%", self.category_path(terms))
+        return base, pretty
+
+    @staticmethod
+    def _permalink(link_base: tuple[str, bool], slug: str, post_id: int) -> str:
+        base, pretty = link_base
         if pretty and slug:
             return f"{base}/{quote(slug)}/"
         return f"{base}/?" + (urlencode({"product": slug}) if slug else urlencode({"p": post_id}))
@@ -110,6 +139,11 @@ class ProductsMixin(WpBase):
             parent_row, _ = self._product_rows(int(row.post_parent))
         ids = [int(row.ID)] + [int(c.ID) for c in children] + ([int(parent_row.ID)] if parent_row else [])
         meta = self.post_meta_map(ids)
+        base_id = int(parent_row.ID) if parent_row is not None else int(row.ID)  # terms live on the product
+        terms = self.product_terms([base_id]).get(base_id, [])
+        category_ids = tuple(t.term_id for t in terms if t.taxonomy == "product_cat")
+        visibility = frozenset(t.slug for t in terms if t.taxonomy == "product_visibility")
+        link_base = self._link_base(terms)
         thumbs = {i: _int(_first(m, "_thumbnail_id")) for i, m in meta.items()}
         images = self._attachment_urls([t for t in thumbs.values() if t])
 
@@ -119,26 +153,17 @@ class ProductsMixin(WpBase):
             thumb = thumbs.get(int(r.ID)) or (thumbs.get(parent_id) if parent_id else None)
             attributes = {k[len("attribute_"):]: v[0] for k, v in m.items() if k.startswith("attribute_") and v}
             slug = str(parent.post_name if parent is not None else r.post_name or "")
-            link = self._permalink(slug, parent_id or int(r.ID))
+            link = self._permalink(link_base, slug, parent_id or int(r.ID))
             if parent is not None and attributes:
                 link += ("&" if "?" in link else "?") + urlencode({f"attribute_{k}": v for k, v in attributes.items()})
-            description = _first(m, "_variation_description") if parent is not None else ""
-            if not description:
-                src = parent if parent is not None else r
-                description = str(src.post_excerpt or "") or str(src.post_content or "")
             title = str(r.post_title or "") or (str(parent.post_title or "") if parent is not None else "")
-            manage = _first(m, "_manage_stock") == "yes"
-            stock = to_decimal(_first(m, "_stock"))
-            if parent is not None and not manage:
-                pm = meta.get(int(parent.ID), {})
-                if _first(pm, "_manage_stock") == "yes":  # WooCommerce: the parent manages this variation's stock
-                    manage, stock = True, to_decimal(_first(pm, "_stock"))
+            manage, stock = _stock(m, meta.get(parent_id, {}) if parent is not None else None)
             return Product(
                 id=int(r.ID),
                 post_type=str(r.post_type),
                 status=str(r.post_status or ""),
                 title=title,
-                description=description,
+                description=_description(m, r, parent),
                 slug=str(r.post_name or ""),
                 parent_id=parent_id,
                 sku=_first(m, "_sku").strip(),
@@ -154,6 +179,8 @@ class ProductsMixin(WpBase):
                 permalink=link,
                 attributes=attributes,
                 catalog_id=_first(m, "_wch_catalog_id") or None,
+                category_ids=category_ids,
+                visibility=visibility,
             )
 
         if row.post_type == "product_variation":
@@ -161,7 +188,3 @@ class ProductsMixin(WpBase):
         product = build(row, None)
         variations = tuple(build(c, row) for c in children)
         return Product(**{**product.__dict__, "variations": variations})
-
-    def product_price(self, product: Product) -> Decimal | None:
-        """The list price the catalog shows: ``_regular_price``, else ``_price``."""
-        return product.regular_price if product.regular_price is not None else product.price

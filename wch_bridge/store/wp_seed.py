@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from wch_bridge.store.engine import translate_errors
 from wch_bridge.store.wp import WordPressData
@@ -114,6 +114,37 @@ class SiteSeeder:
             meta[f"attribute_{key}"] = value
         return self.add_post(meta, post_type="product_variation", post_parent=parent_id, post_title=title,
                              post_name=f"{sku.lower()}")
+
+    @translate_errors
+    def add_term(self, taxonomy: str, slug: str, *, parent: int = 0, name: str = "") -> int:
+        """A taxonomy term (``terms`` + ``term_taxonomy`` rows, as ``wp_insert_term``); returns its ``term_id``."""
+        with self.wp.engine.begin() as conn:
+            term_id = int(conn.execute(insert(self.wp.t.terms).values(
+                name=name or slug, slug=slug, term_group=0)).inserted_primary_key[0])
+            conn.execute(insert(self.wp.t.term_taxonomy).values(
+                term_id=term_id, taxonomy=taxonomy, description="", parent=parent, count=0))
+        return term_id
+
+    @translate_errors
+    def set_terms(self, post_id: int, taxonomy: str, slugs_or_ids: list[str | int]) -> list[int]:
+        """Attach terms to a post (``wp_set_object_terms``): ids, or slugs created when missing. Returns ids."""
+        ids = [t if isinstance(t, int) else self._term_id(taxonomy, t) for t in slugs_or_ids]
+        tt = self.wp.t.term_taxonomy
+        with self.wp.engine.begin() as conn:
+            for term_id in ids:
+                tt_id = conn.execute(select(tt.c.term_taxonomy_id).where(
+                    tt.c.term_id == term_id, tt.c.taxonomy == taxonomy)).scalar_one()
+                conn.execute(insert(self.wp.t.term_relationships).values(
+                    object_id=post_id, term_taxonomy_id=tt_id, term_order=0))
+                conn.execute(update(tt).where(tt.c.term_taxonomy_id == tt_id).values(count=tt.c.count + 1))
+        return ids
+
+    def _term_id(self, taxonomy: str, slug: str) -> int:
+        tm, tt = self.wp.t.terms, self.wp.t.term_taxonomy
+        with self.wp.engine.connect() as conn:
+            found = conn.execute(select(tm.c.term_id).select_from(tm.join(tt, tt.c.term_id == tm.c.term_id))
+                                 .where(tm.c.slug == slug, tt.c.taxonomy == taxonomy)).scalar()
+        return int(found) if found is not None else self.add_term(taxonomy, slug)
 
     # ------------------------------------------------------------------ orders
     @translate_errors

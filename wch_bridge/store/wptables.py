@@ -83,6 +83,32 @@ class WpTables:
             Column("meta_key", String(255)),
             Column("meta_value", Text),
         )
+        # taxonomy terms (product categories, product_visibility flags): read only
+        self.terms = Table(
+            f"{p}terms",
+            md,
+            Column("term_id", BigInteger, primary_key=True, autoincrement=True),
+            Column("name", String(200)),
+            Column("slug", String(200)),
+            Column("term_group", BigInteger),
+        )
+        self.term_taxonomy = Table(
+            f"{p}term_taxonomy",
+            md,
+            Column("term_taxonomy_id", BigInteger, primary_key=True, autoincrement=True),
+            Column("term_id", BigInteger),
+            Column("taxonomy", String(32)),
+            Column("description", Text),
+            Column("parent", BigInteger),
+            Column("count", BigInteger),
+        )
+        self.term_relationships = Table(
+            f"{p}term_relationships",
+            md,
+            Column("object_id", BigInteger, primary_key=True),
+            Column("term_taxonomy_id", BigInteger, primary_key=True),
+            Column("term_order", Integer),
+        )
         self.orders = Table(
             f"{p}wc_orders",
             md,

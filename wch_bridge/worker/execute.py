@@ -95,7 +95,7 @@ class Executor:
             res.message = no_callback_message(action.hook)
             return res
         args, meta = argscodec.unwrap_payload(decoded)
-        job = Job(action=action, args=args, meta=meta, services=self.services, stop=self.stop)
+        job = Job(action=action, args=args, services=self.services, stop=self.stop)
         return self._call(handler, job, res)
 
     def _call(self, handler: Callable[[Job], Outcome | None], job: Job, res: Result) -> Result:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from wch_bridge.health import live_worker_seconds
 from wch_bridge.models import CONTEXT, Action
 from wch_bridge.settings import Settings
 from wch_bridge.store.actions import ActionStore
@@ -21,6 +22,8 @@ log = logging.getLogger("wch_bridge.worker")
 
 #: Seconds between two sweeps of stale `sending` ledger rows by one worker.
 SWEEP_EVERY = 30.0
+#: Real seconds an action runs before the worker logs (once) that it is still running.
+LONG_RUNNING_NOTE = 30.0
 
 
 class SendGate(Protocol):
@@ -74,6 +77,8 @@ class Liveness:
         self._last_orphan_check = 0.0
         self._last_sweep = 0.0
         self._last_touch = time.monotonic()
+        self.long_running_note = LONG_RUNNING_NOTE
+        self._noted: set[int] = set()
 
     def start(self) -> bool:
         """Whether heartbeats (and orphan recovery) run: the heartbeat table must exist."""
@@ -132,7 +137,7 @@ class Liveness:
         total = float(self.settings.messages_per_second or 0)
         if gate is None or not hasattr(gate, "set_rate") or total <= 0 or self.heartbeats is None:
             return
-        live = max(1, self.heartbeats.live_count(self.clock.now(), self.settings.orphan_timeout))
+        live = max(1, self.heartbeats.live_count(self.clock.now(), live_worker_seconds(self.settings)))
         share = total / live
         if abs(share - gate.messages_per_second) > 1e-9:
             gate.set_rate(share)
@@ -162,7 +167,7 @@ class Liveness:
         if self.heartbeats is None:
             return 0
         now = self.clock.now()
-        limit = self.settings.orphan_timeout
+        limit = live_worker_seconds(self.settings)  # not live = dead: its actions are orphans
         recovered: list[int] = []
         for aid, hook in self.heartbeats.orphans(hooks, group_ids, now, limit):
             if aid in self.inflight:
@@ -199,3 +204,12 @@ class Liveness:
         ids = [aid for aid, (_a, started) in self.inflight.items() if started <= cutoff]
         if ids:
             self.outages.guard(lambda: self.store.touch(ids))
+
+    def note_long_running(self) -> None:
+        """One info line per action still running after ``long_running_note`` real seconds since it was taken."""
+        self._noted &= set(self.inflight)
+        now = time.monotonic()
+        for aid, (action, started) in list(self.inflight.items()):
+            if aid not in self._noted and now - started >= self.long_running_note:
+                self._noted.add(aid)
+                log.info("action %d (%s) still running after %.0fs", aid, action.hook, now - started)

@@ -193,6 +193,7 @@ class Worker:
         if self.on_tick:
             self.outages.guard(lambda: self.on_tick(self))  # type: ignore[misc]
         self.liveness.touch_long_running()
+        self.liveness.note_long_running()
 
     def _wind_down(self) -> bool:
         """Stopping: write what finished; go on while actions run and the grace period lasts."""

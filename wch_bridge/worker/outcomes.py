@@ -53,6 +53,8 @@ class OutcomeWriter:
         self.outages = outages
         self.clean = clean
         self.notify = notify
+        #: Log each failure here; off when ``notify`` logs it (``metrics.ActionObserver``): one line per failure.
+        self.log_failures = True
 
     def record(self, results: list[Result]) -> None:
         """Write outcomes. Follow-ups (retries) and their log lines go first, so a crash between the two steps
@@ -101,7 +103,8 @@ class OutcomeWriter:
             self.stats.completed += 1
         else:
             self.stats.failed += 1
-            log.warning("action %d (%s) failed: %s", r.action.action_id, r.action.hook, r.message)
+            if self.log_failures:
+                log.warning("action %d (%s) failed: %s", r.action.action_id, r.action.hook, r.message)
         key = (r.action.hook, r.kind)
         self.stats.by_hook[key] = self.stats.by_hook.get(key, 0) + 1
 

@@ -1,215 +1,48 @@
-"""WhatsApp Cloud API + Catalog API client: the only module that imports ``requests``.
-
-* :func:`classify` maps Graph ``error.code`` (then HTTP status) to what the caller should do (reference C.5).
-* :class:`~wch_bridge.sendgate.ApiGate` (re-exported here) is state shared by every thread of one worker: the
-  messages/second limit, a shared back-off pause (throttling codes slow *all* threads), and a halt flag
-  (auth/config errors stop all sends). Halts and pauses are scoped to what the error is about: an error of a
-  catalog call (200/368 permissions, 80014 catalog rate...) holds catalog calls only (``catalog_gate``, a child
-  gate), an error of a message send holds message sends only, and a disabled template (132016) fails that
-  template's sends only.
-* :class:`WhatsAppClient` sends messages and catalog batches, retrying ``retry``/``throttle`` errors inside one
-  call and raising :class:`~wch_bridge.errors.ApiError` for everything else.
-
-The access token never appears in an exception, a log record or a repr: it is kept in a :class:`_Secret` and
-scrubbed (replaced by ``***``) from any text that comes back from the server.
-"""
+"""``WhatsAppClient``: sends messages and catalog batches through the shared ``ApiGate``, retrying ``retry`` /
+``throttle`` errors inside one call and raising ``ApiError`` for everything else."""
 
 from __future__ import annotations
 
 import logging
-import math
 import random
 import re
 import threading
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-from wch_bridge import phones
 from wch_bridge.errors import ApiError, ConfigError
 from wch_bridge.retry import backoff_delay
-from wch_bridge.sendgate import HALT as GATE_HALT
-from wch_bridge.sendgate import ApiGate, Sleeper
-
-__all__ = ["ApiGate", "SendGuard", "Sleeper", "WhatsAppClient", "classify", "normalize_phone"]
+from wch_bridge.sendgate import ApiGate
+from wch_bridge.whatsapp.classify import (
+    FIX,
+    HALT,
+    MALFORMED,
+    PAIR,
+    PAIR_RETRY_SECONDS,
+    RETRY,
+    TEMPLATE_DISABLED_CODE,
+    TEMPLATE_PAUSE_SECONDS,
+    TEMPLATE_PAUSED_CODE,
+    THROTTLE,
+    UNKNOWN,
+    classify,
+    normalize_phone,
+)
+from wch_bridge.whatsapp.results import BatchResult, BatchStatus, SendGuard, SendResult
+from wch_bridge.whatsapp.wire import (
+    _CODE_PREFIX,
+    _PATH_ID,
+    _VERSION,
+    BATCH_MAX,
+    TEXT_MAX,
+    _as_int,
+    _before_request_written,
+    _retry_after,
+    _Secret,
+)
 
 log = logging.getLogger("wch_bridge.whatsapp")
-
-# ---------------------------------------------------------------------------------------------- classification
-
-THROTTLE = "throttle"
-PAIR = "pair"
-TEMPLATE = "template"
-RECIPIENT = "recipient"
-RETRY = "retry"
-HALT = GATE_HALT  # the gate raises this category while sends are halted
-FIX = "fix"
-MALFORMED = "malformed"
-#: The request reached WhatsApp but no answer came back (read timeout on a send): it may have been accepted.
-#: Never retried (a retry could deliver the message twice); the ledger records the outcome as unknown.
-UNKNOWN = "unknown"
-CATEGORIES = (THROTTLE, PAIR, TEMPLATE, RECIPIENT, RETRY, HALT, FIX, MALFORMED, UNKNOWN)
-
-_CODES: dict[str, frozenset[int]] = {
-    THROTTLE: frozenset({130429, 4, 80007, 80014, 132015}),
-    PAIR: frozenset({131056}),
-    TEMPLATE: frozenset({131047}),
-    RECIPIENT: frozenset({131026, 131049, 131050}),
-    RETRY: frozenset({131000, 131016, 1, 2, 131057}),
-    HALT: frozenset({190, 0, 3, 10, 368, 131005, 131031, 131037, 131042, 133010, 131048} | set(range(200, 300))),
-    FIX: frozenset(
-        {100, 131008, 131009, 131051, 131021, 131052, 131053, 132000, 132001, 132005, 132007, 132012, 132016,
-         132018}
-    ),
-}
-#: Template disabled: fails that template's sends from then on (no HTTP call), never the others.
-TEMPLATE_DISABLED_CODE = 132016
-#: Template paused (low quality): holds only that template, so it never pauses the shared gate.
-TEMPLATE_PAUSED_CODE = 132015
-TEMPLATE_PAUSE_SECONDS = 3 * 3600.0
-#: Minimum wait before the next message to the same recipient after 131056 (about 1 message per 6 s).
-PAIR_RETRY_SECONDS = 6.0
-
-
-def classify(code: int | None, http_status: int | None) -> str:
-    """What to do about an API error: one of ``throttle pair template recipient retry halt fix``.
-
-    The Graph ``error.code`` decides (Meta's guidance); the HTTP status only decides for unknown codes:
-    no status at all (timeout / connection error) or 5xx -> ``retry``, 429 -> ``throttle``, other -> ``fix``."""
-    if code is not None:
-        for category, codes in _CODES.items():
-            if code in codes:
-                return category
-    if http_status is None:
-        return RETRY if code is None else FIX
-    if http_status >= 500:
-        return RETRY
-    if http_status == 429:
-        return THROTTLE
-    return FIX
-
-
-# ---------------------------------------------------------------------------------------------- phone numbers
-
-def normalize_phone(value: object) -> str:
-    """The recipient as E.164 (``wch_bridge.phones.normalize``: Unicode digits folded to ASCII, separators
-    dropped, 8-15 digits). Raises ``ApiError(category="recipient")`` otherwise (the value is not echoed)."""
-    try:
-        return phones.normalize(value)
-    except phones.InvalidPhone as exc:
-        raise ApiError(str(exc), category=RECIPIENT) from None
-
-
-# ---------------------------------------------------------------------------------------------- results
-
-
-class SendGuard(Protocol):
-    """The ledger's hold on one message while its request is on the wire (``handlers.common.send_once``).
-
-    ``on_wire()`` is called after the send slot, shared pauses and back-off, right before the request is written
-    (the row becomes ``sending``; it may raise to abort the send); ``off_wire(err)`` when a definite "not sent"
-    answer (5xx, throttling, a connection never made) will be retried after a wait (the row becomes sendable
-    again, so a worker killed during the wait leaves nothing in doubt)."""
-
-    def on_wire(self) -> None: ...
-
-    def off_wire(self, err: ApiError) -> None: ...
-
-
-@dataclass(frozen=True)
-class SendResult:
-    message_id: str
-    wa_id: str | None = None
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    handles: list[str] = field(default_factory=list)
-    validation_status: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class BatchStatus:
-    handle: str
-    status: str
-    errors_total_count: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def finished(self) -> bool:
-        """``finished`` is the only documented terminal value; anything else counts as pending."""
-        return self.status == "finished"
-
-
-# ---------------------------------------------------------------------------------------------- client
-
-
-class _Secret:
-    """Holds the token; its repr/str never show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-    __str__ = __repr__
-
-
-_VERSION = re.compile(r"^v\d+\.\d+$")
-_PATH_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
-_CODE_PREFIX = re.compile(r"^\(#\d+\)\s*")
-TEXT_MAX = 4096
-BATCH_MAX = 5000
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds (numeric form only; HTTP dates and junk are ignored)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _before_request_written(exc: BaseException) -> bool:
-    """True when ``exc`` (from ``requests``) happened while connecting: no byte of the request left (connection
-    refused, DNS, connect timeout, TLS handshake). Anything else may have come after the request was written."""
-    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError | requests.exceptions.InvalidURL):
-        return True
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        cur = todo.pop()
-        if not isinstance(cur, BaseException) or id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        if isinstance(cur, NewConnectionError | ConnectTimeoutError):
-            return True
-        if isinstance(cur, MaxRetryError):
-            todo.append(cur.reason)
-        todo.extend([*cur.args, cur.__cause__, cur.__context__])
-    return False
-
-
-def _as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
 
 
 class WhatsAppClient:
@@ -308,10 +141,16 @@ class WhatsAppClient:
         with self._templates_lock:
             disabled = self._disabled_templates.get(name) if name else None
         if disabled is not None:
-            raise ApiError(f"template {name} is disabled (seen earlier in this run): {disabled}",
-                           code=TEMPLATE_DISABLED_CODE, http_status=disabled.http_status, category=FIX)
+            raise ApiError(
+                f"template {name} is disabled (seen earlier in this run): {disabled}",
+                code=TEMPLATE_DISABLED_CODE,
+                http_status=disabled.http_status,
+                category=FIX,
+            )
         try:
-            data = self._call("POST", f"{self.phone_number_id}/messages", body, what="send message", guard=guard)
+            data = self._call(
+                "POST", f"{self.phone_number_id}/messages", body, what="send message", guard=guard
+            )
         except ApiError as err:
             if name and err.code == TEMPLATE_DISABLED_CODE:
                 with self._templates_lock:
@@ -475,8 +314,11 @@ class WhatsAppClient:
             sends_message = method == "POST" and url.rstrip("/").endswith("/messages")
             return ApiError(
                 f"WhatsApp API {what} timed out after {self.timeout:g} s"
-                + (" waiting for the answer; the message may have been delivered, so it is not re-sent"
-                   if sends_message else ""),
+                + (
+                    " waiting for the answer; the message may have been delivered, so it is not re-sent"
+                    if sends_message
+                    else ""
+                ),
                 category=UNKNOWN if sends_message else RETRY,
                 details=self._scrub(exc),
             )
