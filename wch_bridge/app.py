@@ -14,10 +14,11 @@ from wch_bridge.handlers import Handler, Services, default_registry
 from wch_bridge.health import HealthFacts, live_worker_seconds
 from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.metrics import ActionObserver, chain_ticks
+from wch_bridge.models import Action
 from wch_bridge.owners import OWNED_OPTION
 from wch_bridge.report import ReportTicker, build_report_data
 from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_secrets, mask_dsn, mask_secrets_in_text
-from wch_bridge.store import ActionStore, Engine, make_engine, new_rows, ownership, queries, reporting
+from wch_bridge.store import ActionStore, Engine, make_engine, new_rows, ownership, paused, queries, reporting
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.health_facts import read_health_facts
 from wch_bridge.store.ledger import MessageLedger
@@ -26,6 +27,7 @@ from wch_bridge.store.wp import WordPressData
 from wch_bridge.timeutil import Clock
 from wch_bridge.whatsapp import ApiGate, WhatsAppClient
 from wch_bridge.worker import Worker
+from wch_bridge.worker.single import RunOutcome, run_now
 
 log = logging.getLogger("wch_bridge.app")
 
@@ -170,6 +172,7 @@ def report_data(settings: Settings, store: ActionStore, window: str = "24h") -> 
     now = store.now()
     scope = reporting.open_scope(store.engine, store.t, settings.groups, now, window, store.site)
     sections = reporting.collect(scope, live_seconds=live_worker_seconds(settings))
+    sections["paused_hooks"] = sorted(paused.paused_hooks(store))  # `hooks pause`: in the JSON, not drawn yet
     return build_report_data(sections, health_facts(settings, store, now), window=window, now=now, dsn=settings.dsn,
                              prefix=settings.prefix, groups=settings.groups)
 
@@ -297,3 +300,21 @@ def once_exit_code(worker: Worker, code: int) -> tuple[int, str | None]:
         return code, None
     what = ", ".join(f"{n} {h}" for h, n in sorted(left.items()))
     return EXIT_WORK_LEFT, f"left due work this worker cannot serve: {what}"
+
+
+def run_action_now(settings: Settings, store: ActionStore, action: Action) -> RunOutcome:
+    """``jobs run ID``: one pending action of a served group, now, through the worker's guarded path
+    (``worker.single``) with the services and handlers ``run`` would use. ConfigError (nothing changed) when its
+    hook has no handler here (unknown to the bridge, or a WhatsApp hook without WhatsApp settings)."""
+    services = build_services(settings, store)
+    registry = default_registry()
+    if services.whatsapp is None:
+        registry = {hook: fn for hook, fn in registry.items() if hook not in WHATSAPP_HOOKS}
+    if action.hook not in registry:
+        why = ("WhatsApp is not configured (access token and phone number id)" if action.hook in WHATSAPP_HOOKS
+               else f"the bridge runs {', '.join(hooks.NAMES)}")
+        raise ConfigError(f"action #{action.action_id}: no handler for {action.hook}: {why}; nothing was changed")
+    secrets = secrets_of(settings)
+    if isinstance(services.settings, Settings):
+        secrets += tuple(x for x in secrets_of(services.settings) if x not in secrets)
+    return run_now(store, registry, services, settings, action, secrets=secrets, rerunnable=hooks.RERUNNABLE_HOOKS)

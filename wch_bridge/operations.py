@@ -13,11 +13,11 @@ from typing import Any
 
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge import hooks as hook_table
-from wch_bridge.app import open_engine, open_store, plugin_layers
+from wch_bridge.app import open_engine, open_store, plugin_layers, run_action_now
 from wch_bridge.errors import ActionDataError, StoreError
 from wch_bridge.masking import mask_phone
 from wch_bridge.settings import Settings, mask_dsn
-from wch_bridge.store import ActionStore, Engine, new_rows, ownership, queries, reporting
+from wch_bridge.store import ActionStore, Engine, new_rows, ownership, paused, queries, reporting
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.actions import NewRow
 from wch_bridge.store.engine import sqlite_file
@@ -38,6 +38,7 @@ __all__ = [
     "Engine",
     "LedgerEntry",
     "MessageLedger",
+    "Narrow",
     "RetryResult",
     "StatusSnapshot",
     "WorkerRegistry",
@@ -60,12 +61,15 @@ __all__ = [
     "open_engine",
     "open_operator_store",
     "owners",
+    "paused_hooks",
     "purge_batch",
     "retry_action",
+    "run_action_now",
     "schedule_json",
     "schedule_resend",
     "schedule_single",
     "served_group_ids",
+    "set_paused",
     "status_snapshot",
     "summarize_args",
     "wch_settings_layers",
@@ -78,6 +82,7 @@ PURGEABLE = queries.PURGEABLE
 RETRY_OF = queries.RETRY_OF
 RETRIED_AS_PREFIX = queries.RETRIED_AS_PREFIX
 RetryResult = queries.RetryResult
+Narrow = queries.Narrow
 StatusSnapshot = queries.StatusSnapshot
 action_ids_page = queries.action_ids_page
 count_actions = queries.count_actions
@@ -90,6 +95,9 @@ retry_action = queries.retry_action
 served_group_ids = queries.served_group_ids
 status_snapshot = queries.status_snapshot
 owners = ownership.owners
+paused_hooks = paused.paused_hooks
+set_paused = paused.set_paused
+PAUSED_OPTION = paused.PAUSED_OPTION
 hook_counts = ownership.hook_counts
 REPORT_WINDOWS = reporting.WINDOWS
 PLUGIN_SCHEMAS = schema_mod.PLUGIN_SCHEMAS

@@ -28,7 +28,8 @@ def test_list_table_newest_first_with_masked_args_and_last_error(ops: Ops) -> No
     r = ops.run("jobs", "list")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["ID", "HOOK", "STATUS", "SCHEDULED", "(UTC)", "ATTEMPTS", "LAST", "ERROR", "ARGS"]
+    assert lines[0].split() == ["ID", "HOOK", "STATUS", "SCHEDULED", "(UTC)", "LAST", "ATTEMPT", "(UTC)", "ATTEMPTS",
+                                "LAST", "ERROR", "·", "ARGS"]
     assert lines[1].split()[0] == str(second) and lines[2].split()[0] == str(first)
     assert "API said no for +1******7890" in lines[2] and "second line" not in r.stdout
     assert "phone=+1******7890" in lines[2]
@@ -53,7 +54,8 @@ def test_list_filters_paging_and_json_shape(ops: Ops) -> None:
     only_a = ops.json("jobs", "list", "--hook", "wch_a", "--status", "pending")
     assert [a["id"] for a in only_a["actions"]] == ids[::-1]  # the other group's wch_a is not listed
     assert only_a["filters"] == {"status": "pending", "hook": "wch_a", "since": None, "since_gmt": None,
-                                 "groups": list(PLUGIN_GROUPS)}
+                                 "args_contains": None, "after_gmt": None, "before_gmt": None,
+                                 "stuck_seconds": None, "groups": list(PLUGIN_GROUPS)}
     since = ops.json("jobs", "list", "--since", "1h", "--status", "failed")
     assert [a["id"] for a in since["actions"]] == [bad] and since["filters"]["since_gmt"]
     old = ops.add("wch_a", {"n": 1000}, delay=-7 * 86400)

@@ -14,7 +14,7 @@ from wch_bridge.store.workers import WorkerRegistry
 
 STATUS_KEYS = {"health", "exit_code", "reasons", "database", "groups", "group_ids", "now_gmt", "counts", "totals",
                "past_due", "failed_last_24h", "unowned", "newest_completion_gmt", "newest_completion_age_seconds", "cleanup",
-               "messages_in_doubt", "workers"}
+               "messages_in_doubt", "workers", "paused_hooks"}
 COUNT_KEYS = {"pending", "in-progress", "complete", "failed", "canceled", "other", "total"}
 
 

@@ -10,7 +10,7 @@ import click
 
 from wch_bridge import hooks as hook_table
 from wch_bridge import operations
-from wch_bridge.cli.common import echo_json, main
+from wch_bridge.cli.common import UsageError, echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.cli.opsutil import table
 from wch_bridge.health import live_worker_seconds
@@ -66,3 +66,37 @@ def hooks_list_cmd(cli: CliContext, as_json: bool = False) -> None:
         if stranded:
             click.echo("pending actions of hooks no one runs: neither the bridge nor PHP will ever take them")
     sys.exit(2 if stranded else 0)
+
+
+def _pause_or_resume(cli: CliContext, hook: str, pause: bool) -> None:
+    if not hook.strip() or len(hook) > 191:
+        raise UsageError("HOOK must be 1-191 characters")
+    store = cli.store()
+    changed = operations.set_paused(store, hook, pause)
+    if not changed:
+        click.echo(f"{hook} was already paused; nothing changed" if pause else f"{hook} was not paused; nothing changed")
+    elif pause:
+        click.echo(f"paused {hook}: every live worker stops taking it within one poll interval; actions already "
+                   f"running finish (wch-bridge hooks resume {hook})")
+    else:
+        click.echo(f"resumed {hook}: workers take it again within one poll interval")
+
+
+@hooks_group.command("pause")
+@pass_cli_context
+@click.argument("hook")
+def hooks_pause_cmd(cli: CliContext, hook: str) -> None:
+    """Stop every bridge worker from taking HOOK (any group), until `hooks resume HOOK`. Stored in the
+    non-autoloaded option wch_bridge_paused_hooks of the site's options table; each live worker reads it once per
+    poll interval. Running actions finish; pending ones stay pending (PHP stays off them too). Shown by `status`.
+    Exit 0 (also when it was already paused), 1 on a bad HOOK, 2 on database errors."""
+    _pause_or_resume(cli, hook, True)
+
+
+@hooks_group.command("resume")
+@pass_cli_context
+@click.argument("hook")
+def hooks_resume_cmd(cli: CliContext, hook: str) -> None:
+    """Let the bridge workers take HOOK again (undoes `hooks pause HOOK`). Exit 0 (also when it was not paused),
+    1 on a bad HOOK, 2 on database errors."""
+    _pause_or_resume(cli, hook, False)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -11,6 +12,7 @@ import click
 from wch_bridge import operations
 from wch_bridge.cli.common import UsageError, echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
+from wch_bridge.cli.jobs_table import list_table, output_width
 from wch_bridge.cli.opsutil import (
     STATUSES,
     error_text,
@@ -21,9 +23,9 @@ from wch_bridge.cli.opsutil import (
     parse_duration,
     status_text,
     style,
-    table,
 )
-from wch_bridge.errors import ActionDataError
+from wch_bridge.cli.run import AT_FORMS, parse_when
+from wch_bridge.errors import ActionDataError, ConfigError
 from wch_bridge.masking import mask_phones_in_text
 from wch_bridge.models import Action
 
@@ -41,6 +43,22 @@ def _args_summary(action: Action) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- list
+def _when(value: str | None, option: str, now: datetime) -> datetime | None:
+    """--before/--after: a DURATION ago (30m, 24h, 7d, as --since) or a time in the forms of `enqueue --at`."""
+    if value is None:
+        return None
+    try:
+        window = parse_duration(value, option)
+    except ConfigError:
+        window = None
+    if window is not None:
+        return now - window
+    try:
+        return parse_when(value, now)
+    except ConfigError:
+        raise ConfigError(f"{option}: cannot read {value!r}: use a DURATION ago (30m, 24h, 7d) or {AT_FORMS}") from None
+
+
 @jobs_group.command("list")
 @pass_cli_context
 @click.option("--status", "status", type=click.Choice(STATUSES), default=None, help="Only this status.")
@@ -51,6 +69,15 @@ def _args_summary(action: Action) -> str:
     metavar="DURATION",
     help="Only actions scheduled or last attempted within DURATION (30m, 24h, 7d).",
 )
+@click.option("--args-contains", "args_contains", default=None, metavar="TEXT",
+              help="Only actions whose stored args contain TEXT (as stored: JSON; case-insensitive on most sites).")
+@click.option("--after", default=None, metavar="WHEN",
+              help="Only actions scheduled at or after WHEN: a DURATION ago (7d) or a time as for enqueue --at.")
+@click.option("--before", default=None, metavar="WHEN",
+              help="Only actions scheduled before WHEN: a DURATION ago (2h) or a time as for enqueue --at.")
+@click.option("--stuck", default=None, is_flag=False, flag_value="", metavar="[DURATION]",
+              help="Only in-progress actions started (or last touched) more than DURATION ago (default: the "
+                   "orphan timeout, 30 s).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Rows per page.")
 @click.option(
     "--page", type=click.IntRange(1), default=1, show_default=True, help="Page number (1 = newest)."
@@ -61,17 +88,34 @@ def list_cmd(
     status: str | None,
     hook: str | None,
     since: str | None,
+    args_contains: str | None,
+    after: str | None,
+    before: str | None,
+    stuck: str | None,
     limit: int,
     page: int,
     as_json: bool,
 ) -> None:
     """Actions of the served groups, newest first (by action id), one page at a time: id, hook, status,
-    scheduled date (UTC), attempts, the first line of the last error, and the args (phone numbers masked)."""
+    scheduled date and last attempt (UTC), attempts, the first line of the last error, and the args (phone
+    numbers masked). On a terminal (or with COLUMNS set) the table fits its width: hook, error and args are
+    cut with "…", dates shortened (HH:MM today, else MM-DD); `jobs show ID` has everything."""
     settings = cli.settings
+    if stuck is not None and status not in (None, "in-progress"):
+        raise UsageError("--stuck lists in-progress actions: it cannot be combined with --status " + str(status))
     window = parse_duration(since, "--since")
+    stuck_for = parse_duration(stuck, "--stuck") if stuck else None
+    if stuck is not None and stuck_for is None:
+        stuck_for = timedelta(seconds=settings.orphan_timeout)
     store = cli.store()
     now = store.now()
     cutoff = now - window if window else None
+    narrow = operations.Narrow(
+        args_contains=args_contains or None,
+        scheduled_after=_when(after, "--after", now),
+        scheduled_before=_when(before, "--before", now),
+        started_before=now - stuck_for if stuck_for is not None else None,
+    )
     served = operations.served_group_ids(store, settings.groups)
     rows, has_more = operations.list_actions(
         store,
@@ -81,6 +125,7 @@ def list_cmd(
         since=cutoff,
         limit=limit,
         offset=(page - 1) * limit,
+        narrow=narrow,
     )
     errors = operations.last_errors(store, [a.action_id for a in rows])
     items = [_list_item(a, errors) for a in rows]
@@ -96,13 +141,17 @@ def list_cmd(
                     "hook": hook,
                     "since": since,
                     "since_gmt": fmt_dt(cutoff),
+                    "args_contains": narrow.args_contains,
+                    "after_gmt": fmt_dt(narrow.scheduled_after),
+                    "before_gmt": fmt_dt(narrow.scheduled_before),
+                    "stuck_seconds": int(stuck_for.total_seconds()) if stuck_for is not None else None,
                     "groups": list(settings.groups),
                 },
                 "actions": items,
             }
         )
         return
-    _print_list(items, page, has_more)
+    _print_list(items, page, has_more, now)
 
 
 def _list_item(a: Action, errors: dict[int, str]) -> dict[str, Any]:
@@ -120,25 +169,12 @@ def _list_item(a: Action, errors: dict[int, str]) -> dict[str, Any]:
     }
 
 
-def _print_list(items: list[dict[str, Any]], page: int, has_more: bool) -> None:
+def _print_list(items: list[dict[str, Any]], page: int, has_more: bool, now: datetime) -> None:
     if not items:
         click.echo("no actions match" + (f" on page {page}" if page > 1 else ""))
         return
-    body = [
-        [
-            i["id"],
-            i["hook"],
-            status_text(i["status"]),
-            i["scheduled_gmt"] or "-",
-            i["attempts"],
-            first_line(i["last_error"], 60),
-            i["args_summary"],
-        ]
-        for i in items
-    ]
-    for line in table(
-        ["ID", "HOOK", "STATUS", "SCHEDULED (UTC)", "ATTEMPTS", "LAST ERROR", "ARGS"], body, right=(0, 4)
-    ):
+    width = output_width()
+    for line in list_table(items, width, now):
         click.echo(line)
     more = f"; more on --page {page + 1}" if has_more else ""
     click.echo(style(f"page {page}: {len(items)} action(s){more}", dim=True))

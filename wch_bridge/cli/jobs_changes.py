@@ -6,17 +6,19 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import click
 
 from wch_bridge import operations
-from wch_bridge.cli.common import EXIT_ENV, EXIT_USAGE, UsageError
+from wch_bridge.cli.common import EXIT_ENV, EXIT_USAGE, UsageError, setup_logging
 from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.cli.jobs import jobs_group
 from wch_bridge.cli.opsutil import confirm, first_line, fmt_dt, parse_duration, progress, refused, style
 from wch_bridge.errors import WchBridgeError
+from wch_bridge.masking import mask_phones_in_text
 from wch_bridge.models import Action, Status
 
 MAX_LINES = 20  # per-action lines printed by the bulk forms before "... and N more"
@@ -313,10 +315,11 @@ def _go_ahead(total: int, what: str, would: str, question: str, dry_run: bool, y
 @pass_cli_context
 @click.option(
     "--status",
-    "status",
+    "statuses",
     type=click.Choice(list(operations.PURGEABLE)),
     required=True,
-    help="Which finished actions to delete.",
+    multiple=True,
+    help="Which finished actions to delete; repeat for several (--status complete --status failed).",
 )
 @click.option(
     "--older-than",
@@ -325,11 +328,15 @@ def _go_ahead(total: int, what: str, would: str, question: str, dry_run: bool, y
     metavar="DURATION",
     help="Age: 30m, 24h, 7d, 4w ... (see above for how it is measured).",
 )
+@click.option("--hook", default=None, help="Only actions of this hook.")
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def purge_cmd(cli: CliContext, status: str, older_than: str, dry_run: bool, yes: bool) -> None:
-    """Delete old finished actions of the served groups and their log rows, in batches of 500 per
-    transaction. Pending and in-progress actions are never deleted.
+def purge_cmd(
+    cli: CliContext, statuses: tuple[str, ...], older_than: str, hook: str | None, dry_run: bool, yes: bool
+) -> None:
+    """Delete old finished actions of the served groups (optionally of one --hook) and their log rows, in
+    batches of 500 per transaction, each batch all or nothing (the DELETE names the rows by primary key and
+    checks their status again). Pending and in-progress actions are never deleted.
 
     \b
     Age is measured like Action Scheduler's cleaner, on last_attempt_gmt (when the action last ran);
@@ -338,11 +345,17 @@ def purge_cmd(cli: CliContext, status: str, older_than: str, dry_run: bool, yes:
     settings = cli.settings
     age = parse_duration(older_than, "--older-than")
     assert age is not None
+    statuses = tuple(dict.fromkeys(statuses))
     store = cli.store()
     served = list(operations.served_group_ids(store, settings.groups))
     cutoff: datetime = store.now() - age
-    total = operations.count_purgeable(store, served, status, cutoff)
-    what = f"{status} action(s) in group(s) {', '.join(settings.groups)} older than {older_than} (before {fmt_dt(cutoff)} UTC)"
+    counts = {s: operations.count_purgeable(store, served, s, cutoff, hook) for s in statuses}
+    total = sum(counts.values())
+    what = (
+        f"{' or '.join(statuses)} action(s) in group(s) {', '.join(settings.groups)}"
+        + (f" of hook {hook}" if hook else "")
+        + f" older than {older_than} (before {fmt_dt(cutoff)} UTC)"
+    )
     if not _go_ahead(
         total,
         what,
@@ -352,15 +365,79 @@ def purge_cmd(cli: CliContext, status: str, older_than: str, dry_run: bool, yes:
         yes,
     ):
         return
+    done: dict[str, tuple[int, int]] = {}
+    with progress(total, "purging") as bar:
+        for status in statuses:
+            done[status] = _purge_status(store, served, status, cutoff, hook, bar)
+    for status, (actions, logs) in done.items():
+        click.echo(f"deleted {actions} {status} action(s) and {logs} log row(s)")
+
+
+def _purge_status(
+    store: operations.ActionStore, served: list[int], status: str, cutoff: datetime, hook: str | None, bar: Any
+) -> tuple[int, int]:
     actions = logs = 0
     after = 0
-    with progress(total, "purging") as bar:
-        while True:
-            b = operations.purge_batch(store, served, status, cutoff, after_id=after)
-            if not b.last_id:
-                break
-            actions += b.actions
-            logs += b.logs
-            after = b.last_id
-            bar.update(b.actions)
-    click.echo(f"deleted {actions} {status} action(s) and {logs} log row(s)")
+    while True:
+        b = operations.purge_batch(store, served, status, cutoff, after_id=after, hook=hook)
+        if not b.last_id:
+            break
+        actions += b.actions
+        logs += b.logs
+        after = b.last_id
+        bar.update(b.actions)
+    return actions, logs
+
+
+# ---------------------------------------------------------------------------------------------- run
+#: ``jobs run`` exit codes beyond 0 (it ran and completed), 1 (refused: nothing changed) and 2 (database errors).
+EXIT_RUN_FAILED = 3
+EXIT_RUN_NOT_RECORDED = 4
+
+
+@jobs_group.command("run")
+@pass_cli_context
+@click.argument("action_id", type=click.IntRange(1), metavar="ID")
+def run_cmd(cli: CliContext, action_id: int) -> None:
+    """Run one pending action of the served groups now, through the worker's own path: the guarded start (only
+    while it is pending and unclaimed; log `action started via WCH Bridge`), its handler with the services `run`
+    uses (WhatsApp settings, the message ledger), then the guarded finish (`action complete via WCH Bridge` or
+    `action failed via WCH Bridge: ...`), its follow-ups and, for a recurring action, its next instance. While it
+    runs, a heartbeat row holds it, so no live worker takes it over. Its due date and a pause (`hooks pause`) are
+    not waited for.
+
+    \b
+    Exit codes:
+      0  it ran and completed
+      1  refused, nothing changed: not found, not pending (or claimed by PHP), not in the served groups, no
+         handler for its hook (or a WhatsApp hook without WhatsApp settings), started by someone else meanwhile
+      2  database errors
+      3  it ran and failed (recorded as failed, as the worker would)
+      4  it ran but the outcome was not recorded as complete/failed: released back to pending (database lost
+         while it ran), or its row was changed meanwhile by someone else"""
+    settings = cli.settings
+    setup_logging("CRITICAL", settings.log_format)  # the outcome is the one line printed below
+    store = cli.store()
+    served = operations.served_group_ids(store, settings.groups)
+    (action,) = _check_ids(store, (action_id,), served, (Status.PENDING.value,), "run")
+    if action.claim_id:
+        raise UsageError(f"action #{action_id} is claimed by PHP's runner (claim {action.claim_id}): it is about "
+                         "to run there (nothing was changed)")
+    res = operations.run_action_now(settings, store, action)
+    head = f"action #{action_id} ({action.hook})"
+    if not res.taken:
+        raise UsageError(f"{head} was started by someone else meanwhile (nothing was changed)")
+    took = f"in {res.seconds:.1f} s"
+    res = replace(res, message=mask_phones_in_text(res.message))
+    if res.kind == "release":
+        click.echo(f"{head} released back to pending {took}: {res.message}")
+        sys.exit(EXIT_RUN_NOT_RECORDED)
+    if not res.recorded:
+        click.echo(f"{head} finished {res.kind} {took} but was not recorded: its row was changed meanwhile "
+                   "(wch-bridge jobs show " + str(action_id) + ")")
+        sys.exit(EXIT_RUN_NOT_RECORDED)
+    if res.kind == "complete":
+        click.echo(f"{head} complete {took}" + (f": {res.message}" if res.message else ""))
+        return
+    click.echo(f"{head} failed {took}: {res.message}")
+    sys.exit(EXIT_RUN_FAILED)

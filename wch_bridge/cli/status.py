@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import textwrap
+import time
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +15,7 @@ import click
 from wch_bridge import objectcache, operations
 from wch_bridge.cli.common import echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
-from wch_bridge.cli.opsutil import STATUSES, ago, fmt_dt, style, table
+from wch_bridge.cli.opsutil import STATUSES, ago, fmt_dt, is_tty, style, table
 from wch_bridge.health import (
     CRITICAL,
     EXIT_CODES,
@@ -175,6 +177,7 @@ def print_report(rep: dict[str, Any]) -> None:
     missing = ("NOT scheduled", style("NOT scheduled", fg="yellow")) if c["state"] == "missing" else None
     _field("recurring cleanup", f"{c['hook']}: {detail}", width, missing)
     _print_workers(rep["workers"], width)
+    _print_paused(rep, width)
     click.echo("")
     level = rep["health"]
     click.echo("health: " + style(level.upper(), **_LEVEL_STYLE[level]))
@@ -200,12 +203,69 @@ def _print_workers(w: dict[str, Any], width: int) -> None:
             click.echo(line)
 
 
+def paused_json(paused: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """``hooks pause``: the paused hooks, by name, for ``status --json``."""
+    return [{"hook": h, "paused_at_gmt": v.get("paused_at")} for h, v in sorted(paused.items())]
+
+
+def _print_paused(rep: dict[str, Any], width: int) -> None:
+    paused = rep.get("paused_hooks") or []
+    if paused:
+        names = ", ".join(p["hook"] for p in paused)
+        _field("paused hooks", f"{names} (not taken by any worker: wch-bridge hooks resume H)", width,
+               (names, style(names, fg="yellow")))
+
+
+def _report(cli: CliContext) -> dict[str, Any]:
+    settings = cli.settings
+    store = cli.store()
+    snap = operations.status_snapshot(store, settings.groups, store.now(), live_worker_seconds(settings))
+    health = judge(snap.facts)
+    cache = objectcache.check(store.engine, store.prefix)
+    if cache is not None and cache.level == WARNING:
+        health.add(WARNING, cache.message)
+    db = {"dsn": mask_dsn(settings.dsn), **operations.database_info(store)}
+    rep = build_report(snap, health, db, settings.groups)
+    rep["paused_hooks"] = paused_json(operations.paused_hooks(store))
+    return rep
+
+
+def _watch(cli: CliContext, seconds: float, as_json: bool) -> None:
+    """Redraw every ``seconds`` until Ctrl-C (exit 0). On a terminal the screen is cleared between frames."""
+    try:
+        while True:
+            rep = _report(cli)
+            if as_json:
+                click.echo(json.dumps(rep, default=str, ensure_ascii=False))
+            else:
+                if is_tty():
+                    click.echo("\x1b[H\x1b[2J", nl=False)
+                click.echo(style(f"every {seconds:g} s, Ctrl-C to stop", dim=True))
+                print_report(rep)
+                click.echo("")
+            sys.stdout.flush()
+            time.sleep(seconds)
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
 @main.command("status")
 @pass_cli_context
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (shape: docs/cli-json.md).")
-def status_cmd(cli: CliContext, as_json: bool) -> None:
+@click.option(
+    "--watch",
+    "watch",
+    type=click.FloatRange(0.2, 3600),
+    is_flag=False,
+    flag_value=2.0,
+    default=None,
+    metavar="[SECONDS]",
+    help="Redraw every SECONDS (default 2) until Ctrl-C; exits 0. With --json: one JSON object per line and frame.",
+)
+def status_cmd(cli: CliContext, as_json: bool, watch: float | None = None) -> None:
     """One screen on the served groups' queue: counts by hook and status, past-due actions, failures in the last
-    24 h, the newest completion, the recurring cart cleanup, the workers, and the database looked at.
+    24 h, the newest completion, the recurring cart cleanup, the workers, the paused hooks (`hooks pause`), and
+    the database looked at.
 
     \b
     Exit code 0 healthy, 1 warnings, 2 critical (reasons printed; the same verdict as the report's banner):
@@ -217,16 +277,12 @@ def status_cmd(cli: CliContext, as_json: bool) -> None:
                 worker ever registered; a worker died in the last 24 h without a clean stop; no heartbeat
                 table; a group named by hand (or every served group) does not exist; messages in doubt
                 (ledger rows 'sending'/'unknown': maybe delivered, never re-sent automatically)
+    --watch redraws until Ctrl-C and then exits 0 (the health is in each frame).
     Database errors (unreachable, missing tables) exit 2 with one line on stderr; bad options exit 1."""
-    settings = cli.settings
-    store = cli.store()
-    snap = operations.status_snapshot(store, settings.groups, store.now(), live_worker_seconds(settings))
-    health = judge(snap.facts)
-    cache = objectcache.check(store.engine, store.prefix)
-    if cache is not None and cache.level == WARNING:
-        health.add(WARNING, cache.message)
-    db = {"dsn": mask_dsn(settings.dsn), **operations.database_info(store)}
-    rep = build_report(snap, health, db, settings.groups)
+    if watch is not None:
+        _watch(cli, watch, as_json)
+        return
+    rep = _report(cli)
     if as_json:
         echo_json(rep)
     else:

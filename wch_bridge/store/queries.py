@@ -78,9 +78,34 @@ def _activity_since(store: ActionStore, since: datetime) -> Any:
     return or_(a.c.scheduled_date_gmt >= since, a.c.last_attempt_gmt >= since)
 
 
+@dataclass(frozen=True)
+class Narrow:
+    """The finer filters of ``jobs list``: args text, a scheduled-date window, in-progress for too long."""
+
+    args_contains: str | None = None  # in ``args`` or ``extended_args`` (LIKE, wildcards escaped)
+    scheduled_after: datetime | None = None  # scheduled_date_gmt >= this
+    scheduled_before: datetime | None = None  # scheduled_date_gmt < this
+    started_before: datetime | None = None  # in-progress with last_attempt_gmt (start / last touch) <= this
+
+
+def _narrow(store: ActionStore, n: Narrow) -> list[Any]:
+    a = store.t.actions
+    cond: list[Any] = []
+    if n.args_contains:
+        text = n.args_contains
+        cond.append(or_(a.c.args.contains(text, autoescape=True), a.c.extended_args.contains(text, autoescape=True)))
+    if n.scheduled_after is not None:
+        cond.append(a.c.scheduled_date_gmt >= n.scheduled_after)
+    if n.scheduled_before is not None:
+        cond.append(a.c.scheduled_date_gmt < n.scheduled_before)
+    if n.started_before is not None:
+        cond += [a.c.status == Status.RUNNING.value, a.c.last_attempt_gmt <= n.started_before]
+    return cond
+
+
 def _filters(
     store: ActionStore, gids: Iterable[int], *, statuses: Sequence[str] | None = None, hook: str | None = None,
-    since: datetime | None = None,
+    since: datetime | None = None, narrow: Narrow | None = None,
 ) -> list[Any]:
     a = store.t.actions
     cond: list[Any] = [a.c.group_id.in_(list(gids))]
@@ -90,6 +115,8 @@ def _filters(
         cond.append(a.c.hook == hook)
     if since is not None:
         cond.append(_activity_since(store, since))
+    if narrow is not None:
+        cond += _narrow(store, narrow)
     return cond
 
 
@@ -169,7 +196,7 @@ def status_snapshot(store: ActionStore, group_slugs: Sequence[str], now: datetim
 @translate_errors
 def list_actions(
     store: ActionStore, gids: Iterable[int], *, statuses: Sequence[str] | None = None, hook: str | None = None,
-    since: datetime | None = None, limit: int = 50, offset: int = 0,
+    since: datetime | None = None, limit: int = 50, offset: int = 0, narrow: Narrow | None = None,
 ) -> tuple[list[Action], bool]:
     """One page, newest first (``action_id`` descending). Returns the page and whether more rows follow."""
     ids = list(gids)
@@ -179,7 +206,7 @@ def list_actions(
     q = (
         select(a, func.coalesce(g.c.slug, "").label("group_slug"))
         .select_from(a.outerjoin(g, a.c.group_id == g.c.group_id))
-        .where(*_filters(store, ids, statuses=statuses, hook=hook, since=since))
+        .where(*_filters(store, ids, statuses=statuses, hook=hook, since=since, narrow=narrow))
         .order_by(a.c.action_id.desc())
         .limit(limit + 1)
         .offset(offset)
@@ -383,20 +410,23 @@ def _older_than(store: ActionStore, cutoff: datetime) -> Any:
     return or_(and_(ran, a.c.last_attempt_gmt <= cutoff), and_(never_ran, a.c.scheduled_date_gmt <= cutoff))
 
 
-def _purge_where(store: ActionStore, gids: Sequence[int], status: str, cutoff: datetime) -> list[Any]:
+def _purge_where(store: ActionStore, gids: Sequence[int], status: str, cutoff: datetime,
+                 hook: str | None = None) -> list[Any]:
     if status not in PURGEABLE:
         raise ValueError(f"purge never touches {status!r} actions")
     a = store.t.actions
-    return [a.c.group_id.in_(list(gids)), a.c.status == status, _older_than(store, cutoff)]
+    where = [a.c.group_id.in_(list(gids)), a.c.status == status, _older_than(store, cutoff)]
+    return [*where, a.c.hook == hook] if hook else where
 
 
 @translate_errors
-def count_purgeable(store: ActionStore, gids: Iterable[int], status: str, cutoff: datetime) -> int:
+def count_purgeable(store: ActionStore, gids: Iterable[int], status: str, cutoff: datetime,
+                    hook: str | None = None) -> int:
     ids = list(gids)
     if not ids:
         return 0
     with store.engine.connect() as conn:
-        q = select(func.count()).select_from(store.t.actions).where(*_purge_where(store, ids, status, cutoff))
+        q = select(func.count()).select_from(store.t.actions).where(*_purge_where(store, ids, status, cutoff, hook))
         return int(conn.execute(q).scalar_one())
 
 
@@ -411,7 +441,7 @@ class PurgeBatch:
 @translate_errors
 def purge_batch(
     store: ActionStore, gids: Sequence[int], status: str, cutoff: datetime, *, after_id: int = 0,
-    limit: int = BATCH,
+    limit: int = BATCH, hook: str | None = None,
 ) -> PurgeBatch:
     """Delete up to ``limit`` matching actions above ``after_id`` and their log rows, in one short transaction.
 
@@ -420,7 +450,7 @@ def purge_batch(
     if not ids_served:
         return PurgeBatch(0, 0, 0)
     a, lg = store.t.actions, store.t.logs
-    where = _purge_where(store, ids_served, status, cutoff)
+    where = _purge_where(store, ids_served, status, cutoff, hook)
     with store.engine.begin() as conn:
         # a plain read (no lock); the DELETE names the rows by primary key and checks the status again
         sel = select(a.c.action_id).where(*where, a.c.action_id > after_id).order_by(a.c.action_id).limit(limit)

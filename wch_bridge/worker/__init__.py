@@ -4,7 +4,8 @@ the grace period; the second stops at once (running actions go back to ``pending
 
 Parts: ``loop`` (the :class:`Worker`), ``execute`` (one action, no database), ``outcomes`` (writing results),
 ``refill`` (when to take more), ``liveness`` (heartbeats, orphans, touch, send-rate sharing), ``signals``
-(stopping), ``outages`` (database outages), ``pool`` (handler threads)."""
+(stopping), ``outages`` (database outages), ``pool`` (handler threads), ``single`` (``jobs run ID``: one action
+through the same path)."""
 
 from wch_bridge.worker.execute import MAX_MESSAGE, MAX_TRANSIENT_RERUNS, Executor, Result, no_callback_message
 from wch_bridge.worker.liveness import SWEEP_EVERY, Liveness, SendGate

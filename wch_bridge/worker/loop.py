@@ -20,6 +20,7 @@ from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.models import CONTEXT, Action
 from wch_bridge.settings import Settings
 from wch_bridge.store.actions import ActionStore, TakeRequest
+from wch_bridge.store.paused import paused_hooks
 from wch_bridge.store.schema import actions_table
 from wch_bridge.store.workers import WorkerRegistry
 from wch_bridge.worker.execute import Executor, Result, clean_message
@@ -31,6 +32,9 @@ from wch_bridge.worker.refill import RETRY_SOON_S, AfterTake, RefillPolicy, coll
 from wch_bridge.worker.signals import Stopper
 
 log = logging.getLogger("wch_bridge.worker")
+
+#: Seconds between two reads of the paused hooks at least (``hooks pause``); otherwise the poll interval.
+PAUSED_READ_MIN_S = 1.0
 
 
 class Worker:
@@ -73,6 +77,8 @@ class Worker:
         self._unwritten: list[Result] = []
         self._taken_total = 0
         self._halt_noted = False
+        self._paused: frozenset[str] = frozenset()  # hooks paused by `wch-bridge hooks pause`: not taken
+        self._paused_read = float("-inf")
         self._wire_parts()
 
     def _wire_parts(self) -> None:
@@ -182,6 +188,7 @@ class Worker:
 
     def _side_tasks(self, hooks: list[str], group_ids: list[int]) -> None:
         self._collect(0)
+        self._read_paused()
         self.liveness.tick(hooks, group_ids, stopping=self.stopper.stopping)
         if self.on_tick:
             self.outages.guard(lambda: self.on_tick(self))  # type: ignore[misc]
@@ -258,9 +265,23 @@ class Worker:
                     return []
                 time.sleep(min(5.0, self.settings.poll_interval))
 
+    def _read_paused(self) -> None:
+        """Re-read the paused hooks (``store.paused``) once per poll interval, at most once a second (a drain with a
+        short poll interval pays no read per take); a failed read keeps the last set."""
+        if time.monotonic() - self._paused_read < max(PAUSED_READ_MIN_S, self.settings.poll_interval):
+            return
+        self._paused_read = time.monotonic()
+        paused = self.outages.value(lambda: frozenset(paused_hooks(self.store)), self._paused)
+        if paused != self._paused:
+            log.info("paused hooks (not taken; running actions finish): %s", ", ".join(sorted(paused)) or "none")
+        self._paused = paused
+
     def _sendable(self, hooks: list[str]) -> list[str]:
-        """``hooks`` minus those that call WhatsApp once the shared ApiGate is halted (auth error 190 and the like):
-        they stay pending instead of each failing at once; the worker keeps serving the other hooks."""
+        """``hooks`` minus the paused ones and, once the shared ApiGate is halted (auth error 190 and the like),
+        those that call WhatsApp: they stay pending instead of each failing at once; the worker keeps serving the
+        other hooks."""
+        if self._paused:
+            hooks = [h for h in hooks if h not in self._paused]
         gate = self.send_gate
         if gate is None or not getattr(gate, "halted", False):
             return hooks
