@@ -1,6 +1,6 @@
 """The report on 1,000,000 actions / 5,000,000 log rows: ``wch-bridge report`` wall time and peak RSS.
 
-Seeds a site's history under a scratch prefix (``wch_bridge.store.bulk.seed_history``: 5 hooks, 90 % complete,
+Seeds a site's history under a scratch prefix (``wch_bridge.devtools.bulk.seed_history``: 5 hooks, 90 % complete,
 4 % failed, 1 % canceled, 4 % pending, 1 % in-progress spread over 7 days, 5 log rows per action; generated
 inside MariaDB from the SEQUENCE engine), ANALYZEs, then runs the real command (``--window 24h`` and ``7d``)
 in a child process per run, timing it and reading the child's peak RSS (``ru_maxrss``). Drops the prefix."""
@@ -37,7 +37,8 @@ def measure(cmd: list[str]) -> tuple[int, float, float, str]:
 
 def run_report_scale(cli: str, dsn: str | None, n_actions: int = 1_000_000, repeats: int = 3,
                      say: Any = print, logs_per_action: int = 5) -> dict[str, Any]:
-    from wch_bridge.store import ActionStore, bulk, make_engine
+    from wch_bridge.devtools import bulk
+    from wch_bridge.store import ActionStore, make_engine
     from wch_bridge.store import schema as schema_mod
 
     dsn = dsn or DEFAULT_DSN

@@ -18,12 +18,15 @@ from wch_bridge.models import Action
 from wch_bridge.owners import OWNED_OPTION
 from wch_bridge.report import ReportTicker, build_report_data
 from wch_bridge.settings import DEFAULT_API_VERSION, Settings, dsn_secrets, mask_dsn, mask_secrets_in_text
-from wch_bridge.store import ActionStore, Engine, make_engine, new_rows, ownership, paused, queries, reporting
+from wch_bridge.store import ActionStore, Engine, make_engine, ownership, paused
+from wch_bridge.store import operator_queries as queries
+from wch_bridge.store import reports as reporting
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.health_facts import read_health_facts
 from wch_bridge.store.ledger import MessageLedger
+from wch_bridge.store.queue import new_rows
+from wch_bridge.store.reports.health_facts import read_health_facts
+from wch_bridge.store.wordpress import WordPressData
 from wch_bridge.store.workers import WorkerRegistry
-from wch_bridge.store.wp import WordPressData
 from wch_bridge.timeutil import Clock
 from wch_bridge.whatsapp import ApiGate, WhatsAppClient
 from wch_bridge.worker import Worker
@@ -168,7 +171,7 @@ def secrets_of(settings: Settings) -> tuple[str, ...]:
 
 
 def report_data(settings: Settings, store: ActionStore, window: str = "24h") -> dict[str, Any]:
-    """The report's data (``wch_bridge.report``): aggregate queries (``store.reporting``), then health + masking."""
+    """The report's data (``wch_bridge.report``): aggregate queries (``store.reports``), then health + masking."""
     now = store.now()
     scope = reporting.open_scope(store.engine, store.t, settings.groups, now, window, store.site)
     sections = reporting.collect(scope, live_seconds=live_worker_seconds(settings))

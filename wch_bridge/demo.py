@@ -28,16 +28,18 @@ from typing import Any
 from wch_bridge import argscodec
 from wch_bridge import hooks as hook_table
 from wch_bridge.app import build_services, build_worker, open_store, report_data
+from wch_bridge.devtools.wp_seed import SiteSeeder
 from wch_bridge.errors import ConfigError
 from wch_bridge.metrics import chain_ticks
 from wch_bridge.report import render_html, write_atomic
 from wch_bridge.sandbox import Sandbox
 from wch_bridge.settings import Settings
-from wch_bridge.store import ActionStore, new_rows, queries
-from wch_bridge.store import gauges as store_gauges
+from wch_bridge.store import ActionStore
+from wch_bridge.store import operator_queries as queries
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.wp import WordPressData
-from wch_bridge.store.wp_seed import SiteSeeder
+from wch_bridge.store.queue import new_rows
+from wch_bridge.store.reports import gauges as store_gauges
+from wch_bridge.store.wordpress import WordPressData
 from wch_bridge.timeutil import Clock
 from wch_bridge.worker import Worker
 

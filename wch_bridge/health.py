@@ -1,4 +1,4 @@
-"""One health verdict: the facts (:class:`HealthFacts`, read once by ``store.health_facts``) judged by one set of
+"""One health verdict: the facts (:class:`HealthFacts`, read once by ``store.reports.health_facts``) judged by one set of
 named thresholds (:func:`judge`). ``wch-bridge status``, the report, and the metrics (``wch_bridge_health``) all
 present the same :class:`Verdict`, so they never disagree on the same database. Pure: no I/O, no clock.
 

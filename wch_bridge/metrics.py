@@ -4,10 +4,10 @@
   hook and outcome, observes run duration and pickup lag (start minus ``scheduled_date_gmt``), and writes one log
   line per action with ``action_id``, ``hook``, ``outcome`` and ``duration`` as record attributes (the JSON log
   format prints them as fields).
-* :class:`StoreCollector` computes gauges at scrape time from cheap aggregate queries (``store.gauges``), cached
+* :class:`StoreCollector` computes gauges at scrape time from cheap aggregate queries (``store.reports.gauges``), cached
   for a few seconds: queue depth and oldest past-due age per hook, ledger messages by status and error code,
   heartbeat age, and the health verdict ``wch_bridge_health`` (0/1/2: ``wch_bridge.health.judge`` on the facts of
-  ``store.health_facts``, the verdict ``status`` and the report give) with the live workers and the hooks no one
+  ``store.reports.health_facts``, the verdict ``status`` and the report give) with the live workers and the hooks no one
   runs from the same facts. It also exports the WhatsApp send gate's counters (rate-limit waits, pauses, halt).
 * :class:`MetricsServer` serves ``/metrics``, ``/healthz`` (liveness: the worker loop turns; its body also names the
   last scraped health verdict, which never fails the probe) and ``/readyz`` (database reachable, tables present)
@@ -32,9 +32,9 @@ from prometheus_client.registry import Collector
 
 from wch_bridge.health import HealthFacts, judge, live_worker_seconds
 from wch_bridge.settings import Settings
-from wch_bridge.store import gauges as store_gauges
-from wch_bridge.store.actions import ActionStore
-from wch_bridge.store.health_facts import read_health_facts
+from wch_bridge.store.queue.actions import ActionStore
+from wch_bridge.store.reports import gauges as store_gauges
+from wch_bridge.store.reports.health_facts import read_health_facts
 from wch_bridge.worker import Result, Worker
 
 log = logging.getLogger("wch_bridge.actions")

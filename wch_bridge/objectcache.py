@@ -23,7 +23,7 @@ from typing import Any
 
 from wch_bridge import wpsettings
 from wch_bridge.store import Engine
-from wch_bridge.store.wp_base import WpBase
+from wch_bridge.store.wordpress.base import WpBase
 
 #: Option the must-use plugin writes from PHP's claims (see owners.PHP_SIDE_OPTION).
 PHP_SIDE_OPTION = "wch_bridge_php_side"

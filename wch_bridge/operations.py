@@ -17,13 +17,16 @@ from wch_bridge.app import open_engine, open_store, plugin_layers, run_action_no
 from wch_bridge.errors import ActionDataError, StoreError
 from wch_bridge.masking import mask_phone
 from wch_bridge.settings import Settings, mask_dsn
-from wch_bridge.store import ActionStore, Engine, new_rows, ownership, paused, queries, reporting
+from wch_bridge.store import ActionStore, Engine, ownership, paused
+from wch_bridge.store import operator_queries as queries
+from wch_bridge.store import reports as reporting
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.actions import NewRow
 from wch_bridge.store.engine import sqlite_file
 from wch_bridge.store.ledger import RESENDABLE, LedgerEntry, MessageLedger
+from wch_bridge.store.queue import new_rows
+from wch_bridge.store.queue.actions import NewRow
+from wch_bridge.store.wordpress import WordPressData
 from wch_bridge.store.workers import WorkerRegistry, WorkerRow
-from wch_bridge.store.wp import WordPressData
 from wch_bridge.timeutil import FMT
 
 __all__ = [
@@ -76,7 +79,7 @@ __all__ = [
     "worker_registry",
 ]
 
-# -- names the commands use as they are (the operator queries of ``store.queries`` and friends)
+# -- names the commands use as they are (the operator queries of ``store.operator_queries`` and friends)
 CLEANUP_HOOK = queries.CLEANUP_HOOK
 PURGEABLE = queries.PURGEABLE
 RETRY_OF = queries.RETRY_OF

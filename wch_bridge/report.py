@@ -1,11 +1,11 @@
-"""The status report: plain data (from ``wch_bridge.store.reporting``) -> one self-contained HTML file or JSON.
+"""The status report: plain data (from ``wch_bridge.store.reports``) -> one self-contained HTML file or JSON.
 
 The only jinja2 user; never queries. :func:`build_report_data` adds the health banner, masks phone numbers in
 every string that came from the database, and turns datetimes into ``YYYY-MM-DD HH:MM:SS`` (UTC) strings, so the
 HTML and ``--json`` show the same figures. :func:`render_html` draws the charts as inline SVG (geometry computed
 here, the template only places it). :func:`write_atomic` replaces the file in one ``os.replace``.
 
-The health banner is :func:`wch_bridge.health.judge`'s verdict on the facts of ``store.health_facts``: the same
+The health banner is :func:`wch_bridge.health.judge`'s verdict on the facts of ``store.reports.health_facts``: the same
 rules, thresholds and words as ``wch-bridge status`` (docs/report.md lists them).
 """
 

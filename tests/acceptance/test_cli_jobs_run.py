@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers.cli_ops import Ops, make_ops, ts
 from wch_bridge import phpser, schedules
-from wch_bridge.store.actions import NewRow
+from wch_bridge.store.queue.actions import NewRow
 
 CLEANUP = "wch_cleanup_expired_carts"  # the one bridge hook that needs no WhatsApp settings
 

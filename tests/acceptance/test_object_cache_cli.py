@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from wch_bridge import objectcache
-from wch_bridge.store.wp_base import WpBase
+from wch_bridge.store.wordpress.base import WpBase
 
 
 def cli(*args: str, db: Path, wp_config: Path | None = None) -> subprocess.CompletedProcess[str]:

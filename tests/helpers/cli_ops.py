@@ -18,7 +18,7 @@ from sqlalchemy import select
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.store import ActionStore, make_engine
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.actions import NewRow
+from wch_bridge.store.queue.actions import NewRow
 from wch_bridge.timeutil import Clock
 
 WCH = Path(sys.executable).parent / "wch-bridge"

@@ -22,12 +22,12 @@ from sqlalchemy import insert, select, text
 from tests.helpers.reliability_worker import CATALOG, PHONE_ID  # noqa: F401 - re-exported
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.app import ensure_bridge_tables
+from wch_bridge.devtools.wp_seed import SiteSeeder
 from wch_bridge.sandbox import Sandbox
 from wch_bridge.store import ActionStore, make_engine
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.ledger import MessageLedger
-from wch_bridge.store.wp import WordPressData
-from wch_bridge.store.wp_seed import SiteSeeder
+from wch_bridge.store.wordpress import WordPressData
 from wch_bridge.timeutil import Clock
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.models import CONTEXT
 from wch_bridge.store import ActionStore
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.actions import NewRow
+from wch_bridge.store.queue.actions import NewRow
 
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = '"><img src=x onerror=alert(1)>'

@@ -13,15 +13,15 @@ from sqlalchemy import select
 
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.app import build_services, build_worker
+from wch_bridge.devtools.wp_seed import SiteSeeder
 from wch_bridge.handlers import Services
 from wch_bridge.models import Action
 from wch_bridge.sandbox import Sandbox
 from wch_bridge.settings import Settings
 from wch_bridge.store import ActionStore
-from wch_bridge.store.actions import NewRow
 from wch_bridge.store.ledger import MessageLedger
-from wch_bridge.store.wp import WordPressData
-from wch_bridge.store.wp_seed import SiteSeeder
+from wch_bridge.store.queue.actions import NewRow
+from wch_bridge.store.wordpress import WordPressData
 from wch_bridge.worker import Worker
 
 PLUGIN_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plugin"

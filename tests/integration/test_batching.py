@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 
 from tests.integration.test_worker import add, messages, settings_for
+from wch_bridge.devtools.instrument import StatementCounter
 from wch_bridge.handlers.base import Job
 from wch_bridge.models import CONTEXT, Outcome
 from wch_bridge.store import ActionStore
-from wch_bridge.store.actions import TakeRequest
-from wch_bridge.store.instrument import StatementCounter
+from wch_bridge.store.queue.actions import TakeRequest
 from wch_bridge.worker import MAX_HOLD_S, Worker
 
 HOOK = "wch_batch_test"

@@ -1,4 +1,4 @@
-"""The bridge's pick-up queue (``store.claim_queue``) on SQLite and MariaDB: it finds new rows by primary key, rows
+"""The bridge's pick-up queue (``store.queue.claim_queue``) on SQLite and MariaDB: it finds new rows by primary key, rows
 that committed late (below the highest id already seen), rows PHP released, and drops rows that stopped being
 pending; two workers never claim the same id; the queue is only a hint (the guarded start decides)."""
 
@@ -9,7 +9,7 @@ from sqlalchemy import insert, update
 from tests.integration.test_worker import add
 from wch_bridge.models import CONTEXT
 from wch_bridge.store import ActionStore
-from wch_bridge.store.actions import TakeRequest
+from wch_bridge.store.queue.actions import TakeRequest
 
 HOOK = "wch_queue_test"
 

@@ -1,5 +1,5 @@
 """``wch-bridge status`` and ``wch-bridge report`` give the same health verdict on the same database (one pipeline:
-``store.health_facts`` -> ``health.judge``), for each seeded situation, on SQLite and MariaDB. Through the CLI only,
+``store.reports.health_facts`` -> ``health.judge``), for each seeded situation, on SQLite and MariaDB. Through the CLI only,
 so the test says what an operator sees."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import update
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.cli import main
 from wch_bridge.store import ActionStore
-from wch_bridge.store.actions import NewRow
+from wch_bridge.store.queue.actions import NewRow
 from wch_bridge.store.workers import WorkerRegistry
 
 CLEANUP = "wch_cleanup_expired_carts"

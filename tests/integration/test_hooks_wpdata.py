@@ -10,10 +10,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from wch_bridge.devtools.wp_seed import SiteSeeder
 from wch_bridge.store import ActionStore
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.wp import WordPressData
-from wch_bridge.store.wp_seed import SiteSeeder
+from wch_bridge.store.wordpress import WordPressData
 from wch_bridge.timeutil import Clock
 
 

@@ -21,7 +21,8 @@ from sqlalchemy import text, update
 
 from wch_bridge.app import build_services, build_worker, ensure_bridge_tables
 from wch_bridge.sandbox import Sandbox
-from wch_bridge.store import ActionStore, queries
+from wch_bridge.store import ActionStore
+from wch_bridge.store import operator_queries as queries
 from wch_bridge.store.workers import WorkerRegistry
 
 pytest_plugins = ("hooks_fixtures",)  # fixtures: sandbox

@@ -18,11 +18,12 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from wch_bridge.cli import main
+from wch_bridge.devtools import bulk
+from wch_bridge.devtools.instrument import StatementCounter, explain
 from wch_bridge.models import CONTEXT
-from wch_bridge.store import ActionStore, bulk, make_engine
+from wch_bridge.store import ActionStore, make_engine
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.actions import TakeRequest
-from wch_bridge.store.instrument import StatementCounter, explain
+from wch_bridge.store.queue.actions import TakeRequest
 from wch_bridge.timeutil import Clock
 
 pytestmark = pytest.mark.mysql
@@ -168,7 +169,7 @@ def test_schema_check_names_leftover_bridge_indexes_and_drop_indexes_removes_the
 def test_report_aggregates_read_the_big_tables_through_indexes(big_store: ActionStore, window: str) -> None:
     """Every statement the report sends is EXPLAINed: on the 1,000,000-row actions table and its log table each
     one reads through an index (a range or lookup, never a full scan). Grouping may sort its (small) result."""
-    from wch_bridge.store import reporting
+    from wch_bridge.store import reports as reporting
 
     scope = reporting.open_scope(big_store.engine, big_store.t, ["wch"], big_store.now(), window, big_store.site)
     with StatementCounter(big_store.engine, capture=True) as counter:

@@ -129,7 +129,7 @@ def test_long_keys_are_shortened_but_stay_unique() -> None:
 def test_a_send_costs_three_commits_and_what_it_returns_is_what_is_stored(store: ActionStore) -> None:
     """claim (INSERT), begin_send (guarded UPDATE + the row, one transaction), mark_sent (guarded UPDATE): three
     COMMITs and no separate read-backs per message; the entries handed back equal the rows as stored."""
-    from wch_bridge.store.instrument import StatementCounter
+    from wch_bridge.devtools.instrument import StatementCounter
 
     ledger = make(store)
     key = ledger_key("broadcast", "c9", PHONE)

@@ -18,9 +18,9 @@ from wch_bridge.health import judge, live_worker_seconds
 from wch_bridge.models import Outcome
 from wch_bridge.settings import Settings
 from wch_bridge.store import ActionStore
-from wch_bridge.store.actions import NewRow
-from wch_bridge.store.health_facts import read_health_facts
 from wch_bridge.store.ledger import MessageLedger, ledger_key
+from wch_bridge.store.queue.actions import NewRow
+from wch_bridge.store.reports.health_facts import read_health_facts
 
 
 def enqueue(store: ActionStore, hook: str, args: Any, delay: int = 0) -> int:
@@ -114,8 +114,8 @@ def test_metrics_endpoint_after_a_short_run(store: ActionStore) -> None:
 
 
 def test_readyz_reports_missing_tables(store: ActionStore) -> None:
-    from wch_bridge.store import gauges
     from wch_bridge.store import schema as schema_mod
+    from wch_bridge.store.reports import gauges
 
     other = ActionStore(store.engine, store.prefix + "x_", clock=store.clock)  # nothing installed there
     try:

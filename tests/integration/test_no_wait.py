@@ -13,10 +13,10 @@ import pymysql
 import pytest
 
 from tests.integration.test_worker import add
+from wch_bridge.devtools.instrument import StatementCounter
 from wch_bridge.models import CONTEXT
 from wch_bridge.store import ActionStore
-from wch_bridge.store.actions import TakeRequest
-from wch_bridge.store.instrument import StatementCounter
+from wch_bridge.store.queue.actions import TakeRequest
 
 pytestmark = pytest.mark.mysql
 

@@ -1,4 +1,4 @@
-"""store/queries.py on SQLite and MariaDB: status aggregates, paging, retry (atomic, idempotent), purge batches."""
+"""store/operator_queries.py on SQLite and MariaDB: status aggregates, paging, retry (atomic, idempotent), purge batches."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from sqlalchemy import select, text
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.errors import SchemaError, StoreError
 from wch_bridge.models import Action
-from wch_bridge.store import ActionStore, queries
-from wch_bridge.store.actions import NewRow
+from wch_bridge.store import ActionStore
+from wch_bridge.store import operator_queries as queries
+from wch_bridge.store.queue.actions import NewRow
 from wch_bridge.store.workers import WorkerRegistry
 
 DAY = timedelta(days=1)

@@ -24,9 +24,10 @@ from wch_bridge import report as report_mod
 from wch_bridge.cli import main
 from wch_bridge.health import HealthFacts
 from wch_bridge.settings import Settings
-from wch_bridge.store import ActionStore, make_engine, reporting
+from wch_bridge.store import ActionStore, make_engine
+from wch_bridge.store import reports as reporting
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.health_facts import read_health_facts
+from wch_bridge.store.reports.health_facts import read_health_facts
 from wch_bridge.timeutil import Clock
 
 VOID = {"meta", "link", "br", "img", "input", "hr", "col", "source", "wbr"}

@@ -16,9 +16,10 @@ import pytest
 from tests.conftest import IN_CI, REPO
 from tests.helpers import report_seed as rs
 from wch_bridge import report as report_mod
-from wch_bridge.store import ActionStore, make_engine, reporting
+from wch_bridge.store import ActionStore, make_engine
+from wch_bridge.store import reports as reporting
 from wch_bridge.store import schema as schema_mod
-from wch_bridge.store.health_facts import read_health_facts
+from wch_bridge.store.reports.health_facts import read_health_facts
 from wch_bridge.timeutil import Clock
 
 pytestmark = pytest.mark.browser

@@ -4,7 +4,7 @@ Action Scheduler's PHP runner sends 7 statements per action (get_status, log_exe
 hook, mark_complete, the complete log, the claim re-read) plus its claim statements per batch. The bridge takes a
 batch with one locked SELECT + one guarded UPDATE + one multi-row log INSERT and finishes a batch the same way, so
 its statements per action fall with the batch size. Counts come from the store's ``before_cursor_execute``
-listener (``wch_bridge.store.instrument``)."""
+listener (``wch_bridge.devtools.instrument``)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from datetime import timedelta
 
 import pytest
 
+from wch_bridge.devtools import bulk
+from wch_bridge.devtools.instrument import StatementCounter
 from wch_bridge.handlers.base import Job
 from wch_bridge.models import CONTEXT, Outcome
 from wch_bridge.settings import Settings
-from wch_bridge.store import ActionStore, bulk
-from wch_bridge.store.instrument import StatementCounter
+from wch_bridge.store import ActionStore
 from wch_bridge.store.workers import WorkerRegistry
 from wch_bridge.worker import Worker
 
@@ -38,7 +39,7 @@ def _seed(store: ActionStore, n: int) -> bulk.Seeded:
     if bulk.has_sequence_engine(store):
         return bulk.seed_due_sequence(store, n, HOOK, scheduled_gmt=due)
     from wch_bridge import phpser, schedules
-    from wch_bridge.store.actions import NewRow
+    from wch_bridge.store.queue.actions import NewRow
 
     sched = phpser.serialize_schedule(schedules.NullSchedule())
     return bulk.insert_actions(
@@ -110,7 +111,7 @@ def test_a_take_is_four_statements_on_a_kept_connection(store: ActionStore) -> N
     ids = list(range(seeded.first_id, seeded.last_id + 1))
     hooks, gids = [HOOK], list(store.group_ids(["wch", ""]).values())
     store.refresh_queue(hooks, gids, force=True)
-    from wch_bridge.store.actions import TakeRequest
+    from wch_bridge.store.queue.actions import TakeRequest
 
     first = store.take_due(TakeRequest(hooks, gids, 32), CONTEXT)  # warm: slugs cached, connection kept
     assert [a.action_id for a in first.actions] == ids[:32]

@@ -9,7 +9,7 @@ from sqlalchemy import insert, select, update
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.models import Status
 from wch_bridge.store import ActionStore
-from wch_bridge.store.actions import NewRow
+from wch_bridge.store.queue.actions import NewRow
 from wch_bridge.timeutil import SiteTime
 
 

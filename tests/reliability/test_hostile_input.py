@@ -126,7 +126,7 @@ def set_option_raw(site: Site, name: str, value: str) -> None:
 def test_hostile_rows_fail_alone_with_a_clear_message(site: Site, rows: list[dict[str, Any]], wch_settings: str,
                                                       cart_items: str, cart_phone: str, api_body: str,
                                                       api_status: int) -> None:
-    from wch_bridge.store.wp_seed import SiteSeeder
+    from wch_bridge.devtools.wp_seed import SiteSeeder
 
     if not site.products:
         site.add_products(1)

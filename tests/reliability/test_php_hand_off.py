@@ -31,8 +31,8 @@ from tests.helpers.php_runner import ORDER, PhpSide, create_runs_table
 from wch_bridge import hooks
 from wch_bridge.store import ActionStore, make_engine, ownership
 from wch_bridge.store import schema as schema_mod
+from wch_bridge.store.wordpress import WordPressData
 from wch_bridge.store.workers import WorkerRegistry
-from wch_bridge.store.wp import WordPressData
 
 pytestmark = pytest.mark.mysql
 

@@ -13,7 +13,7 @@ from wch_bridge.handlers.base import Job
 from wch_bridge.models import Outcome
 from wch_bridge.settings import Settings
 from wch_bridge.store import ActionStore
-from wch_bridge.store.actions import NewRow
+from wch_bridge.store.queue.actions import NewRow
 from wch_bridge.worker import MAX_TRANSIENT_RERUNS, Worker
 
 SAFE, UNSAFE = "wch_safe_hook", "wch_unsafe_hook"

@@ -43,12 +43,12 @@ LAYERS: dict[int, frozenset[str]] = {
     ),
     # the collaborators: SQL, PHP serialization, args codec, handlers, the WhatsApp client, WordPress data
     1: frozenset(
-        {"store", "phpser", "argscodec", "handlers", "whatsapp", "sendgate", "wpsettings", "wcdata"}
+        {"store", "phpser", "argscodec", "handlers", "whatsapp", "api_gate", "wpsettings", "shop_data"}
     ),
     # the worker, the report (only jinja2 user), the sandbox API, metrics
     2: frozenset({"worker", "report", "sandbox", "metrics"}),
     # wiring: builds the concrete collaborators from Settings; what the operator commands need; the demo and bench
-    3: frozenset({"app", "operations", "objectcache", "bench", "demo", "dev"}),
+    3: frozenset({"app", "operations", "objectcache", "bench", "demo", "dev", "devtools"}),
     # click commands
     4: frozenset({"cli"}),
 }
@@ -58,13 +58,13 @@ L0, L1, L2, L3 = LAYERS[0], LAYERS[1], LAYERS[2], LAYERS[3]
 ALLOWED: dict[str, frozenset[str]] = {
     **{name: L0 for name in L0},
     "phpser": L0,
-    "sendgate": L0,
+    "api_gate": L0,
     "wpsettings": L0,
-    "wcdata": L0,
+    "shop_data": L0,
     "argscodec": L0 | {"phpser"},
-    "whatsapp": L0 | {"sendgate"},
-    "handlers": L0 | {"whatsapp", "sendgate", "wcdata", "wpsettings"},  # never the store
-    "store": L0 | {"phpser", "argscodec", "wcdata"},  # never handlers, whatsapp or the worker
+    "whatsapp": L0 | {"api_gate"},
+    "handlers": L0 | {"whatsapp", "api_gate", "shop_data", "wpsettings"},  # never the store
+    "store": L0 | {"phpser", "argscodec", "shop_data"},  # never handlers, whatsapp or the worker
     "report": L0,
     "sandbox": L0,
     "worker": L0 | {"store", "handlers", "phpser", "argscodec"},
@@ -72,14 +72,15 @@ ALLOWED: dict[str, frozenset[str]] = {
     "app": L0 | L1 | L2,
     "operations": L0 | L1 | {"app"},
     "objectcache": L0 | {"store", "wpsettings"},  # the object-cache finding of schema check / status
-    "bench": L0 | L1 | L2 | {"app"},
-    "demo": L0 | L1 | L2 | {"app"},
+    "devtools": L0 | L1,  # development and test tooling that speaks SQL; never imported by the running worker
+    "bench": L0 | L1 | L2 | {"app", "devtools"},
+    "demo": L0 | L1 | L2 | {"app", "devtools"},
     "dev": L0 | L2 | {"demo"},  # the development site: the demo's shop and a sandbox
     # the CLI: through app / operations; never the store, the codecs, PHP serialization, handlers or the worker
     "cli": L0 | {"report", "sandbox"} | L3,
 }
 
-HOMES = {"sqlalchemy": ("store",), "requests": ("whatsapp",), "jinja2": ("report",), "click": ("cli",)}
+HOMES = {"sqlalchemy": ("store", "devtools"), "requests": ("whatsapp",), "jinja2": ("report",), "click": ("cli",)}
 
 #: Circles that exist today and are being removed elsewhere; the test fails on any other circle.
 KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
@@ -257,10 +258,10 @@ def test_the_cli_goes_through_app() -> None:
 
 # ---------------------------------------------------------------------------------------------- the checker
 def test_checker_on_synthetic_graphs() -> None:
-    assert violations({"store.actions": {"worker"}}) != []
-    assert violations({"handlers.carts": {"store.wp"}}) != []
-    assert violations({"cli.jobs": {"store.queries"}}) != []
-    assert violations({"cli.jobs": {"operations"}, "operations": {"store.queries", "app"}}) == []
+    assert violations({"store.queue.actions": {"worker"}}) != []
+    assert violations({"handlers.carts": {"store.wordpress"}}) != []
+    assert violations({"cli.jobs": {"store.operator_queries"}}) != []
+    assert violations({"cli.jobs": {"operations"}, "operations": {"store.operator_queries", "app"}}) == []
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [frozenset({"a", "b", "c"})]
     assert cycles({"a": {"b"}, "b": set()}) == []
 
@@ -288,10 +289,10 @@ def test_checker_catches_a_planted_upward_import(tmp_path: Path) -> None:
 def test_checker_catches_a_planted_relative_upward_import(tmp_path: Path) -> None:
     pkg = _copy(tmp_path)
     (pkg / "cli" / "planted.py").write_text(
-        '"""Planted."""\n\nfrom ..store import queries\n', encoding="utf-8"
+        '"""Planted."""\n\nfrom ..store import operator_queries\n', encoding="utf-8"
     )
     found = violations(import_graph(pkg))
-    assert len(found) == 1 and "wch_bridge.cli.planted (layer 4) imports wch_bridge.store.queries" in found[0]
+    assert len(found) == 1 and "wch_bridge.cli.planted (layer 4) imports wch_bridge.store.operator_queries" in found[0]
 
 
 def test_checker_catches_a_planted_circle(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from wch_bridge.api_gate import ApiGate
 from wch_bridge.handlers import base, ports
-from wch_bridge.sendgate import ApiGate
 from wch_bridge.store.ledger import LedgerEntry, MessageLedger
-from wch_bridge.store.wp import WordPressData
+from wch_bridge.store.wordpress import WordPressData
 from wch_bridge.whatsapp import WhatsAppClient
 
 PAIRS = [

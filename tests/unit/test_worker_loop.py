@@ -14,7 +14,7 @@ from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.handlers.base import Job
 from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.models import NewAction, Outcome
-from wch_bridge.store.new_rows import unix_ts
+from wch_bridge.store.queue.new_rows import unix_ts
 from wch_bridge.worker import Worker
 
 SEND = sorted(WHATSAPP_HOOKS)[0]

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from wch_bridge import phpser, schedules
 from wch_bridge.models import Action
 from wch_bridge.settings import Settings
-from wch_bridge.store.actions import NewRow, Taken, TakeRequest
-from wch_bridge.store.new_rows import unix_ts
+from wch_bridge.store.queue.actions import NewRow, Taken, TakeRequest
+from wch_bridge.store.queue.new_rows import unix_ts
 from wch_bridge.timeutil import Clock, SiteTime
 
 

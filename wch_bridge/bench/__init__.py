@@ -7,7 +7,7 @@ while this process inserts actions live, one per 1/rate seconds.
 
 Figures: actions/s (over the common drain window of all workers), pickup lag p50/p95/p99 (the moment a pool
 thread started the action minus its ``scheduled_date_gmt``), peak RSS of the worker processes (``ru_maxrss``),
-SQL statements and client/server round trips per action (SQLAlchemy event listeners, ``store.instrument``), CPU
+SQL statements and client/server round trips per action (SQLAlchemy event listeners, ``devtools.instrument``), CPU
 seconds of the workers and of the local database server over the drain."""
 
 from wch_bridge.bench.measure import format_text

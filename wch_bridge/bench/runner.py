@@ -240,6 +240,6 @@ def _collect(out: Any, procs: list[Any], say: Callable[[str], None]) -> list[dic
 
 def _duplicate_starts(store: Any) -> dict[str, int]:
     """Exactly-once check on the logs: actions with more than one 'action started' line, or with none."""
-    from wch_bridge.store import bulk
+    from wch_bridge.devtools import bulk
 
     return bulk.start_log_anomalies(store)

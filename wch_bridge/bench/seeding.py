@@ -14,7 +14,7 @@ from wch_bridge.bench.measure import _ts
 
 
 def broadcast_rows(cfg: BenchConfig, campaign_id: str, due: datetime) -> Iterator[Any]:
-    from wch_bridge.store.actions import NewRow
+    from wch_bridge.store.queue.actions import NewRow
 
     schedule = phpser.serialize_schedule(schedules.SimpleSchedule(int(_ts(due))))
     per = max(1, cfg.recipients_per_batch)
@@ -45,7 +45,7 @@ def broadcast_rows(cfg: BenchConfig, campaign_id: str, due: datetime) -> Iterato
 
 def seed(store: Any, cfg: BenchConfig, campaign_id: str) -> tuple[int, float]:
     """The backlog: ``cfg.actions`` due actions (broadcast: recipients in batches). Returns (rows, seconds)."""
-    from wch_bridge.store import bulk
+    from wch_bridge.devtools import bulk
 
     t0 = time.monotonic()
     due = store.now() - timedelta(seconds=1)
@@ -56,7 +56,7 @@ def seed(store: Any, cfg: BenchConfig, campaign_id: str) -> tuple[int, float]:
             store, cfg.actions, BENCH_HOOK, group=BENCH_GROUP, scheduled_gmt=due, created_log=True
         )
     else:
-        from wch_bridge.store.actions import NewRow
+        from wch_bridge.store.queue.actions import NewRow
 
         sched = phpser.serialize_schedule(schedules.NullSchedule())
         rows = (
@@ -74,7 +74,7 @@ def seed(store: Any, cfg: BenchConfig, campaign_id: str) -> tuple[int, float]:
 def trickle(store: Any, cfg: BenchConfig, stop: Callable[[], bool]) -> int:
     """Insert ``cfg.actions`` actions live, one every 1/rate s, each due the instant it is inserted (scheduled at
     a whole second and inserted right after that second starts, so lag = start - scheduled is exact)."""
-    from wch_bridge.store.actions import NewRow
+    from wch_bridge.store.queue.actions import NewRow
 
     interval = 1.0 / cfg.rate
     next_at = float(int(time.time()) + 1)

@@ -182,7 +182,7 @@ def _drain(
     stop_all: Any,
     out: Any,
 ) -> None:
-    from wch_bridge.store.instrument import StatementCounter
+    from wch_bridge.devtools.instrument import StatementCounter
 
     store, worker = _build(cfg, prefix, sandbox_url)
     counter = StatementCounter(store.engine)

@@ -12,7 +12,7 @@ from wch_bridge import hooks as hook_table
 from wch_bridge import operations
 from wch_bridge.cli.common import UsageError, echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
-from wch_bridge.cli.opsutil import table
+from wch_bridge.cli.output import table
 from wch_bridge.health import live_worker_seconds
 from wch_bridge.owners import NOBODY
 

@@ -13,7 +13,7 @@ from wch_bridge import operations
 from wch_bridge.cli.common import UsageError, echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.cli.jobs_table import list_table, output_width
-from wch_bridge.cli.opsutil import (
+from wch_bridge.cli.output import (
     STATUSES,
     error_text,
     first_line,

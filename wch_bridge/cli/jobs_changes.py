@@ -16,7 +16,7 @@ from wch_bridge import operations
 from wch_bridge.cli.common import EXIT_ENV, EXIT_USAGE, UsageError, setup_logging
 from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.cli.jobs import jobs_group
-from wch_bridge.cli.opsutil import confirm, first_line, fmt_dt, parse_duration, progress, refused, style
+from wch_bridge.cli.output import confirm, first_line, fmt_dt, parse_duration, progress, refused, style
 from wch_bridge.errors import WchBridgeError
 from wch_bridge.masking import mask_phones_in_text
 from wch_bridge.models import Action, Status

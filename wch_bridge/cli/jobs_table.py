@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from wch_bridge.cli.opsutil import first_line, is_tty, status_text, table
+from wch_bridge.cli.output import first_line, is_tty, status_text, table
 from wch_bridge.timeutil import FMT
 
 #: Below this many columns the table is drawn as for this many (the last column would vanish).

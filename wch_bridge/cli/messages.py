@@ -16,7 +16,7 @@ import click
 from wch_bridge import operations
 from wch_bridge.cli.common import EXIT_USAGE, UsageError, echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
-from wch_bridge.cli.opsutil import confirm, first_line, fmt_dt, parse_duration, refused, style, table
+from wch_bridge.cli.output import confirm, first_line, fmt_dt, parse_duration, refused, style, table
 from wch_bridge.masking import mask_phone, mask_phones_in_text
 from wch_bridge.operations import RESENDABLE, LedgerEntry
 

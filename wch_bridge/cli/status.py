@@ -15,7 +15,7 @@ import click
 from wch_bridge import objectcache, operations
 from wch_bridge.cli.common import echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
-from wch_bridge.cli.opsutil import STATUSES, ago, fmt_dt, is_tty, style, table
+from wch_bridge.cli.output import STATUSES, ago, fmt_dt, is_tty, style, table
 from wch_bridge.health import (
     CRITICAL,
     EXIT_CODES,

@@ -24,7 +24,7 @@ class Services:
     site: SiteTime = field(default_factory=SiteTime.utc)
     settings: Any = None  # wch_bridge.settings.Settings
     whatsapp: WhatsAppPort | None = None  # wch_bridge.whatsapp.WhatsAppClient
-    wp: WordPressPort | None = None  # WordPress / WooCommerce / plugin data access (store.wp.WordPressData)
+    wp: WordPressPort | None = None  # WordPress / WooCommerce / plugin data access (store.wordpress.WordPressData)
     ledger: LedgerPort | None = None  # outbound message ledger (store.ledger.MessageLedger)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("wch_bridge.handlers"))
 

@@ -41,8 +41,8 @@ from wch_bridge.handlers.common import (
 from wch_bridge.handlers.inbox import record_outcome
 from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import failed_send_delay
+from wch_bridge.shop_data import Cart, PriceFormat
 from wch_bridge.timeutil import fmt
-from wch_bridge.wcdata import Cart, PriceFormat
 from wch_bridge.wpsettings import plugin_settings
 
 CLEANUP_HOOK = hooks.CART_CLEANUP

@@ -24,8 +24,8 @@ from wch_bridge.errors import ApiError, PermanentError
 from wch_bridge.handlers.base import Job
 from wch_bridge.handlers.common import RETRYABLE_CATEGORIES, need, plain_text
 from wch_bridge.models import NewAction
+from wch_bridge.shop_data import PriceFormat, Product
 from wch_bridge.timeutil import fmt
-from wch_bridge.wcdata import PriceFormat, Product
 from wch_bridge.wpsettings import CatalogSync, catalog_sync
 
 AVAILABILITY = {"instock": "in stock", "outofstock": "out of stock", "onbackorder": "available for order"}

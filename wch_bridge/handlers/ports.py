@@ -1,6 +1,6 @@
 """The seams between the handlers and what ``app`` plugs into ``Services``, typed as ``Protocol``s:
 
-* ``WordPressPort``: ``Services.wp`` (``store.wp.WordPressData``): options, transients, products, orders, carts,
+* ``WordPressPort``: ``Services.wp`` (``store.wordpress.WordPressData``): options, transients, products, orders, carts,
   and the plugin tables the handlers write to;
 * ``LedgerPort``: ``Services.ledger`` (``store.ledger.MessageLedger``), whose rows are ``LedgerRow``s;
 * ``WhatsAppPort``: ``Services.whatsapp`` (``whatsapp.WhatsAppClient``).
@@ -15,8 +15,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from wch_bridge.sendgate import ApiGate
-from wch_bridge.wcdata import Cart, CleanupResult, CustomerProfile, Order, PriceFormat, Product
+from wch_bridge.api_gate import ApiGate
+from wch_bridge.shop_data import Cart, CleanupResult, CustomerProfile, Order, PriceFormat, Product
 from wch_bridge.whatsapp import BatchResult, BatchStatus, SendGuard, SendResult
 
 

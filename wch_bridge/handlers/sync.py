@@ -41,8 +41,8 @@ from wch_bridge.handlers.common import (
 from wch_bridge.handlers.inbox import record_outcome
 from wch_bridge.models import NewAction, Outcome
 from wch_bridge.retry import SYNC_MAX_RETRIES, sync_retry_delay
+from wch_bridge.shop_data import Order, PriceFormat
 from wch_bridge.timeutil import fmt
-from wch_bridge.wcdata import Order, PriceFormat
 from wch_bridge.wpsettings import php_truthy
 from wch_bridge.wpsettings import setting as setting_of
 

@@ -2,7 +2,7 @@
 
 from sqlalchemy.engine import Engine
 
-from wch_bridge.store.actions import ActionStore
 from wch_bridge.store.engine import DbInfo, make_engine, mask_dsn, validate_prefix
+from wch_bridge.store.queue.actions import ActionStore
 
 __all__ = ["ActionStore", "Engine", "DbInfo", "make_engine", "mask_dsn", "validate_prefix"]

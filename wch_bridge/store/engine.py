@@ -141,7 +141,7 @@ def make_engine(dsn: str, *, pool_size: int = 10) -> Engine:
             row = cur.fetchone()
             cur.execute("SET SESSION sql_mode = %s", (_wp_sql_mode(str(row[0] if row else "")),))
             # Never wait for a row lock: a statement that meets one fails at once (1205) and the bridge skips that
-            # row, so it can never close a wait-for cycle with PHP's statements (store/guarded.py).
+            # row, so it can never close a wait-for cycle with PHP's statements (store/queue/guarded.py).
             wait = NO_WAIT_MARIADB if "mariadb" in str(row[1] if row else "").lower() else NO_WAIT_MYSQL
             cur.execute(f"SET SESSION innodb_lock_wait_timeout = {wait}")
             cur.execute("SET time_zone = '+00:00'")

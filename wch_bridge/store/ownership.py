@@ -16,10 +16,10 @@ from sqlalchemy import func, inspect, select
 
 from wch_bridge.models import Status
 from wch_bridge.owners import OWNED_OPTION, PHP_SIDE_OPTION, Owners, Pair, PhpSide, pairs_json, parse_pairs
-from wch_bridge.store.actions import ActionStore
 from wch_bridge.store.engine import translate_errors
+from wch_bridge.store.queue.actions import ActionStore
+from wch_bridge.store.wordpress.base import WpBase
 from wch_bridge.store.workers import WorkerRegistry
-from wch_bridge.store.wp_base import WpBase
 from wch_bridge.timeutil import fmt
 
 #: Statuses counted per (group, hook) by ``hook_counts``.

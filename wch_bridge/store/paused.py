@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import inspect
 
 from wch_bridge.errors import StoreError
-from wch_bridge.store.actions import ActionStore
 from wch_bridge.store.engine import retry_transient, translate_errors
-from wch_bridge.store.wp_base import WpBase
+from wch_bridge.store.queue.actions import ActionStore
+from wch_bridge.store.wordpress.base import WpBase
 from wch_bridge.timeutil import fmt
 
 PAUSED_OPTION = "wch_bridge_paused_hooks"

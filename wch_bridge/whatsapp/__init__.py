@@ -1,7 +1,7 @@
 """WhatsApp Cloud API + Catalog API client: the only package that imports ``requests``.
 
 * :func:`classify` maps Graph ``error.code`` (then HTTP status) to what the caller should do (reference C.5).
-* :class:`~wch_bridge.sendgate.ApiGate` (re-exported here) is state shared by every thread of one worker: the
+* :class:`~wch_bridge.api_gate.ApiGate` (re-exported here) is state shared by every thread of one worker: the
   messages/second limit, a shared back-off pause (throttling codes slow *all* threads), and a halt flag
   (auth/config errors stop all sends). Halts and pauses are scoped to what the error is about: an error of a
   catalog call (200/368 permissions, 80014 catalog rate...) holds catalog calls only (``catalog_gate``, a child
@@ -17,7 +17,7 @@ Parts: ``classify`` (error categories, phone numbers), ``results`` (what a call 
 (token holder, ``Retry-After``, "did the request leave?"), ``client`` (``WhatsAppClient``). Import from here.
 """
 
-from wch_bridge.sendgate import ApiGate, Sleeper
+from wch_bridge.api_gate import ApiGate, Sleeper
 from wch_bridge.whatsapp.classify import (
     FIX,
     HALT,

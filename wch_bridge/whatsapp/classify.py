@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from wch_bridge import phones
+from wch_bridge.api_gate import HALT as GATE_HALT
 from wch_bridge.errors import ApiError
-from wch_bridge.sendgate import HALT as GATE_HALT
 
 THROTTLE = "throttle"
 PAIR = "pair"

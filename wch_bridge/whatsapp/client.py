@@ -11,9 +11,9 @@ from typing import Any
 
 import requests
 
+from wch_bridge.api_gate import ApiGate
 from wch_bridge.errors import ApiError, ConfigError
 from wch_bridge.retry import backoff_delay
-from wch_bridge.sendgate import ApiGate
 from wch_bridge.whatsapp.classify import (
     FIX,
     HALT,

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from wch_bridge.health import live_worker_seconds
 from wch_bridge.models import CONTEXT, Action
 from wch_bridge.settings import Settings
-from wch_bridge.store.actions import ActionStore
+from wch_bridge.store.queue.actions import ActionStore
 from wch_bridge.store.workers import WorkerRegistry
 from wch_bridge.worker.outages import Outages
 
@@ -27,7 +27,7 @@ LONG_RUNNING_NOTE = 30.0
 
 
 class SendGate(Protocol):
-    """What the worker uses of the shared WhatsApp gate (``sendgate.ApiGate``)."""
+    """What the worker uses of the shared WhatsApp gate (``api_gate.ApiGate``)."""
 
     messages_per_second: float
 

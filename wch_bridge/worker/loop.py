@@ -19,8 +19,8 @@ from wch_bridge.handlers.base import Handler, Services
 from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.models import CONTEXT, Action
 from wch_bridge.settings import Settings
-from wch_bridge.store.actions import ActionStore, TakeRequest
 from wch_bridge.store.paused import paused_hooks
+from wch_bridge.store.queue.actions import ActionStore, TakeRequest
 from wch_bridge.store.schema import actions_table
 from wch_bridge.store.workers import WorkerRegistry
 from wch_bridge.worker.execute import Executor, Result, clean_message

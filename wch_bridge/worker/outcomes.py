@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from wch_bridge import argscodec
 from wch_bridge.errors import TransientStoreError
 from wch_bridge.models import CONTEXT, Action, NewAction
-from wch_bridge.store.actions import ActionStore
-from wch_bridge.store.new_rows import next_instance_row, single_row
+from wch_bridge.store.queue.actions import ActionStore
+from wch_bridge.store.queue.new_rows import next_instance_row, single_row
 from wch_bridge.worker.execute import Result
 from wch_bridge.worker.outages import Outages
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from wch_bridge.handlers.base import Handler, Services
 from wch_bridge.models import CONTEXT, Action
 from wch_bridge.settings import Settings
-from wch_bridge.store.actions import ActionStore
+from wch_bridge.store.queue.actions import ActionStore
 from wch_bridge.store.workers import WorkerRegistry
 from wch_bridge.worker.execute import Executor, Result
 from wch_bridge.worker.outages import Outages

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 
 from wch_bridge.store.engine import translate_errors
-from wch_bridge.store.wp_base import WpBase, _missing_table
+from wch_bridge.store.wordpress.base import WpBase, _missing_table
 
 PRODUCT_TAXONOMIES = ("product_cat", "product_visibility")
 #: WooCommerce's ``_x('uncategorized', 'slug', 'woocommerce')``: the path of a product without a category

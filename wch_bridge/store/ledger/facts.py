@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
-from wch_bridge.store.ledger_entry import IN_DOUBT, SENDING, SENT, UNKNOWN
+from wch_bridge.store.ledger.entry import IN_DOUBT, SENDING, SENT, UNKNOWN
 
 #: Ledger error codes that mean the access token / app is not authorized (Graph 190, auth 0).
 AUTH_ERROR_CODES = (0, 190)

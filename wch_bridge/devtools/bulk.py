@@ -23,8 +23,8 @@ from sqlalchemy import func, insert, or_, select, text
 
 from wch_bridge import hooks as hook_table
 from wch_bridge.models import Status
-from wch_bridge.store.actions import ActionStore, NewRow
 from wch_bridge.store.engine import translate_errors
+from wch_bridge.store.queue.actions import ActionStore, NewRow
 from wch_bridge.timeutil import fmt
 
 #: Upper bound of one ``seq_1_to_N`` chunk (one INSERT ... SELECT statement / transaction).

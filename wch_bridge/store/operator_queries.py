@@ -1,6 +1,6 @@
 """Read/aggregate queries and guarded bulk writes for the operator commands (``wch-bridge status`` / ``jobs``).
 
-Functions over an :class:`~wch_bridge.store.actions.ActionStore` (its engine, tables and clock); SQLAlchemy Core
+Functions over an :class:`~wch_bridge.store.queue.actions.ActionStore` (its engine, tables and clock); SQLAlchemy Core
 only, every value bound. Aggregates are computed in SQL; long selections are walked with keyset paging on
 ``action_id``; bulk writes run in short transactions (one per retried action, one per batch of 500 ids for
 purge) so a large queue never holds locks for long and a failure leaves nothing half-done."""
@@ -20,9 +20,9 @@ from wch_bridge.errors import SchemaError, StoreError
 from wch_bridge.health import HealthFacts, WorkerBeat, live_worker_seconds
 from wch_bridge.models import CLI_CONTEXT, Action, Status
 from wch_bridge.settings import Settings
-from wch_bridge.store.actions import ActionStore, NewRow
 from wch_bridge.store.engine import missing_table_message, retry_transient, translate_errors
-from wch_bridge.store.health_facts import read_health_facts
+from wch_bridge.store.queue.actions import ActionStore, NewRow
+from wch_bridge.store.reports.health_facts import read_health_facts
 
 ZERO_DATE = "0000-00-00 00:00:00"
 #: Rows per purge transaction / per keyset page of the bulk commands.

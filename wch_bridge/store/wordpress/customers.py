@@ -9,9 +9,9 @@ from dataclasses import replace
 
 from sqlalchemy import inspect, select
 
+from wch_bridge.shop_data import CustomerProfile
 from wch_bridge.store.engine import translate_errors
-from wch_bridge.store.wp_base import WpBase, _missing_table
-from wch_bridge.wcdata import CustomerProfile
+from wch_bridge.store.wordpress.base import WpBase, _missing_table
 
 
 def _forms(phone: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Plain data read from WordPress / WooCommerce / the plugin's tables (filled by ``store.wp``, read by handlers).
+"""Plain data read from WordPress / WooCommerce / the plugin's tables (filled by ``store.wordpress``, read by handlers).
 
 Money is ``Decimal`` (never float); dates are naive ``datetime`` (``*_gmt`` in UTC, cart times site-local as the
 plugin writes them with ``current_time('mysql')``). No I/O here."""

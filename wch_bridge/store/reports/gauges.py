@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, inspect, select, text
 
 from wch_bridge.models import Status
-from wch_bridge.store.actions import ActionStore
 from wch_bridge.store.engine import translate_errors
+from wch_bridge.store.queue.actions import ActionStore
 
 __all__ = ["QueueGauges", "ledger_counts", "heartbeat_at", "queue_gauges", "readiness"]
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from wch_bridge.store.engine import translate_errors
-from wch_bridge.store.wp import WordPressData
+from wch_bridge.store.wordpress import WordPressData
 from wch_bridge.timeutil import fmt
 
 

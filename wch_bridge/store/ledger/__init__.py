@@ -50,7 +50,7 @@ from sqlalchemy.exc import IntegrityError
 
 from wch_bridge.errors import TransientStoreError
 from wch_bridge.store.engine import retry_transient, translate_errors
-from wch_bridge.store.ledger_entry import (
+from wch_bridge.store.ledger.entry import (
     FAILED,
     IN_DOUBT,
     KEY_MAX,
@@ -68,7 +68,7 @@ from wch_bridge.store.ledger_entry import (
     _norm,
     ledger_key,
 )
-from wch_bridge.store.ledger_facts import (
+from wch_bridge.store.ledger.facts import (
     AUTH_ERROR_CODES,
     HALT_STATUSES,
     SENT_STATUSES,

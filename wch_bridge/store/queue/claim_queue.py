@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from wch_bridge.store.engine import HeldConnection
-from wch_bridge.store.hotpath import TransitionSql
+from wch_bridge.store.queue.transition_sql import TransitionSql
 from wch_bridge.timeutil import fmt, parse_db_date
 
 #: Rows read per page of the feed (a primary-key range).

@@ -14,9 +14,9 @@ from wch_bridge.health import FAILURE_WINDOW, HealthFacts, WorkerBeat
 from wch_bridge.hooks import CART_CLEANUP
 from wch_bridge.models import Status
 from wch_bridge.store import ownership
-from wch_bridge.store.actions import ActionStore
 from wch_bridge.store.engine import translate_errors
 from wch_bridge.store.ledger import auth_pause, in_doubt_counts
+from wch_bridge.store.queue.actions import ActionStore
 from wch_bridge.store.workers import WorkerRegistry
 
 #: Scheduled dates at or before this are AS's "zero" dates (never a real due time).

@@ -1,7 +1,7 @@
 """The WhatsApp Commerce Hub sections of the status report: carts, campaigns, catalog sync, workers, cleanup.
 
-Same rules as :mod:`wch_bridge.store.reporting` (aggregates only, bounded scans, "not available" for absent
-tables); built on :mod:`wch_bridge.store.reporting_scope`, which both share (no import circle)."""
+Same rules as :mod:`wch_bridge.store.reports` (aggregates only, bounded scans, "not available" for absent
+tables); built on :mod:`wch_bridge.store.reports.scope`, which both share (no import circle)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy import Integer, case, cast, column, func, literal_column, or_, s
 from wch_bridge import phpser
 from wch_bridge.models import Status
 from wch_bridge.store.ledger import SENT_STATUSES
-from wch_bridge.store.reporting_scope import (
+from wch_bridge.store.reports.scope import (
     BROADCAST_HOOK,
     CART_EXPIRY_HOURS,
     CART_HOOK,

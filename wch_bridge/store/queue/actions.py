@@ -1,12 +1,12 @@
 """Action Scheduler verbs on ``{prefix}actionscheduler_*``, writing every row exactly as AS does.
 
 Taking work never uses a claim (so PHP's concurrency gate, ``get_claim_count``, never counts the bridge) and never
-locks what it only reads. Candidates come from the bridge's own pick-up queue (``store.claim_queue``, fed by plain
+locks what it only reads. Candidates come from the bridge's own pick-up queue (``store.queue.claim_queue``, fed by plain
 reads on AS's primary key); AS's rows are changed only by guarded UPDATEs pinned to the primary key
-(``store.guarded``: ``… WHERE action_id IN (…) AND status='pending' AND claim_id=0`` to start, ``status=
+(``store.queue.guarded``: ``… WHERE action_id IN (…) AND status='pending' AND claim_id=0`` to start, ``status=
 'in-progress'`` to finish), ids ascending, each in a short transaction of its own, never waiting for a lock (a
 row someone holds is skipped and tried again later). The hot statements are fixed SQL text
-(``store.hotpath``)."""
+(``store.queue.transition_sql``)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ from sqlalchemy.engine import Connection
 
 from wch_bridge.errors import LockBusyError
 from wch_bridge.models import Action, Status
-from wch_bridge.store import guarded, schema
-from wch_bridge.store.action_rows import ActionRows, NewRow, Stamp
+from wch_bridge.store import schema
 from wch_bridge.store.engine import retry_transient, translate_errors
-from wch_bridge.store.guarded import Applied, Step
-from wch_bridge.store.hotpath import ACTION_COLUMNS
+from wch_bridge.store.queue import guarded
+from wch_bridge.store.queue.action_rows import ActionRows, NewRow, Stamp
+from wch_bridge.store.queue.guarded import Applied, Step
+from wch_bridge.store.queue.transition_sql import ACTION_COLUMNS
 
 log = logging.getLogger("wch_bridge.store")
 
@@ -73,14 +74,14 @@ class ActionStore(ActionRows):
         return self._slug_by_id
 
     def _actions_from_rows(self, rows: Sequence[Any]) -> list[Action]:
-        """Rows of ``hotpath.ACTION_COLUMNS`` -> Actions, as they were before they were started (group slugs from the
+        """Rows of ``transition_sql.ACTION_COLUMNS`` -> Actions, as they were before they were started (group slugs from the
         cache ``_slugs`` filled)."""
         mapped = [dict(zip(ACTION_COLUMNS, r, strict=True)) for r in rows]
         return [self._action_from(m, self._slug_by_id.get(int(m["group_id"]), "")) for m in mapped]
 
     def _guarded(self, steps: Callable[[Connection], list[Step]],
                  then: Callable[[Connection, Applied], T]) -> T:
-        """Run guarded by-key UPDATEs (``store.guarded``) and ``then`` in one short transaction: the fast path first,
+        """Run guarded by-key UPDATEs (``store.queue.guarded``) and ``then`` in one short transaction: the fast path first,
         one by one after a mismatch (a fresh transaction: the first was rolled back whole)."""
         for one_by_one in (False, True):
             try:

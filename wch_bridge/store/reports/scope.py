@@ -1,8 +1,8 @@
 """What every section of the status report shares: :class:`ReportScope` (engine, tables, served groups, "now",
 the window), the limits, and the aggregates more than one section reads (computed once per report).
 
-:mod:`wch_bridge.store.reporting` (queue, failures, and :func:`~wch_bridge.store.reporting.collect`) and
-:mod:`wch_bridge.store.reporting_wch` (carts, campaigns, catalog, workers, cleanup) both build on it; neither
+:mod:`wch_bridge.store.reports` (queue, failures, and :func:`~wch_bridge.store.reports.collect`) and
+:mod:`wch_bridge.store.reports.campaigns` (carts, campaigns, catalog, workers, cleanup) both build on it; neither
 imports the other's internals."""
 
 from __future__ import annotations

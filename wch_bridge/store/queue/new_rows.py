@@ -9,7 +9,7 @@ from typing import Any
 
 from wch_bridge import phpser, schedules
 from wch_bridge.models import Action
-from wch_bridge.store.actions import NewRow
+from wch_bridge.store.queue.actions import NewRow
 
 
 def unix_ts(dt: datetime) -> int:

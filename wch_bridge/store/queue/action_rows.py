@@ -1,6 +1,6 @@
 """Action Scheduler's rows as AS writes and reads them: the store's connection facts, groups, log lines, reads of
 actions and logs, and new actions (``ActionScheduler_DBStore::save_action``). ``ActionRows`` is the base of
-``store.actions.ActionStore``, which adds the queue verbs (take, finish, touch, release, cancel)."""
+``store.queue.actions.ActionStore``, which adds the queue verbs (take, finish, touch, release, cancel)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from sqlalchemy.engine import Connection, Engine, Row
 from wch_bridge.errors import StoreError
 from wch_bridge.models import Action, LogEntry, Status
 from wch_bridge.store import schema
-from wch_bridge.store.claim_queue import ClaimQueue
 from wch_bridge.store.engine import DbInfo, HeldConnection, retry_transient, translate_errors
-from wch_bridge.store.hotpath import TransitionSql
+from wch_bridge.store.queue.claim_queue import ClaimQueue
+from wch_bridge.store.queue.transition_sql import TransitionSql
 from wch_bridge.store.tables import Tables
 from wch_bridge.timeutil import Clock, SiteTime, fmt, parse_db_date
 
@@ -167,7 +167,7 @@ class ActionRows:
         return self._action_from(m, m["group_slug"] or "")
 
     def _action_from(self, m: Mapping[str, Any], group: str) -> Action:
-        """An Action from a row mapped by column name (``hotpath.ACTION_COLUMNS``)."""
+        """An Action from a row mapped by column name (``transition_sql.ACTION_COLUMNS``)."""
         return Action(
             action_id=int(m["action_id"]),
             hook=m["hook"],

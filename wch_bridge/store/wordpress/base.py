@@ -1,4 +1,4 @@
-"""WordPress options, transients, post meta and site facts (the base of ``store.wp.WordPressData``).
+"""WordPress options, transients, post meta and site facts (the base of ``store.wordpress.WordPressData``).
 
 Transients live in ``{prefix}options`` as WordPress writes them without a persistent object cache:
 ``_transient_<name>`` (value, ``maybe_serialize``d) and ``_transient_timeout_<name>`` (Unix expiry), both with
@@ -18,13 +18,13 @@ from sqlalchemy.exc import IntegrityError
 
 from wch_bridge import phpser
 from wch_bridge.errors import StoreError
+from wch_bridge.shop_data import PriceFormat
 from wch_bridge.store.engine import retry_transient, translate_errors
 from wch_bridge.store.tables import Tables
-from wch_bridge.store.wptables import WpTables
+from wch_bridge.store.wordpress.tables import WpTables
 from wch_bridge.timeutil import Clock, SiteTime
-from wch_bridge.wcdata import PriceFormat
 
-log = logging.getLogger("wch_bridge.store.wp")
+log = logging.getLogger("wch_bridge.store.wordpress")
 
 _RACE_ATTEMPTS = 5
 

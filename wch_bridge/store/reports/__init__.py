@@ -38,7 +38,14 @@ from wch_bridge.errors import ActionDataError
 from wch_bridge.health import live_worker_seconds
 from wch_bridge.models import Status
 from wch_bridge.settings import Settings
-from wch_bridge.store.reporting_scope import (
+from wch_bridge.store.reports.campaigns import (
+    campaigns_section,
+    carts_section,
+    catalog_section,
+    cleanup_section,
+    workers_section,
+)
+from wch_bridge.store.reports.scope import (
     EPOCH,
     ERROR_GROUPS,
     ERROR_SAMPLE,
@@ -58,13 +65,6 @@ from wch_bridge.store.reporting_scope import (
     percentile,
     safe,
 )
-from wch_bridge.store.reporting_wch import (
-    campaigns_section,
-    carts_section,
-    catalog_section,
-    cleanup_section,
-    workers_section,
-)
 
 __all__ = ["WINDOWS", "ReportScope", "Section", "collect", "failures_section", "open_scope", "queue_section", "safe"]
 
@@ -74,7 +74,7 @@ _FAILURE_LINES = ("action failed%", "action marked as failed%", "unexpected shut
 
 def collect(scope: ReportScope, *, live_seconds: float | None = None) -> dict[str, Section]:
     """Every section, each guarded by :func:`safe`. The health facts are not a section: they are read by
-    ``store.health_facts`` (the same facts ``status`` judges). ``live_seconds``: how old a live worker's heartbeat
+    ``store.reports.health_facts`` (the same facts ``status`` judges). ``live_seconds``: how old a live worker's heartbeat
     may be (:func:`wch_bridge.health.live_worker_seconds`; the default settings' when None)."""
     live = live_worker_seconds(Settings()) if live_seconds is None else live_seconds
     return {

@@ -163,7 +163,7 @@ class WpTables:
             Column("meta_value", Text),
         )
         # Only the columns every customer-profile schema has (M00-02 ... DB_VERSION 2.6.0); later columns such as
-        # notification_opt_out are looked up by name (store/wp_customers.py).
+        # notification_opt_out are looked up by name (store/wordpress/customers.py).
         self.customer_profiles = Table(
             f"{p}wch_customer_profiles",
             md,

@@ -11,10 +11,10 @@ from urllib.parse import quote, urlencode
 
 from sqlalchemy import select
 
+from wch_bridge.shop_data import Product
 from wch_bridge.store.engine import translate_errors
-from wch_bridge.store.wp_terms import Term, TermsMixin
-from wch_bridge.store.wptables import to_decimal
-from wch_bridge.wcdata import Product
+from wch_bridge.store.wordpress.tables import to_decimal
+from wch_bridge.store.wordpress.terms import Term, TermsMixin
 
 PRODUCT_TYPES = ("product", "product_variation")
 

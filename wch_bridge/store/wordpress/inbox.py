@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from wch_bridge.store.engine import retry_transient, translate_errors
 from wch_bridge.store.tables import WpDate
-from wch_bridge.store.wp_base import WpBase
+from wch_bridge.store.wordpress.base import WpBase
 
 #: Message kinds the plugin's ENUM knows (both generations); anything else is recorded as ``text``.
 _KINDS = {"text", "interactive", "image", "document", "template"}

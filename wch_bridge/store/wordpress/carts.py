@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import delete, func, inspect, select, update
 
+from wch_bridge.shop_data import Cart, CartItem, CleanupResult
 from wch_bridge.store.engine import retry_transient, translate_errors
-from wch_bridge.store.wp_base import WpBase
-from wch_bridge.store.wptables import to_decimal
-from wch_bridge.wcdata import Cart, CartItem, CleanupResult
+from wch_bridge.store.wordpress.base import WpBase
+from wch_bridge.store.wordpress.tables import to_decimal
 
 _IN_LIST = re.compile(r"\bstatus\b\s+IN\s*\(([^)]*)\)", re.I)
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from wch_bridge.shop_data import Order, OrderItem
 from wch_bridge.store.engine import translate_errors
-from wch_bridge.store.wp_base import WpBase
-from wch_bridge.store.wptables import to_decimal
-from wch_bridge.wcdata import Order, OrderItem
+from wch_bridge.store.wordpress.base import WpBase
+from wch_bridge.store.wordpress.tables import to_decimal
 
 ORDER_TYPES = ("shop_order",)
 
