@@ -88,7 +88,8 @@ def test_list_shows_the_last_attempt(ops: Ops) -> None:
     out = ops.json("jobs", "list")
     by = {a["id"]: a for a in out["actions"]}
     assert by[done]["last_attempt_gmt"] and by[waiting]["last_attempt_gmt"] is None
-    r = ops.run("jobs", "list")
+    piped = {k: v for k, v in ops.env().items() if k != "COLUMNS"}  # whole values (no width: not a terminal)
+    r = ops.run("jobs", "list", env=piped)
     header, first, second = r.stdout.splitlines()[:3]
     col = header.index("LAST ATTEMPT (UTC)")
     assert first[col:].startswith("-") and second[col:].startswith(by[done]["last_attempt_gmt"])

@@ -36,7 +36,8 @@ class Ops:
 
     # ------------------------------------------------------------------ running the CLI
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WCH_BRIDGE_")}
+        # piped output, as in a cron job: no inherited terminal width (tests that want one pass COLUMNS)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WCH_BRIDGE_") and k not in ("COLUMNS", "LINES")}
         env.update(WCH_BRIDGE_DSN=self.url, WCH_BRIDGE_PREFIX=self.prefix, **extra)
         return env
 
