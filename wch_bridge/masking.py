@@ -14,12 +14,13 @@ __all__ = ["PHONE_RE", "mask_phone", "mask_phones_in_text"]
 #: E.164-ish: optional ``+``, 8 to 15 digits (any script), with up to two separators between digits (spaces,
 #: dashes, brackets; dots too after a ``+``). Not matched: digits glued to letters or longer digit runs (hashes,
 #: ids), ISO dates, decimals, times, path/URL segments, dotted addresses. A ``+`` number may follow a colon
-#: (ledger keys ``broadcast:c1:+1555...`` in database error messages).
+#: (ledger keys ``broadcast:c1:+1555...`` in database error messages). Digits right after a ``*`` are the kept tail
+#: of a number masked already (``00******0000--0000``): not matched again, so masking twice changes nothing.
 PHONE_RE = re.compile(
     r"(?:"
     r"(?<![\w+])\+\d(?:[ \t.()\-]{0,2}\d){7,14}"  # +1 (555) 123-4599, +44 7911.123456
     r"|"
-    r"(?<![\w+.:/-])(?!\d{4}-\d\d-\d\d(?!\d))\d(?:[ \t()\-]{0,2}\d){7,14}"  # 15551237890, (555) 123-4567
+    r"(?<![\w+.:/*-])(?!\d{4}-\d\d-\d\d(?!\d))\d(?:[ \t()\-]{0,2}\d){7,14}"  # 15551237890, (555) 123-4567
     r")"
     r"(?!\w)(?![.,:/-]\d)"  # not followed by more digits of the same token
 )

@@ -80,3 +80,11 @@ def test_masking_is_idempotent_and_never_longer(text: str) -> None:
     masked = mask_phones_in_text(text)
     assert mask_phones_in_text(masked) == masked
     assert len(masked) <= len(text)
+
+
+def test_the_kept_tail_of_a_masked_number_is_not_masked_again() -> None:
+    """Found by the idempotence property: a 12-digit run followed by ``--0000`` is masked to ``00******0000--0000``;
+    masking that again must change nothing (the kept ``0000`` after the stars is not the start of a new number)."""
+    once = mask_phones_in_text("000000000000--0000")
+    assert once == "00******0000--0000"
+    assert mask_phones_in_text(once) == once
