@@ -2,8 +2,9 @@
 
 Action Scheduler's PHP runner sends 7 statements per action (get_status, log_execution, the started log, the
 hook, mark_complete, the complete log, the claim re-read) plus its claim statements per batch. The bridge takes a
-batch with one locked SELECT + one guarded UPDATE + one multi-row log INSERT and finishes a batch the same way, so
-its statements per action fall with the batch size. Counts come from the store's ``before_cursor_execute``
+batch with a plain read of its pick-up queue's head (with AS's rows), a DELETE … RETURNING on its queue, one guarded
+UPDATE and one multi-row log INSERT, and finishes a batch with a guarded UPDATE and a log INSERT, so its statements
+per action fall with the batch size. Counts come from the store's ``before_cursor_execute``
 listener (``wch_bridge.devtools.instrument``)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import timedelta
 import pytest
 
 from wch_bridge.devtools import bulk
-from wch_bridge.devtools.instrument import StatementCounter
+from wch_bridge.devtools.instrument import Counts, StatementCounter
 from wch_bridge.handlers.base import Job
 from wch_bridge.models import CONTEXT, Outcome
 from wch_bridge.settings import Settings
@@ -51,6 +52,20 @@ def noop(job: Job) -> Outcome | None:
     return None
 
 
+def _drain(store: ActionStore, n: int) -> Counts:
+    """Seed ``n`` due no-op actions and drain them with the real Worker (the bench's pool: ``--concurrency 32
+    --batch-size 100``), counting every statement and round trip."""
+    _seed(store, n)
+    settings = Settings(dsn="mysql://unused", prefix=store.prefix, once=True, concurrency=32, batch_size=100,
+                        poll_interval=0.05)
+    worker = Worker(store, {HOOK: noop}, settings, heartbeats=WorkerRegistry(store.engine, store.t))
+    with StatementCounter(store.engine) as counter:
+        assert worker.run() == 0
+        counts = counter.counts()
+    assert worker.stats.completed == n
+    return counts
+
+
 def test_take_and_finish_cost_a_fixed_number_of_statements_whatever_the_batch_size(store: ActionStore) -> None:
     """take(): a plain read by key + guarded UPDATE + multi-row INSERT; finish(): two guarded UPDATEs (one here) +
     INSERT. One short transaction each. Not one more per action."""
@@ -75,22 +90,15 @@ def test_take_and_finish_cost_a_fixed_number_of_statements_whatever_the_batch_si
 def test_worker_drain_statements_per_action_stay_far_below_the_php_runner(store: ActionStore) -> None:
     """Drain 2,000 no-op actions through the real Worker and count.
 
-    Bound: the fixed per-batch cost is 6 statements and one COMMIT (the previous batch's finish: lock the running
-    rows, guarded UPDATE, log INSERT; the next batch's start: claim read, guarded UPDATE, log INSERT, in the same
-    transaction), so statements/action = 6 / (average batch) + a constant amount for the whole run (group lookup,
-    heartbeat, orphan check, the final empty poll). With ``concurrency`` 32 the worker refills when half the pool
+    Bound: the fixed per-batch cost is 6 statements (the finish: guarded UPDATE, log INSERT; the take: the queue's
+    head read with AS's rows, its DELETE … RETURNING, the guarded start UPDATE, log INSERT), so statements/action =
+    6 / (average batch) + a constant amount for the whole run (group lookup, heartbeat, orphan check, the final
+    empty poll). With ``concurrency`` 32 the worker refills when half the pool
     is free, so batches average 16 or more: 0.375 statements per action, 18x fewer than the PHP runner. A
     regression to per-action statements (>= 3 per action: a start UPDATE, a finish UPDATE and a log INSERT each)
     or to small batches fails this by a wide margin."""
     n = 2000
-    _seed(store, n)
-    settings = Settings(dsn="mysql://unused", prefix=store.prefix, once=True, concurrency=32, batch_size=100,
-                        poll_interval=0.05)
-    worker = Worker(store, {HOOK: noop}, settings, heartbeats=WorkerRegistry(store.engine, store.t))
-    with StatementCounter(store.engine) as counter:
-        assert worker.run() == 0
-        counts = counter.counts()
-    assert worker.stats.completed == n
+    counts = _drain(store, n)
     assert store.count_by_status([HOOK]) == {"complete": n}
     per_action = counts.statements / n
     print(f'statements/action {per_action:.3f}', counts.as_dict())
@@ -126,16 +134,10 @@ def test_a_take_is_four_statements_on_a_kept_connection(store: ActionStore) -> N
 
 def test_worker_drain_round_trips_per_action(store: ActionStore) -> None:
     """Round trips (statements, COMMITs, rollbacks, pool pings) per action of a 2,000-action no-op drain with the
-    bench's pool (``--concurrency 32 --batch-size 100``): 0.39 before the take was one transaction on a kept
-    connection and read AS's rows with the queue's head; at most 0.35 now (0.33 measured; the landed code before issue 12, with its own index, needed 0.28)."""
+    bench's pool (``--concurrency 32 --batch-size 100``): 0.42 before the take read AS's rows with the queue's head and
+    kept its connection between takes; at most 0.35 now (0.33 measured; the landed code before issue 12, with its
+    own index, needed 0.28)."""
     n = 2000
-    _seed(store, n)
-    settings = Settings(dsn="mysql://unused", prefix=store.prefix, once=True, concurrency=32, batch_size=100,
-                        poll_interval=0.05)
-    worker = Worker(store, {HOOK: noop}, settings, heartbeats=WorkerRegistry(store.engine, store.t))
-    with StatementCounter(store.engine) as counter:
-        assert worker.run() == 0
-        counts = counter.counts()
-    assert worker.stats.completed == n
+    counts = _drain(store, n)
     print(f"round trips/action {counts.round_trips / n:.3f}", counts.as_dict())
     assert counts.round_trips / n <= 0.35, counts.as_dict()

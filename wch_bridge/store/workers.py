@@ -15,30 +15,18 @@ from typing import Any
 from sqlalchemy import and_, func, insert, inspect, or_, select, update
 from sqlalchemy.engine import Engine
 
+from wch_bridge.health import WorkerBeat
 from wch_bridge.models import Status
 from wch_bridge.store.engine import retry_transient, translate_errors
 from wch_bridge.store.tables import Tables
 
 
 @dataclass(frozen=True)
-class WorkerRow:
-    worker_id: str
-    host: str
-    pid: int
-    version: str
-    started_at: datetime | None
-    heartbeat_at: datetime | None
-    stopped_at: datetime | None
-    in_hand: int
-    groups: tuple[str, ...] = ()  # what it serves (published with each heartbeat)
-    hooks: tuple[str, ...] = ()
+class WorkerRow(WorkerBeat):
+    """A heartbeat row (``health.WorkerBeat``) with what the worker serves (published with each heartbeat)."""
 
-    def live(self, now: datetime, limit_seconds: float) -> bool:
-        return (
-            self.stopped_at is None
-            and self.heartbeat_at is not None
-            and (now - self.heartbeat_at).total_seconds() <= limit_seconds
-        )
+    groups: tuple[str, ...] = ()
+    hooks: tuple[str, ...] = ()
 
 
 def _names(raw: str | None) -> tuple[str, ...]:

@@ -160,13 +160,7 @@ class ActionStore(ActionRows):
     def _take_some(self, hooks: list[str], gids: list[int], now: datetime, limit: int, context: str) -> Taken:
         """Ids out of the queue (one short transaction; on MariaDB and SQLite read together with AS's rows), then
         the guarded start (another). The queue's rows and AS's rows are never locked by one transaction."""
-        read: dict[int, Any] | None = None
-        if self.queue.takes_rows:
-            head = self.queue.take_rows(hooks, gids, now, limit)
-            ids = [i for i, _ in head]
-            read = {i: r for i, r in head if r is not None}
-        else:
-            ids = self.queue.claim(hooks, gids, now, limit)
+        ids, read = self.queue.claim_with_rows(hooks, gids, now, limit)
         if not ids:
             return Taken([], 0)
         try:

@@ -139,50 +139,38 @@ class ClaimQueue:
 
     # ------------------------------------------------------------------ taking and giving back
     def claim(self, hooks: Sequence[str], group_ids: Sequence[int], now: datetime, limit: int) -> list[int]:
-        """Take up to ``limit`` due ids out of the queue (answered in claim order), so that two workers never get the same id
-        (the caller starts them with the guarded UPDATE and puts back what it could not start).
+        """Take up to ``limit`` due ids out of the queue (answered in claim order), so that two workers never get the
+        same id (the caller starts them with the guarded UPDATE and puts back what it could not start).
+        ``claim_with_rows`` says how."""
+        return self.claim_with_rows(hooks, group_ids, now, limit)[0]
 
-        A plain read of the head of the queue (pinned to its claim-order index), then the ids are deleted: on
-        MariaDB with ``DELETE … RETURNING``, which answers exactly the rows this worker removed (another worker's
+    def claim_with_rows(self, hooks: Sequence[str], group_ids: Sequence[int], now: datetime,
+                        limit: int) -> tuple[list[int], dict[int, Any] | None]:
+        """``claim``, answering also AS's rows of the ids taken (``ACTION_COLUMNS``; an id AS no longer has is
+        missing), or None where they were not read with the head.
+
+        One short transaction: a read of the head of the queue (pinned to its claim-order index), then the ids are
+        deleted. On MariaDB and SQLite the head is a plain read joined to AS's rows by primary key; MariaDB deletes
+        with ``DELETE … RETURNING``, which answers exactly the rows this worker removed (another worker's
         uncommitted removal of the same row is waited for, briefly: the queue is the bridge's own table, PHP never
-        touches it); on MySQL the head is read ``FOR UPDATE`` (SKIP LOCKED where the server has it); on SQLite the
-        transaction holds the database's write lock."""
+        touches it); SQLite's transaction holds the database's write lock. On MySQL the head is read ``FOR UPDATE``
+        (SKIP LOCKED where the server has it), without AS's rows: that locking read must not reach AS's table."""
+        joined = self.lock_mode == ""
         params = (fmt(now), *hooks, *[int(g) for g in group_ids], int(limit))
-        head = self.sql.queue_due(len(hooks), len(group_ids), self.lock_mode)
+        head_sql = (self.sql.queue_head_rows(len(hooks), len(group_ids)) if joined
+                    else self.sql.queue_due(len(hooks), len(group_ids), self.lock_mode))
         with self.conns.tx() as conn:
-            ids = [int(r[0]) for r in conn.exec_driver_sql(head, params)]
-            if not ids:
-                return []
-            if self.returning:
+            head = list(conn.exec_driver_sql(head_sql, params))
+            ids = [int(r[0]) for r in head]
+            if ids and self.returning:
                 gone = {int(r[0]) for r in conn.exec_driver_sql(self.sql.queue_take(len(ids)), tuple(ids))}
-                return [i for i in ids if i in gone]
-            conn.exec_driver_sql(self.sql.queue_delete(len(ids)), tuple(ids))
-        return ids
-
-    @property
-    def takes_rows(self) -> bool:
-        """``take_rows`` works here (MariaDB and SQLite: the head is a plain read; MySQL's locking read of the head
-        must not join AS's table)."""
-        return self.lock_mode == ""
-
-    def take_rows(self, hooks: Sequence[str], group_ids: Sequence[int], now: datetime,
-                  limit: int) -> list[tuple[int, Any]]:
-        """``claim`` that also answers AS's rows: the head of the queue read together with them (one plain read, AS's
-        table by primary key), those ids removed from the queue, in one short transaction. Answers ``(id,
-        ACTION_COLUMNS row or None)`` for the ids this worker removed, in claim order (None: AS has no such row any
-        more)."""
-        params = (fmt(now), *hooks, *[int(g) for g in group_ids], int(limit))
-        with self.conns.tx() as conn:
-            head = [(int(r[0]), r[1:] if r[1] is not None else None)
-                    for r in conn.exec_driver_sql(self.sql.queue_head_rows(len(hooks), len(group_ids)), params)]
-            if not head:
-                return []
-            ids = tuple(i for i, _ in head)
-            if self.returning:
-                gone = {int(r[0]) for r in conn.exec_driver_sql(self.sql.queue_take(len(ids)), ids)}
-                return [(i, row) for i, row in head if i in gone]
-            conn.exec_driver_sql(self.sql.queue_delete(len(ids)), ids)
-        return head
+                ids = [i for i in ids if i in gone]
+            elif ids:
+                conn.exec_driver_sql(self.sql.queue_delete(len(ids)), tuple(ids))
+        if not joined:
+            return ids, None
+        taken = set(ids)
+        return ids, {int(r[0]): r[1:] for r in head if int(r[0]) in taken and r[1] is not None}
 
     def put_back(self, rows: Sequence[Sequence[Any]]) -> None:
         """Queue these ACTION_COLUMNS rows again (still pending, but locked by someone when we tried them; or

@@ -77,5 +77,4 @@ def _workers(store: ActionStore) -> tuple[WorkerBeat, ...] | None:
     reg = WorkerRegistry(store.engine, store.t)
     if not reg.available():
         return None
-    return tuple(WorkerBeat(w.worker_id, w.host, w.pid, w.version, w.started_at, w.heartbeat_at, w.stopped_at,
-                            w.in_hand) for w in reg.list())
+    return tuple(reg.list())
