@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, select
 
 from wch_bridge.models import Status
 from wch_bridge.owners import OWNED_OPTION, PHP_SIDE_OPTION, Owners, Pair, PhpSide, pairs_json, parse_pairs
@@ -42,17 +42,13 @@ def owners(store: ActionStore, groups: Sequence[str], live_seconds: float) -> Ow
 def publish(store: ActionStore, own: Iterable[Pair], live_seconds: float) -> set[Pair] | None:
     """Write ``wch_bridge_owned`` (autoload ``no``): ``own`` plus the pairs of the other live workers. Returns the
     pairs written, or None when the site has no options table (a bare Action Scheduler schema)."""
-    if not _has_options_table(store):
+    if not _options(store).options_table_exists():
         return None
     opts = _options(store)
     registry = WorkerRegistry(store.engine, store.t)
     pairs = set(own) | (registry.served_pairs(store.now(), live_seconds) if registry.available() else set())
     opts.update_option(OWNED_OPTION, pairs_json(pairs, now=fmt(store.now())), autoload="no")
     return pairs
-
-
-def _has_options_table(store: ActionStore) -> bool:
-    return f"{store.prefix}options" in inspect(store.engine).get_table_names()
 
 
 @translate_errors

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import inspect
-
 from wch_bridge.errors import StoreError
 from wch_bridge.store.engine import retry_transient, translate_errors
 from wch_bridge.store.queue.actions import ActionStore
@@ -32,10 +30,6 @@ def _parse(raw: str | None) -> dict[str, dict[str, Any]]:
     return {str(h): (v if isinstance(v, dict) else {}) for h, v in value.items()}
 
 
-def has_options_table(store: ActionStore) -> bool:
-    return f"{store.prefix}options" in inspect(store.engine).get_table_names()
-
-
 @translate_errors
 def paused_hooks(store: ActionStore) -> dict[str, dict[str, Any]]:
     """The paused hooks (``{hook: {"paused_at": ...}}``); empty when none, or when the site has no options table."""
@@ -44,10 +38,10 @@ def paused_hooks(store: ActionStore) -> dict[str, dict[str, Any]]:
 
 def set_paused(store: ActionStore, hook: str, paused: bool) -> bool:
     """Pause (``paused``) or resume ``hook``. Returns whether anything changed (False: it already was)."""
-    if not has_options_table(store):
+    opts = WpBase(store.engine, store.prefix, clock=store.clock)
+    if not opts.options_table_exists():
         raise StoreError(f"no options table {store.prefix}options under prefix {store.prefix!r}: paused hooks are "
                          f"stored in the option {PAUSED_OPTION} (a WordPress site has that table)")
-    opts = WpBase(store.engine, store.prefix, clock=store.clock)
     changed: list[bool] = []
 
     @retry_transient

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -92,6 +92,10 @@ class WpBase:
         return (self.get_option_raw("woocommerce_custom_orders_table_enabled") or "").strip() == "yes"
 
     # ------------------------------------------------------------------ options
+    def options_table_exists(self) -> bool:
+        """The site has ``{prefix}options`` (a bare Action Scheduler schema, as in some tests, has not)."""
+        return self.opt.name in inspect(self.engine).get_table_names()
+
     @translate_errors
     def get_option_raw(self, name: str) -> str | None:
         """The stored ``option_value`` text, or None (also when there is no options table)."""
