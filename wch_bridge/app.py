@@ -11,7 +11,7 @@ from typing import Any
 from wch_bridge import config, hooks, wpsettings
 from wch_bridge.errors import ConfigError, StoreError, WchBridgeError
 from wch_bridge.handlers import Handler, Services, default_registry
-from wch_bridge.health import HealthFacts, live_worker_seconds
+from wch_bridge.health import HealthFacts, live_worker_seconds, unowned_text
 from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.metrics import ActionObserver, chain_ticks
 from wch_bridge.models import Action
@@ -258,10 +258,7 @@ def warn_unowned(store: ActionStore, groups: tuple[str, ...], live_seconds: floa
     except StoreError:
         return
     if stranded:
-        names = ", ".join(f"{u['hook']} ({u['pending']} in {u['group']})" for u in stranded[:10])
-        log.warning("%d pending action(s) of hooks no one runs: %s; they stay pending (a typo, or a hook only PHP "
-                    "can run while PHP is kept off it: see `wch-bridge hooks list`)",
-                    sum(int(u["pending"]) for u in stranded), names)
+        log.warning("%s They stay pending.", unowned_text(stranded))
 
 
 def start_metrics(worker: Worker) -> object | None:

@@ -21,6 +21,7 @@ Rules (docs/cli-json.md and docs/report.md say the same):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -174,10 +175,7 @@ def judge(f: HealthFacts) -> Verdict:
     _past_due(f, v)
     _failures(f, v)
     if f.unowned:
-        names = ", ".join(f"{u['hook']} ({int(u['pending']):,} in {u['group']})" for u in f.unowned[:10])
-        total = sum(int(u["pending"]) for u in f.unowned)
-        v.add(CRITICAL, f"{_plural(total, 'pending action')} of hooks no one runs: {names} (neither the bridge nor "
-              "PHP has a handler for them: a typo in the hook name, or let PHP run them; see `wch-bridge hooks list`).")
+        v.add(CRITICAL, unowned_text(f.unowned))
     _workers(f, v)
     if f.cleanup_state == "missing":
         v.add(WARNING, f"The recurring cart cleanup ({CART_CLEANUP}) is not scheduled (the plugin schedules it "
@@ -261,6 +259,15 @@ def _api(f: HealthFacts, v: Verdict) -> None:
               "was recorded (a worker stopped mid-send or the connection dropped), so they may or may not have reached "
               "WhatsApp and are not re-sent automatically (wch-bridge messages list --status unknown; "
               "wch-bridge messages resend).")
+
+
+def unowned_text(unowned: Sequence[Mapping[str, Any]]) -> str:
+    """The one sentence about pending actions of hooks no one runs (``[{"group", "hook", "pending"}]``): the
+    verdict's reason, and the worker's warning at start."""
+    names = ", ".join(f"{u['hook']} ({int(u['pending']):,} in {u['group']})" for u in unowned[:10])
+    total = sum(int(u["pending"]) for u in unowned)
+    return (f"{_plural(total, 'pending action')} of hooks no one runs: {names} (neither the bridge nor PHP has a "
+            "handler for them: a typo in the hook name, or let PHP run them; see `wch-bridge hooks list`).")
 
 
 def facts_json(f: HealthFacts) -> dict[str, Any]:
