@@ -91,3 +91,23 @@ def test_the_worker_finishes_every_action_though_rows_are_held_for_a_while(
     finally:
         release.cancel()
     assert mysql_store.count_by_status([HOOK]) == {"complete": 20}
+
+
+def test_feeding_the_pick_up_queue_never_waits_for_another_worker(mysql_store: ActionStore, holder: Any) -> None:
+    """Seen in the heavy side-by-side run: a feed's INSERT IGNORE into the bridge's queue waited 5 s for a queue row
+    another worker held, holding 272 row locks meanwhile. The queue is a hint: a feed that meets a held row gives
+    up at once and the next refresh reconciles (the row is not lost)."""
+    gid = mysql_store.group_ids(["wch"], create=True)["wch"]
+    first = add(mysql_store, HOOK, {"n": 1}, delay=-5)
+    mysql_store.refresh_queue([HOOK], [gid], force=True)
+    new = add(mysql_store, HOOK, {"n": 2}, delay=-5)
+    cur = holder.cursor()  # another worker's feed of the same new row, not committed yet
+    cur.execute(f"INSERT INTO {mysql_store.prefix}wch_bridge_queue (action_id, hook, group_id, priority, attempts, "  # noqa: S608
+                "scheduled_date_gmt) VALUES (%s, %s, %s, 10, 0, UTC_TIMESTAMP())", (new, HOOK, gid))
+    started = time.monotonic()
+    taken = mysql_store.take_due(TakeRequest([HOOK], [gid], 10), CONTEXT)
+    assert time.monotonic() - started < 1.0, "the feed waited for the other worker's row"
+    assert [a.action_id for a in taken.actions] == [first]
+    holder.rollback()
+    again = mysql_store.take_due(TakeRequest([HOOK], [gid], 10), CONTEXT)
+    assert [a.action_id for a in again.actions] == [new], "the row the feed gave up on came back"

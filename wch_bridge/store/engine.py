@@ -38,6 +38,7 @@ WP_INCOMPATIBLE_MODES = frozenset(
 NO_WAIT_MARIADB = 0
 NO_WAIT_MYSQL = 1
 ER_LOCK_WAIT_TIMEOUT = 1205
+ER_LOCK_DEADLOCK = 1213
 #: How long ``retry_transient`` keeps trying a statement that met a busy row lock.
 BUSY_RETRY_S = 3.0
 

@@ -22,7 +22,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from wch_bridge.store.engine import HeldConnection
+from sqlalchemy.exc import DBAPIError
+
+from wch_bridge.store.engine import ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, HeldConnection, mysql_errno
 from wch_bridge.store.queue.transition_sql import TransitionSql
 from wch_bridge.timeutil import fmt, parse_db_date
 
@@ -66,6 +68,7 @@ class ClaimQueue:
         self._hooks: frozenset[str] = frozenset()
         self._groups: frozenset[int] = frozenset()
         self._lock = threading.Lock()
+        self._gave_up = False  # a change to the queue met a held row (``_without_waiting``)
 
     # ------------------------------------------------------------------ keeping it true
     def refresh(self, hooks: Iterable[str], group_ids: Iterable[int], *, force: bool = False,
@@ -88,6 +91,9 @@ class ClaimQueue:
             if now - self._last_tail >= TAIL_EVERY_S:
                 self._tail()
                 self._last_tail = now
+            if self._gave_up:  # a change met a row another worker held: reconcile on the next refresh
+                self._gave_up = False
+                self.mark_stale()
 
     def mark_stale(self) -> None:
         """Reconcile on the next refresh (after an outage: rows may have changed while the database was away)."""
@@ -188,11 +194,22 @@ class ClaimQueue:
 
     def _insert(self, values: list[tuple[Any, ...]]) -> None:
         for i in range(0, len(values), CHUNK):
-            with self.conns.tx() as conn:
-                conn.exec_driver_sql(self.sql.queue_insert, values[i:i + CHUNK])
+            self._without_waiting(self.sql.queue_insert, values[i:i + CHUNK])
 
     def _delete(self, ids: list[int]) -> None:
         for i in range(0, len(ids), CHUNK):
             part = ids[i:i + CHUNK]
+            self._without_waiting(self.sql.queue_delete(len(part)), tuple(part))
+
+    def _without_waiting(self, statement: str, params: Any) -> None:
+        """One change to the queue in a transaction of its own, never waiting for a row another worker holds (the
+        session's lock-wait timeout, 0 on MariaDB): when it meets one, the change is given up and the next refresh
+        reconciles. The queue is a hint, so nothing is lost; a change that waited would hold its row locks
+        meanwhile (seen: an INSERT IGNORE holding 272 of them for 5 s)."""
+        try:
             with self.conns.tx() as conn:
-                conn.exec_driver_sql(self.sql.queue_delete(len(part)), tuple(part))
+                conn.exec_driver_sql(statement, params)
+        except DBAPIError as exc:
+            if mysql_errno(exc) not in (ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK):
+                raise
+            self._gave_up = True

@@ -20,7 +20,8 @@ ACTION_COLUMNS = ("action_id", "hook", "status", "scheduled_date_gmt", "schedule
                   "schedule", "group_id", "attempts", "last_attempt_gmt", "last_attempt_local", "claim_id",
                   "extended_args")
 
-#: How long a worker may wait for another worker's lock on the bridge's own queue table (never on AS's tables).
+#: How long a worker's claim (``DELETE … RETURNING`` on the bridge's own queue table) may wait for another worker's
+#: lock there; never a statement on AS's tables, nor the queue's feed (it gives up at once: ``ClaimQueue``).
 QUEUE_WAIT_S = 5
 
 #: What the queue feed reads of a row (``ClaimQueue``): enough to decide whether it is a candidate and to place it.
@@ -37,7 +38,7 @@ class TransitionSql:
     def __init__(self, t: Tables, dialect: str, *, mariadb: bool = False) -> None:
         self.t = t
         self.mysql = dialect == "mysql"
-        # statements on the bridge's own queue table may wait a little for another worker (MariaDB; MySQL's
+        # the claim on the bridge's own queue table may wait a little for another worker (MariaDB; MySQL's
         # session minimum of 1 s applies there): never statements on Action Scheduler's tables
         self.patient = f"SET STATEMENT innodb_lock_wait_timeout = {QUEUE_WAIT_S} FOR " if mariadb else ""
         self.ph = "%s" if self.mysql else "?"
@@ -165,12 +166,13 @@ class TransitionSql:
         return f"{self.patient}DELETE FROM {self.queue} WHERE {self._in(n)} RETURNING action_id"  # noqa: S608
 
     def _queue_delete(self, n: int) -> str:
-        return f"{self.patient}DELETE FROM {self.queue} WHERE {self._in(n)}"  # noqa: S608
+        """Remove stale ids (reconcile; MySQL's claim): never waits for a row another worker holds."""
+        return f"DELETE FROM {self.queue} WHERE {self._in(n)}"  # noqa: S608
 
     @property
     def queue_insert(self) -> str:
         verb = "INSERT IGNORE" if self.mysql else "INSERT OR IGNORE"
-        return (f"{self.patient}{verb} INTO {self.queue} (action_id, hook, group_id, priority, attempts, "  # noqa: S608
+        return (f"{verb} INTO {self.queue} (action_id, hook, group_id, priority, attempts, "  # noqa: S608
                 f"scheduled_date_gmt) VALUES ({self.marks(6)})")
 
     def _queue_next_due(self, n_hooks: int, n_groups: int) -> str:
