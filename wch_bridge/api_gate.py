@@ -160,16 +160,20 @@ class ApiGate:
             self._paused_until = -math.inf
             if not self._closed:
                 self._wake.clear()
+                if self._closed:  # closed (lock-free) just then: keep the waiters awake
+                    self._wake.set()
         log.info("WhatsApp sends resumed")
 
     def close(self) -> None:
         """Worker shutdown: wake every waiter; later ``acquire()``/``sleep()`` raise ``ShutdownRequested``.
-        Gates made by :meth:`child` close with it."""
-        with self._lock:
-            self._closed = True
-            self._wake.set()
-            children = list(self._children)
-        for child in children:
+        Gates made by :meth:`child` close with it.
+
+        Called from the worker's signal handler, which runs on the main thread wherever it was interrupted, maybe
+        inside this gate (the send-rate share): so it takes no lock of the gate's. Setting the flag is atomic;
+        waiters read it under the lock once woken."""
+        self._closed = True
+        self._wake.set()
+        for child in list(self._children):
             child.close()
 
     def child(self) -> ApiGate:

@@ -132,3 +132,22 @@ def test_a_second_stop_puts_the_running_action_back_and_exits_1() -> None:
         "action released via WCH Bridge: worker stopped before it finished; it will run again"
     )
     assert worker.abandoned_threads and worker.stats.released == 1
+
+
+def test_closing_the_gate_from_a_signal_handler_never_waits_for_its_lock() -> None:
+    """Seen in the heavy stop scenarios: the second SIGINT arrived while the main thread held the send gate's lock
+    (the send-rate share, ``set_rate``); the signal handler's ``gate.close()`` then waited for that same lock
+    forever and the worker never exited. Here a thread holds the lock and closes the gate, as that handler did."""
+    from wch_bridge.api_gate import ApiGate
+
+    gate = ApiGate(80.0)
+
+    def interrupted_inside_the_gate() -> None:
+        with gate._lock:  # noqa: SLF001 - the state the signal found the main thread in
+            gate.close()
+
+    t = threading.Thread(target=interrupted_inside_the_gate, daemon=True)
+    t.start()
+    t.join(timeout=2)
+    assert not t.is_alive(), "close() waited for a lock its own thread holds"
+    assert gate.closed
