@@ -151,3 +151,24 @@ def test_closing_the_gate_from_a_signal_handler_never_waits_for_its_lock() -> No
     t.join(timeout=2)
     assert not t.is_alive(), "close() waited for a lock its own thread holds"
     assert gate.closed
+
+
+def test_a_second_signal_inside_the_first_handler_does_not_deadlock() -> None:
+    """Seen with py-spy on a worker that never exited: the second SIGINT came 0-10 ms after the first and ran
+    while the first handler was inside ``Event.set`` (waking the send gate's waiters); the second handler's own
+    ``Event.set`` then waited for that lock forever. Here the first request's gate.close() takes the second
+    signal while it holds an Event's lock, as then."""
+    box: list[Stopper] = []
+
+    class Reentered:
+        def close(self) -> None:
+            s = box[0]
+            with s.event._cond:  # noqa: SLF001 - the first handler, interrupted inside Event.set
+                s.on_signal(signal.SIGINT, None)
+
+    box.append(Stopper(30.0, Reentered()))  # type: ignore[arg-type]
+    t = threading.Thread(target=lambda: box[0].on_signal(signal.SIGINT, None), daemon=True)
+    t.start()
+    t.join(timeout=2)
+    assert not t.is_alive(), "the second signal's handler waited for a lock the first one holds"
+    assert box[0].stopping and box[0].hard and box[0].signals == 2

@@ -31,15 +31,19 @@ class Stopper:
         self.grace_deadline: float | None = None
 
     def request(self, hard: bool = False) -> None:
-        if not self.stopping:
-            self.grace_deadline = time.monotonic() + self.grace_period
+        """Stop (``hard``: at once). Only the first request wakes the handlers and closes the gate: a second signal
+        can arrive while the first one's handler is still inside ``Event.set`` or ``gate.close`` (their locks are
+        not reentrant), so a later request only raises the flag."""
+        if hard:
+            self.hard = True
+        if self.stopping:
+            return
+        self.grace_deadline = time.monotonic() + self.grace_period
         self.stopping = True
         self.event.set()
         gate = self.gate
         if gate is not None and hasattr(gate, "close"):
             gate.close()  # a handler waiting in an API back-off stops now (its action goes back to pending)
-        if hard:
-            self.hard = True
 
     def grace_over(self) -> bool:
         return bool(self.grace_deadline and time.monotonic() > self.grace_deadline)
