@@ -15,7 +15,8 @@ __all__ = ["PHONE_RE", "mask_phone", "mask_phones_in_text"]
 #: dashes, brackets; dots too after a ``+``). Not matched: digits glued to letters or longer digit runs (hashes,
 #: ids), ISO dates, decimals, times, path/URL segments, dotted addresses. A ``+`` number may follow a colon
 #: (ledger keys ``broadcast:c1:+1555...`` in database error messages). Digits right after a ``*`` are the kept tail
-#: of a number masked already (``00******0000--0000``): not matched again, so masking twice changes nothing.
+#: of a number masked already (``00******0000--0000``), digits right before ``***0000`` its kept head
+#: (``0000000 00***0000``): neither is matched again, so masking twice changes nothing.
 PHONE_RE = re.compile(
     r"(?:"
     r"(?<![\w+])\+\d(?:[ \t.()\-]{0,2}\d){7,14}"  # +1 (555) 123-4599, +44 7911.123456
@@ -23,6 +24,7 @@ PHONE_RE = re.compile(
     r"(?<![\w+.:/*-])(?!\d{4}-\d\d-\d\d(?!\d))\d(?:[ \t()\-]{0,2}\d){7,14}"  # 15551237890, (555) 123-4567
     r")"
     r"(?!\w)(?![.,:/-]\d)"  # not followed by more digits of the same token
+    r"(?!\*+\d{4}(?!\d))"  # nor by the stars and kept tail of a masked number (these digits are its head)
 )
 
 

@@ -88,3 +88,11 @@ def test_the_kept_tail_of_a_masked_number_is_not_masked_again() -> None:
     once = mask_phones_in_text("000000000000--0000")
     assert once == "00******0000--0000"
     assert mask_phones_in_text(once) == once
+
+
+def test_the_kept_head_of_a_masked_number_is_not_masked_again() -> None:
+    """Found by the idempotence property: ``0000000 000000000`` (16 digits, too long as one number) masks its
+    9-digit tail to ``00***0000``; masking that again must not read ``0000000 00`` (the kept head) as a number."""
+    once = mask_phones_in_text("0000000 000000000")
+    assert once == "0000000 00***0000"
+    assert mask_phones_in_text(once) == once
