@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from wch_bridge import __version__
+from wch_bridge import __version__, error_codes
 from wch_bridge.errors import ConfigError
 from wch_bridge.health import HealthFacts, facts_json, fmt_duration, judge
 from wch_bridge.masking import mask_phones_in_text
@@ -108,6 +108,7 @@ def build_report_data(
     }
     cleaned: dict[str, Any] = _clean(data)
     _restore_campaign_ids(data, cleaned)
+    _add_error_meanings(cleaned)
     failures = cleaned.get("failures") or {}
     for row in failures.get("latest", []) if failures.get("available") else []:
         # added after masking: an 8-digit action id must not be mistaken for a phone number
@@ -124,6 +125,18 @@ def _restore_campaign_ids(raw: Mapping[str, Any], cleaned: dict[str, Any]) -> No
         cid = before.get("campaign_id") if isinstance(before, Mapping) else None
         if isinstance(cid, str) and cid.isdigit() and isinstance(after, dict):
             after["campaign_id"] = cid
+
+
+def _add_error_meanings(cleaned: dict[str, Any]) -> None:
+    """Each WhatsApp error code of the campaigns section gets its meaning (``131026`` -> "Message Undeliverable")."""
+    campaigns = cleaned.get("campaigns")
+    if not isinstance(campaigns, dict):
+        return
+    rows = list(campaigns.get("errors_in_window") or [])
+    for camp in campaigns.get("campaigns") or []:
+        rows += camp.get("errors") or []
+    for row in rows:
+        row["meaning"] = error_codes.meaning(row.get("error_code"))
 
 
 def render_json(data: Mapping[str, Any]) -> str:
@@ -153,10 +166,11 @@ def throughput_chart(q: Mapping[str, Any]) -> dict[str, Any]:
     def y(v: float) -> float:
         return round(top + ph * (1 - v / ymax), 1)
 
-    step = max(1, math.ceil(n / 8))
-    long = (q.get("throughput") or {}).get("bucket_seconds", 3600) >= 6 * 3600
-    xt = [{"x": x(i), "label": (b["start_gmt"][5:16] if long else b["start_gmt"][11:16])}
-          for i, b in enumerate(buckets) if i % step == 0]
+    every = max(1, math.ceil(n / 8))
+    seconds = int((q.get("throughput") or {}).get("bucket_seconds") or 3600)
+    # seconds where intervals are shorter than a minute; the date where the chart spans more than a day
+    cut = slice(11, 19) if seconds < 60 else slice(5, 16) if seconds * n > 86400 else slice(11, 16)
+    xt = [{"x": x(i), "label": b["start_gmt"][cut]} for i, b in enumerate(buckets) if i % every == 0]
     yt = [{"y": y(v), "label": fmt_num(v)} for v in range(0, ymax + 1, ystep)]
     series = []
     for key, css in (("completed", "ok"), ("failed", "bad")):

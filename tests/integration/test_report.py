@@ -173,7 +173,7 @@ def test_numbers_shown_equal_numbers_seeded(seeded: tuple[ActionStore, datetime]
     assert lag == {k: float(v) for k, v in exp["sync_lag"].items()}
     # chart points: one per bucket per series, summing to the totals; lag bars per hook
     pts = [e for e in doc.elements if e["tag"] == "circle" and "pt" in e["attrs"].get("class", "")]
-    assert len(pts) == 2 * 24
+    assert len(pts) == 2 * len(data["queue"]["throughput"]["buckets"])
     assert sum(float(e["attrs"]["data-value"]) for e in pts if e["attrs"]["data-series"] == "completed") == 5
     assert sum(float(e["attrs"]["data-value"]) for e in pts if e["attrs"]["data-series"] == "failed") == 4
     bars = [e for e in doc.elements if e["tag"] == "rect" and "bar" in e["attrs"].get("class", "")]
@@ -247,7 +247,7 @@ def test_json_holds_the_same_figures_as_the_html(seeded: tuple[ActionStore, date
     assert "CRITICAL" in res.output
     data = json.loads(js.read_text(encoding="utf-8"))
     html = out.read_text(encoding="utf-8")
-    assert data["meta"]["window"] == "7d" and len(data["queue"]["throughput"]["buckets"]) == 28
+    assert data["meta"]["window"] == "7d" and data["queue"]["throughput"]["bucket_seconds"] == 900
     assert assert_html_matches_json(Doc(html), data) > 40
     assert_safe(html, also=js.read_text(encoding="utf-8"))
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no temp file left behind
@@ -265,7 +265,10 @@ def test_empty_database_renders_a_sensible_report(store: ActionStore) -> None:
     assert doc.metric("inputs.past_due") == 0 and data["queue"]["totals"]["total"] == 0
     assert doc.find(data_empty="hooks")
     assert doc.metric("carts.active") == 0 and doc.metric("workers.live") == 0
-    assert len([e for e in doc.elements if e["tag"] == "circle" and "pt" in e["attrs"].get("class", "")]) == 48
+    buckets = data["queue"]["throughput"]["buckets"]
+    assert data["queue"]["throughput"]["bucket_seconds"] == 3600 and len(buckets) in (24, 25)  # the whole day
+    assert len([e for e in doc.elements if e["tag"] == "circle" and "pt" in e["attrs"].get("class", "")]) == 2 * len(
+        buckets)
     assert_html_matches_json(doc, data)
     assert_safe(html)
 

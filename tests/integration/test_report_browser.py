@@ -4,12 +4,16 @@ colour at the top of the page. In CI (CI=true) a missing chromium fails the test
 
 from __future__ import annotations
 
+import html as html_lib
+import json
 import os
+import re
 import shutil
 import struct
 import subprocess
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,3 +134,61 @@ def test_report_renders_offline_in_chromium(tmp_path: Path) -> None:
 
     hits = sum(close(row[x * bpp:x * bpp + 3]) for row in rows[:400] for x in range(0, width, 2))
     assert hits > 200, f"banner colour {want} not visible at the top of the screenshot ({hits} pixels)"
+
+
+#: Injected into a copy of the report (the report itself has no script): what the layout came to, in the DOM.
+PROBE = """<script>
+(function () {
+  var de = document.documentElement, all = function (sel) { return [].slice.call(document.querySelectorAll(sel)); };
+  var out = {vw: window.innerWidth, scroll_width: de.scrollWidth, client_width: de.clientWidth};
+  out.error_cells = all("td.err").map(function (e) { return Math.round(e.getBoundingClientRect().width); });
+  out.label_px = all("svg text").map(function (t) {
+    var m = t.getScreenCTM(); return parseFloat(getComputedStyle(t).fontSize) * Math.hypot(m.a, m.b); });
+  out.outside = all("body *").filter(function (e) {
+    return e.getBoundingClientRect().right > de.clientWidth + 1 && !e.closest(".scroll"); }).map(function (e) {
+    return e.tagName + "#" + e.id + "." + e.className; }).slice(0, 5);
+  document.body.setAttribute("data-probe", JSON.stringify(out));
+})();
+</script>"""
+
+
+def layout_at(binary: str, tmp_path: Path, report_html: str, width: int) -> dict[str, Any]:
+    """The report's layout in a ``width``-px viewport: the report (plus the probe) in an iframe of that width (the
+    headless window itself cannot be narrower than 500 px); the frame page copies the probe's answer out."""
+    (tmp_path / "probed.html").write_text(report_html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    frame = tmp_path / f"frame{width}.html"
+    frame.write_text(
+        f'<!DOCTYPE html><html><body style="margin:0"><iframe id="f" src="probed.html" '
+        f'style="border:0;width:{width}px;height:900px"></iframe><script>'
+        'document.getElementById("f").addEventListener("load", function () {'
+        ' document.body.setAttribute("data-result", this.contentDocument.body.getAttribute("data-probe")); });'
+        "</script></body></html>", encoding="utf-8")
+    res = run_chromium(binary, tmp_path / f"profile{width}", "--allow-file-access-from-files",
+                       "--window-size=1500,1000", "--dump-dom", frame.resolve().as_uri())
+    assert res.returncode == 0, res.stderr[-2000:]
+    found = re.search(r'data-result="([^"]*)"', res.stdout)
+    assert found, res.stdout[-2000:]
+    return dict(json.loads(html_lib.unescape(found.group(1))))
+
+
+@pytest.mark.parametrize("width", [400, 1400])
+def test_report_fits_a_phone_and_a_desktop(tmp_path: Path, width: int) -> None:
+    """Issue 16 point 7: at 400 px (a phone) and 1400 px no horizontal overflow of the page (wide tables and charts
+    scroll inside their own box), error text wraps at words (a column at least ~9 characters wide, not one letter
+    per line), chart labels at least 10 px high as drawn."""
+    binary = chromium()
+    eng = make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    schema_mod.install(eng, "wp_", with_wordpress=True)
+    store = ActionStore(eng, "wp_", clock=Clock())
+    now = store.now()
+    rs.seed(store, now)
+    scope = reporting.open_scope(eng, store.t, ("wch",), now, "24h", store.site)
+    data = report_mod.build_report_data(reporting.collect(scope), read_health_facts(store, ("wch",), now, 30),
+                                        window="24h", now=now, dsn="sqlite:///r.sqlite", prefix="wp_")
+    got = layout_at(binary, tmp_path, report_mod.render_html(data), width)
+    assert got["vw"] == width
+    assert got["scroll_width"] <= got["client_width"], got
+    assert not got["outside"], got["outside"]
+    assert got["error_cells"] and min(got["error_cells"]) >= 120, got["error_cells"]
+    labels = [px for px in got["label_px"] if px > 0]
+    assert labels and min(labels) >= 10, sorted(labels)[:5]

@@ -31,6 +31,7 @@ LAYERS: dict[int, frozenset[str]] = {
             "timeutil",
             "schedules",
             "retry",
+            "error_codes",
             "settings",
             "resources",
             "masking",

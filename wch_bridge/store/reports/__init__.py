@@ -10,7 +10,8 @@ Choices (see docs/report.md for the operator's version and the indexes):
 
 * Scope: the actions of the served groups (``wch`` by default), found by ``group_id``.
 * Throughput buckets finished actions by ``last_attempt_gmt`` (``complete``: end time, ``failed``: start time,
-  as AS writes them) over the window: 1 h buckets for 24 h, 6 h buckets for 7 d.
+  as AS writes them), in clock-aligned intervals fitted to the data (``buckets``: from the window's first finished
+  action to now, 12 to 31 intervals of 10 s to 6 h).
 * Pickup lag = start - ``scheduled_date_gmt``. Start = the first ``action started via ...`` log row of the
   action; where that row is missing (translated sites, cleaned logs) ``last_attempt_gmt`` stands in (the start for
   in-progress/failed rows, the end for complete rows: an upper bound, counted as ``approximate``). Sample: the
@@ -26,7 +27,6 @@ Choices (see docs/report.md for the operator's version and the indexes):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,6 +64,7 @@ from wch_bridge.store.reports.scope import (
     open_scope,
     percentile,
     safe,
+    throughput_fit,
 )
 
 __all__ = ["WINDOWS", "ReportScope", "Section", "collect", "failures_section", "open_scope", "queue_section", "safe"]
@@ -127,13 +128,13 @@ def queue_section(scope: ReportScope) -> Section:
 
 
 def _throughput(scope: ReportScope, conn: Any) -> Section:
-    n = math.ceil(scope.window_seconds / scope.bucket_seconds)
-    buckets = [{"start_gmt": scope.since + timedelta(seconds=i * scope.bucket_seconds), "completed": 0, "failed": 0}
-               for i in range(n)]
-    for status, _hook, idx, count, _last in finished(scope, conn):
+    rows = finished(scope, conn)
+    start, step, n, first = throughput_fit(scope, conn)
+    buckets = [{"start_gmt": start + timedelta(seconds=i * step), "completed": 0, "failed": 0} for i in range(n)]
+    for status, _hook, idx, count, _last in rows:
         i = min(max(idx, 0), n - 1)
         buckets[i]["completed" if status == Status.COMPLETE.value else "failed"] += count
-    return {"bucket_seconds": scope.bucket_seconds, "buckets": buckets,
+    return {"bucket_seconds": step, "buckets": buckets, "first_finished_gmt": first,
             "completed": sum(b["completed"] for b in buckets), "failed": sum(b["failed"] for b in buckets)}
 
 

@@ -21,11 +21,12 @@ from wch_bridge import hooks as hook_table
 from wch_bridge.errors import WchBridgeError
 from wch_bridge.models import Status
 from wch_bridge.store.ledger import IN_DOUBT
+from wch_bridge.store.reports.buckets import fit_buckets
 from wch_bridge.store.tables import Tables
-from wch_bridge.timeutil import SiteTime
+from wch_bridge.timeutil import SiteTime, parse_db_date
 
-#: ``--window`` choices -> (seconds, throughput bucket seconds).
-WINDOWS: dict[str, tuple[int, int]] = {"24h": (86400, 3600), "7d": (7 * 86400, 6 * 3600)}
+#: ``--window`` choices -> seconds (the throughput chart's intervals are fitted to the data: ``buckets``).
+WINDOWS: dict[str, int] = {"24h": 86400, "7d": 7 * 86400}
 LAG_SAMPLE_PER_HOOK = 500
 LATEST_FAILURES = 20
 ERROR_GROUPS = 15
@@ -64,7 +65,6 @@ class ReportScope:
     now: datetime
     window: str
     window_seconds: int
-    bucket_seconds: int
     site: SiteTime
     #: Aggregates more than one section needs, computed once per report (see :func:`memo`).
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -85,7 +85,7 @@ def open_scope(
 ) -> ReportScope:
     if window not in WINDOWS:
         raise ValueError(f"window must be one of {', '.join(WINDOWS)}, got {window!r}")
-    seconds, bucket = WINDOWS[window]
+    seconds = WINDOWS[window]
     names = frozenset(n for n in inspect(engine).get_table_names() if n.startswith(t.prefix))
     gids: tuple[int, ...] = ()
     if t.groups.name in names and groups:
@@ -93,7 +93,7 @@ def open_scope(
             rows = conn.execute(select(t.groups.c.group_id).where(t.groups.c.slug.in_(list(groups))))
             gids = tuple(sorted(int(r[0]) for r in rows))
     dialect = "sqlite" if engine.dialect.name == "sqlite" else "mysql"
-    return ReportScope(engine, t, dialect, names, tuple(groups), gids, now, window, seconds, bucket,
+    return ReportScope(engine, t, dialect, names, tuple(groups), gids, now, window, seconds,
                        site or SiteTime.utc())
 
 
@@ -124,13 +124,14 @@ def json_value(scope: ReportScope, expr: Any, *paths: str) -> Any:
     return case((func.json_valid(expr) == 1, func.coalesce(*vals) if len(vals) > 1 else vals[0]), else_=None)
 
 
-def bucket_expr(scope: ReportScope, col: Any) -> Any:
-    since = scope.since.strftime("%Y-%m-%d %H:%M:%S")
+def bucket_expr(scope: ReportScope, col: Any, start: datetime, step: int) -> Any:
+    """The index of the ``step``-second interval from ``start`` that ``col`` falls in."""
+    origin = start.strftime("%Y-%m-%d %H:%M:%S")
     if scope.dialect == "sqlite":
-        diff = cast(func.strftime("%s", col) - func.strftime("%s", since), Integer)
+        diff = cast(func.strftime("%s", col) - func.strftime("%s", origin), Integer)
     else:
-        diff = func.timestampdiff(literal_column("SECOND"), since, col, type_=Integer)
-    return diff // scope.bucket_seconds
+        diff = func.timestampdiff(literal_column("SECOND"), origin, col, type_=Integer)
+    return diff // step
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float | None:
@@ -159,20 +160,38 @@ def memo(scope: ReportScope, key: str, compute: Callable[[], Any]) -> Any:
 
 
 def finished(scope: ReportScope, conn: Any) -> list[tuple[str, str, int, int, datetime | None]]:
-    """(status, hook, bucket, count, latest last_attempt_gmt) of complete/failed actions in the window: ONE
-    covering range on ``wch_bridge_report_finished`` (status, last_attempt_gmt, group_id, hook), from which the
-    throughput chart, the window counts, the failure total and the cleanup runs are all derived."""
+    """(status, hook, interval, count, latest last_attempt_gmt) of complete/failed actions in the window, the
+    intervals those of :func:`throughput_fit`: from these rows the throughput chart, the window counts, the failure
+    total and the cleanup runs are all derived. A range on AS's own ``last_attempt_gmt`` index."""
     a = scope.t.actions
 
     def compute() -> list[tuple[str, str, int, int, datetime | None]]:
-        bucket = bucket_expr(scope, a.c.last_attempt_gmt).label("bucket")
+        start, step, _count, _first = throughput_fit(scope, conn)
+        bucket = bucket_expr(scope, a.c.last_attempt_gmt, start, step).label("bucket")
         q = (select(a.c.status, a.c.hook, bucket, func.count(), func.max(a.c.last_attempt_gmt))
-             .where(a.c.status.in_(FINISHED), a.c.last_attempt_gmt >= scope.since,
-                    a.c.last_attempt_gmt <= scope.now, in_groups(scope))
-             .group_by(a.c.status, a.c.hook, bucket).limit(MAX_HOOKS * 2 * 64))
+             .where(*_finished_in_window(scope)).group_by(a.c.status, a.c.hook, bucket).limit(MAX_HOOKS * 2 * 64))
         return [(str(st), str(h), int(b or 0), int(n), last) for st, h, b, n, last in conn.execute(q)]
 
     return memo(scope, "finished", compute)
+
+
+def _finished_in_window(scope: ReportScope) -> tuple[Any, ...]:
+    a = scope.t.actions
+    return (a.c.status.in_(FINISHED), a.c.last_attempt_gmt >= scope.since, a.c.last_attempt_gmt <= scope.now,
+            in_groups(scope))
+
+
+def throughput_fit(scope: ReportScope, conn: Any) -> tuple[datetime, int, int, datetime | None]:
+    """(first interval's start, step seconds, intervals, first finished action) of the throughput chart
+    (:func:`wch_bridge.store.reports.buckets.fit_buckets` on the window's first finished action)."""
+
+    def compute() -> tuple[datetime, int, int, datetime | None]:
+        first = conn.execute(select(func.min(scope.t.actions.c.last_attempt_gmt))
+                             .where(*_finished_in_window(scope))).scalar()
+        first = parse_db_date(first) if first is not None else None
+        return (*fit_buckets(scope.since, scope.now, first), first)
+
+    return memo(scope, "throughput_fit", compute)
 
 
 def finished_by_hook(scope: ReportScope, conn: Any) -> dict[tuple[str, str], tuple[int, datetime | None]]:
@@ -185,8 +204,8 @@ def finished_by_hook(scope: ReportScope, conn: Any) -> dict[tuple[str, str], tup
 
 
 def hook_status_counts(scope: ReportScope, conn: Any) -> list[tuple[str, str, int]]:
-    """(hook, status, count) over the served groups: one ``status = ?`` query per AS status (a covering range on
-    ``wch_bridge_report_queue``), plus one for any other status string."""
+    """(hook, status, count) over the served groups: one ``status = ?`` query per AS status (a range on AS's own
+    ``status_scheduled_date_gmt`` index), plus one for any other status string."""
     return memo(scope, "hook_status", lambda: _hook_status_query(scope, conn))
 
 
