@@ -140,7 +140,8 @@ def test_report_renders_offline_in_chromium(tmp_path: Path) -> None:
 PROBE = """<script>
 (function () {
   var de = document.documentElement, all = function (sel) { return [].slice.call(document.querySelectorAll(sel)); };
-  var out = {vw: window.innerWidth, scroll_width: de.scrollWidth, client_width: de.clientWidth};
+  var out = {vw: window.innerWidth, scroll_width: de.scrollWidth, client_width: de.clientWidth,
+             page_height: de.scrollHeight};
   out.error_cells = all("td.err").map(function (e) { return Math.round(e.getBoundingClientRect().width); });
   out.label_px = all("svg text").map(function (t) {
     var m = t.getScreenCTM(); return parseFloat(getComputedStyle(t).fontSize) * Math.hypot(m.a, m.b); });
@@ -175,7 +176,7 @@ def layout_at(binary: str, tmp_path: Path, report_html: str, width: int) -> dict
 def test_report_fits_a_phone_and_a_desktop(tmp_path: Path, width: int) -> None:
     """Issue 16 point 7: at 400 px (a phone) and 1400 px no horizontal overflow of the page (wide tables and charts
     scroll inside their own box), error text wraps at words (a column at least ~9 characters wide, not one letter
-    per line), chart labels at least 10 px high as drawn."""
+    per line), chart labels at least 10 px high as drawn; then a screenshot of the whole page at that width."""
     binary = chromium()
     eng = make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}")
     schema_mod.install(eng, "wp_", with_wordpress=True)
@@ -185,6 +186,7 @@ def test_report_fits_a_phone_and_a_desktop(tmp_path: Path, width: int) -> None:
     scope = reporting.open_scope(eng, store.t, ("wch",), now, "24h", store.site)
     data = report_mod.build_report_data(reporting.collect(scope), read_health_facts(store, ("wch",), now, 30),
                                         window="24h", now=now, dsn="sqlite:///r.sqlite", prefix="wp_")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     got = layout_at(binary, tmp_path, report_mod.render_html(data), width)
     assert got["vw"] == width
     assert got["scroll_width"] <= got["client_width"], got
@@ -192,3 +194,14 @@ def test_report_fits_a_phone_and_a_desktop(tmp_path: Path, width: int) -> None:
     assert got["error_cells"] and min(got["error_cells"]) >= 120, got["error_cells"]
     labels = [px for px in got["label_px"] if px > 0]
     assert labels and min(labels) >= 10, sorted(labels)[:5]
+    # a screenshot of the whole page at that width, to look at (tests/artifacts/report-400.png, report-1400.png)
+    shot = ARTIFACTS / f"report-{width}.png"
+    shot.unlink(missing_ok=True)
+    (tmp_path / "plain.html").write_text(report_mod.render_html(data), encoding="utf-8")
+    page = tmp_path / f"shot{width}.html"
+    page.write_text(f'<!DOCTYPE html><html><body style="margin:0"><iframe src="plain.html" '
+                    f'style="border:0;width:{width}px;height:{got["page_height"]}px"></iframe></body></html>',
+                    encoding="utf-8")
+    res = run_chromium(binary, tmp_path / f"shot-profile{width}", f"--screenshot={shot}",
+                       f"--window-size={max(width, 500)},{got['page_height']}", page.resolve().as_uri())
+    assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
