@@ -122,9 +122,8 @@ def test_copying_into_the_queue_neither_waits_for_nor_locks_rows_php_holds(
     session can lock every other AS row at once, so the bridge's transaction holds no lock on any of them (its
     ``innodb_trx.trx_rows_locked``, recorded too, counts only queue rows: the duplicate check of an INSERT takes a
     lock on a queue row deleted but not purged yet). At READ COMMITTED InnoDB reads the SELECT part of ``INSERT …
-    SELECT`` as a consistent read, with the binlog off or on (MIXED, ROW; under STATEMENT the server refuses the
-    bridge's writes at READ COMMITTED altogether): the same statement at REPEATABLE READ is a locking read and
-    meets PHP's lock (checked at the end)."""
+    SELECT`` as a consistent read, with the binlog off or on (MIXED, ROW; STATEMENT: test_binlog_format): the same
+    statement at REPEATABLE READ is a locking read and meets PHP's lock (checked at the end)."""
     from sqlalchemy import event
 
     from tests.helpers.php_runner import connect

@@ -174,9 +174,10 @@ class TransitionSql:
 
         The SELECT part is a consistent, non-locking read at READ COMMITTED (the bridge's isolation level: InnoDB
         reads the source of an ``INSERT … SELECT`` without locks there, whatever the binlog format; under
-        ``binlog_format=STATEMENT`` with the binlog on, the server refuses every InnoDB write at READ COMMITTED,
-        this one included). Rows the queue has already are skipped by the NOT EXISTS read (plain too), so the
-        statement writes, and locks, only the queue rows it adds."""
+        ``binlog_format=STATEMENT`` with the binlog on, the server refuses every InnoDB write at READ COMMITTED: the
+        engine logs the bridge's sessions as MIXED there, ``engine._row_capable_binlog``). Rows the queue has
+        already are skipped by the NOT EXISTS read (plain too), so the statement writes, and locks, only the queue
+        rows it adds (and may lock a queue row deleted but not purged yet, in its duplicate check)."""
         verb = "INSERT IGNORE" if self.mysql else "INSERT OR IGNORE"
         span = f"a.action_id > {self.ph} AND a.action_id <= {self.ph} AND " if by_range else ""
         return (f"{verb} INTO {self.queue} ({', '.join(QUEUE_COLUMNS)}) "  # noqa: S608
