@@ -186,6 +186,30 @@ def test_report_aggregates_read_the_big_tables_through_indexes(big_store: Action
     assert checked >= 8, f"only {checked} reads of the big tables: did the report's queries change?"
 
 
+def test_the_queue_s_copies_read_action_scheduler_s_table_by_primary_key_or_its_own_index(
+        big_store: ActionStore) -> None:
+    """The server-side copies into the pick-up queue (``INSERT … SELECT``): the feed's and the tail's read AS's
+    table by a primary-key range, the reconcile's through AS's own secondary indexes (MariaDB chose an intersection
+    of ``status_claim_id`` and ``group_id`` here), and the read of stale queue rows joins AS's rows by primary key;
+    none scans AS's table."""
+    gid = big_store.group_ids(["wch"])["wch"]
+    big_store.refresh_queue(HOOKS, [gid], force=True)
+    hw = big_store.queue.high_water or 0
+    sql, hooks = big_store.sql, sorted(HOOKS)
+    plans = {
+        "feed": explain(big_store.engine, sql.queue_copy(len(hooks), 1, True), (hw - 5000, hw, *hooks, gid)),
+        "feed_end": explain(big_store.engine, sql.feed_end, (hw - 5000, 20_000)),
+        "reconcile": explain(big_store.engine, sql.queue_copy(len(hooks), 1, False), (*hooks, gid)),
+        "stale": explain(big_store.engine, sql.queue_stale(len(hooks), 1), (*hooks, gid, hw)),
+    }
+    print(plans)
+    for name, plan in plans.items():
+        rows = [r for r in plan if r["table"] in (big_store.t.actions.name, "a")]
+        assert rows and all(r["key"] and r["type"] != "ALL" for r in rows), (name, plan)
+        if name != "reconcile":
+            assert all(r["key"] == "PRIMARY" for r in rows), (name, plan)
+
+
 def test_idle_poll_reads_the_bridge_s_queue_not_action_scheduler_s_indexes(big_store: ActionStore) -> None:
     """``next_due_at`` runs on every idle poll of every worker: it reads AS's table only by primary key (the feed
     of new ids) and finds the next due date in the bridge's own queue."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import pymysql
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from tests.integration.test_worker import add
 from wch_bridge.devtools.instrument import StatementCounter
@@ -111,3 +112,78 @@ def test_feeding_the_pick_up_queue_never_waits_for_another_worker(mysql_store: A
     holder.rollback()
     again = mysql_store.take_due(TakeRequest([HOOK], [gid], 10), CONTEXT)
     assert [a.action_id for a in again.actions] == [new], "the row the feed gave up on came back"
+
+
+def test_copying_into_the_queue_neither_waits_for_nor_locks_rows_php_holds(
+        mysql_store: ActionStore, holder: Any, mysql_url: str) -> None:
+    """Issue 12 point 1 for the server-side copy (``INSERT … SELECT`` from AS's table into the bridge's queue): PHP's
+    claim holds a pending row (an uncommitted UPDATE); the reconcile, the feed and the tail read it (its last
+    committed version) without waiting or failing, and right after every statement that reads AS's table a third
+    session can lock every other AS row at once, so the bridge's transaction holds no lock on any of them (its
+    ``innodb_trx.trx_rows_locked``, recorded too, counts only queue rows: the duplicate check of an INSERT takes a
+    lock on a queue row deleted but not purged yet). At READ COMMITTED InnoDB reads the SELECT part of ``INSERT …
+    SELECT`` as a consistent read, with the binlog off or on (MIXED, ROW; STATEMENT: test_binlog_format): the same
+    statement at REPEATABLE READ is a locking read and meets PHP's lock (checked at the end)."""
+    from sqlalchemy import event
+
+    from tests.helpers.php_runner import connect
+
+    gid = mysql_store.group_ids(["wch"], create=True)["wch"]
+    ids = [add(mysql_store, HOOK, {"n": i}, delay=-10 + i) for i in range(4)]
+    mysql_store.refresh_queue([HOOK], [gid], force=True)
+    actions, queue = mysql_store.t.actions.name, mysql_store.sql.queue
+    with mysql_store.engine.begin() as conn:  # the queue lost two rows; one row stopped being pending
+        conn.exec_driver_sql(f"DELETE FROM {queue} WHERE action_id IN (%s, %s)", (ids[1], ids[2]))  # noqa: S608
+        conn.exec_driver_sql(f"UPDATE {actions} SET status = 'canceled' WHERE action_id = %s", (ids[3],))  # noqa: S608
+    cur = holder.cursor()  # PHP's claim of ids[1], not committed
+    cur.execute(f"UPDATE {actions} SET claim_id = 4242 WHERE action_id = %s", (ids[1],))  # noqa: S608
+    new = [add(mysql_store, HOOK, {"n": 10 + i}) for i in range(3)]
+    others = [i for i in (*ids, *new) if i != ids[1]]
+    prober = connect(mysql_url)
+    prober.autocommit(False)
+    prober.cursor().execute("SET SESSION innodb_lock_wait_timeout = 0")
+    seen: list[tuple[str, int, str]] = []  # (verb, the bridge's trx_rows_locked, what the third session met)
+
+    def check(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if actions not in statement or "innodb_trx" in statement:
+            return
+        time.sleep(0.15)  # innodb_trx is a cache refreshed at most every 0.1 s
+        with cursor.connection.cursor() as probe:
+            probe.execute("SELECT trx_rows_locked FROM information_schema.innodb_trx "
+                          "WHERE trx_mysql_thread_id = CONNECTION_ID()")
+            held = sum(int(r[0]) for r in probe.fetchall())
+        met = "nothing"
+        try:
+            with prober.cursor() as other:
+                other.execute(f"SELECT action_id FROM {actions} FORCE INDEX (PRIMARY) WHERE action_id IN "  # noqa: S608
+                              f"({', '.join(['%s'] * len(others))}) FOR UPDATE", others)
+        except pymysql.MySQLError as exc:
+            met = str(exc)
+        prober.rollback()
+        seen.append((statement.split(None, 1)[0], held, met))
+
+    mysql_store.queue_is_stale()
+    mysql_store.queue._last_tail = float("-inf")
+    event.listen(mysql_store.engine, "after_cursor_execute", check)
+    try:
+        mysql_store.refresh_queue([HOOK], [gid])  # reconcile + feed
+        mysql_store.queue._last_tail = float("-inf")
+        mysql_store.refresh_queue([HOOK], [gid])  # feed + the tail over the ids just fed
+    finally:
+        event.remove(mysql_store.engine, "after_cursor_execute", check)
+        prober.close()
+    assert mysql_store.queue._last_reconcile != float("-inf"), "a copy met a lock and gave up"
+    assert [verb for verb, _, _ in seen].count("INSERT") == 3, seen  # reconcile, feed, tail
+    assert all(met == "nothing" for _, _, met in seen), seen
+    with mysql_store.engine.connect() as conn:
+        have = sorted(int(r[0]) for r in conn.exec_driver_sql(f"SELECT action_id FROM {queue}"))  # noqa: S608
+    assert have == sorted([ids[0], ids[1], ids[2], *new]), "held row copied as last committed; canceled one dropped"
+    # the control: the same copy at REPEATABLE READ is a locking read and meets PHP's lock at once
+    with mysql_store.engine.connect() as conn:
+        conn.exec_driver_sql(f"DELETE FROM {queue}")  # noqa: S608
+        conn.commit()
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with pytest.raises(OperationalError, match="1205"):
+            conn.exec_driver_sql(mysql_store.sql.queue_copy(1, 1, False), (HOOK, gid))
+        conn.rollback()
+        conn.invalidate()

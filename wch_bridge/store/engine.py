@@ -81,6 +81,22 @@ def _quiet_pool_reset(engine: Engine) -> None:
         pool_logger.addFilter(_QUIET_POOL_RESET)
 
 
+def _row_capable_binlog(cur: Any, where: str) -> None:
+    """The server writes its binary log in STATEMENT format: at READ COMMITTED (the bridge's isolation level: its
+    reads of Action Scheduler's rows, ``INSERT … SELECT`` included, are consistent reads that lock nothing) the
+    server refuses every InnoDB write then (error 1665). Log this session's changes as MIXED, MariaDB's default
+    (needs BINLOG ADMIN or SUPER); without that privilege, say what to change instead of failing on every write."""
+    try:
+        cur.execute("SET SESSION binlog_format = 'MIXED'")
+    except Exception as exc:  # noqa: BLE001 - any refusal (1227: access denied) means the same to the operator
+        raise ConfigError(
+            f"{where}: the server's binlog_format is STATEMENT, under which it refuses the bridge's writes at READ "
+            "COMMITTED (the isolation level that keeps the bridge from locking PHP's rows), and the database user "
+            f"may not switch its own sessions to MIXED ({str(exc).splitlines()[0][:120]}): set binlog_format=MIXED "
+            "(MariaDB's default) or ROW on the server, or grant the user BINLOG ADMIN (MariaDB) or "
+            "SESSION_VARIABLES_ADMIN (MySQL)") from None
+
+
 def sqlite_file(dsn: str) -> str | None:
     """The file a ``sqlite:///path`` DSN names (None for other databases, ``:memory:`` or an unreadable DSN)."""
     try:
@@ -138,9 +154,11 @@ def make_engine(dsn: str, *, pool_size: int = 10) -> Engine:
         @event.listens_for(engine, "connect")
         def _mysql_connect(dbapi_conn: Any, _rec: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("SELECT @@SESSION.sql_mode, VERSION()")
+            cur.execute("SELECT @@SESSION.sql_mode, VERSION(), @@log_bin, @@SESSION.binlog_format")
             row = cur.fetchone()
             cur.execute("SET SESSION sql_mode = %s", (_wp_sql_mode(str(row[0] if row else "")),))
+            if row and str(row[2]) == "1" and str(row[3]).upper() == "STATEMENT":
+                _row_capable_binlog(cur, database_label(engine))
             # Never wait for a row lock: a statement that meets one fails at once (1205) and the bridge skips that
             # row, so it can never close a wait-for cycle with PHP's statements (store/queue/guarded.py).
             wait = NO_WAIT_MARIADB if "mariadb" in str(row[1] if row else "").lower() else NO_WAIT_MYSQL

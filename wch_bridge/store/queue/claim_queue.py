@@ -2,14 +2,16 @@
 table of the bridge's own (``{prefix}wch_bridge_queue``), so that picking work never scans or sorts Action
 Scheduler's table and the bridge adds no index there (any index on AS's tables changes PHP's own plans).
 
-How it is kept true (every read of Action Scheduler's table here is a plain, non-locking read):
+How it is kept true (every read of Action Scheduler's table here is a plain, non-locking read; rows are copied on the
+server, ``INSERT … SELECT`` of the candidates the queue lacks, never through Python: ``TransitionSql.queue_copy``):
 
 - **feed**: new rows, found by a range read on AS's primary key above the highest id seen (``high_water``);
 - **tail**: about a second later the ids fed since the previous tail are read once more, for inserts that
   committed after a higher id was already seen (auto-increment ids are handed out before commit);
 - **reconcile**: at start, after an outage and every ``RECONCILE_EVERY_S``, the pending rows of the served hooks are
-  read through AS's own ``hook_status_scheduled_date_gmt`` index; missing ones are added and rows that are no
-  longer pending are dropped (a claim PHP released, a row an admin canceled, anything the other passes missed).
+  read through AS's own indexes and missing ones are added; queue rows whose AS row
+  is no longer pending are found by a plain read joining AS's rows by primary key and dropped by id (a claim PHP
+  released, a row an admin canceled, anything the other passes missed).
 
 The queue is only a hint. A worker takes rows out of it (``claim``: workers get disjoint rows) and then starts them with the guarded UPDATE on AS's row, which
 alone decides. Rows it could not start because someone else held the row lock go back (``put_back``)."""
@@ -28,10 +30,8 @@ from wch_bridge.store.engine import ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, Held
 from wch_bridge.store.queue.transition_sql import TransitionSql
 from wch_bridge.timeutil import fmt, parse_db_date
 
-#: Rows read per page of the feed (a primary-key range).
-FEED_PAGE = 1000
-#: Pages read per refresh at most (the rest waits for the next poll; the queue already holds plenty).
-FEED_PAGES = 20
+#: Ids of AS's table covered by one feed at most (the rest waits for the next poll; the queue already holds plenty).
+FEED_ROWS = 20_000
 #: While a drain finds candidates in the queue, new rows are fed at most this often (priority order stays fresh).
 FEED_EVERY_S = 0.2
 #: Ids fed are read once more this long after (late commits).
@@ -40,13 +40,6 @@ TAIL_EVERY_S = 1.0
 RECONCILE_EVERY_S = 60.0
 #: Statement size for inserts and deletes on the queue table.
 CHUNK = 500
-
-
-def _row_values(r: Sequence[Any]) -> tuple[Any, ...]:
-    """A FEED_COLUMNS row -> the queue table's (action_id, hook, group_id, priority, attempts, scheduled_date_gmt)."""
-    when = r[7]
-    return (int(r[0]), str(r[1]), int(r[4]), int(r[5]), int(r[6]),
-            fmt(when) if isinstance(when, datetime) else str(when))
 
 
 class ClaimQueue:
@@ -99,46 +92,38 @@ class ClaimQueue:
         """Reconcile on the next refresh (after an outage: rows may have changed while the database was away)."""
         self._last_reconcile = float("-inf")
 
-    def _candidate(self, r: Sequence[Any]) -> bool:
-        return (r[2] == "pending" and int(r[3]) == 0 and r[1] in self._hooks and int(r[4]) in self._groups)
+    def _scope(self) -> tuple[list[str], list[int]]:
+        return sorted(self._hooks), sorted(self._groups)
 
-    def _scan(self, low: int, high: int, pages: int) -> int:
-        """Feed the candidates among ids in (low, high]; return the highest id read (``low`` if none)."""
-        top = low
-        for _ in range(pages):
-            with self.conns.tx() as conn:
-                rows = conn.exec_driver_sql(self.sql.feed, (top, high, FEED_PAGE)).all()
-            if not rows:
-                break
-            top = int(rows[-1][0])
-            self._insert([_row_values(r) for r in rows if self._candidate(r)])
-            if len(rows) < FEED_PAGE:
-                break
-        return top
+    def _copy(self, low: int, high: int) -> None:
+        """Copy the candidates among ids in (low, high] into the queue, on the server."""
+        hooks, groups = self._scope()
+        if hooks and groups and high > low:
+            self._without_waiting(self.sql.queue_copy(len(hooks), len(groups), True), (low, high, *hooks, *groups))
 
     def _feed(self) -> None:
         assert self.high_water is not None
-        self.high_water = self._scan(self.high_water, 2**63 - 1, FEED_PAGES)
+        with self.conns.tx() as conn:
+            end = conn.exec_driver_sql(self.sql.feed_end, (self.high_water, FEED_ROWS)).scalar()
+        if end is not None:
+            self._copy(self.high_water, int(end))
+            self.high_water = int(end)
 
     def _tail(self) -> None:
         """Read (previous mark, mark] once more, then move the marks: each id is re-read once, a second later."""
-        if self._tail_mark > self._tail_from:
-            self._scan(self._tail_from, self._tail_mark, 10**6)
+        self._copy(self._tail_from, self._tail_mark)
         self._tail_from, self._tail_mark = self._tail_mark, self.high_water or 0
 
     def _reconcile(self) -> None:
-        found: dict[int, tuple[Any, ...]] = {}
+        hooks, groups = self._scope()
         with self.conns.tx() as conn:
             top = int(conn.exec_driver_sql(self.sql.max_id).scalar() or 0)
-            for hook in sorted(self._hooks):
-                for r in conn.exec_driver_sql(self.sql.pending_of_hook, (hook,)):
-                    if int(r[4]) in self._groups:
-                        found[int(r[0])] = _row_values(r)
-            hooks, groups = sorted(self._hooks), sorted(self._groups)
-            have = {int(r[0]) for r in conn.exec_driver_sql(self.sql.queue_ids(len(hooks), len(groups)),
-                                                             (*hooks, *groups))}
-        self._insert([found[i] for i in sorted(set(found) - have)])
-        self._delete([i for i in sorted(have - set(found)) if i <= top])
+        if hooks and groups:
+            self._without_waiting(self.sql.queue_copy(len(hooks), len(groups), False), (*hooks, *groups))
+            with self.conns.tx() as conn:
+                stale = [int(r[0]) for r in conn.exec_driver_sql(self.sql.queue_stale(len(hooks), len(groups)),
+                                                                 (*hooks, *groups, top))]
+            self._delete(stale)
         if self.high_water is None:
             self.high_water = top
             self._tail_from = self._tail_mark = top

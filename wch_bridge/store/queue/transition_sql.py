@@ -24,8 +24,8 @@ ACTION_COLUMNS = ("action_id", "hook", "status", "scheduled_date_gmt", "schedule
 #: lock there; never a statement on AS's tables, nor the queue's feed (it gives up at once: ``ClaimQueue``).
 QUEUE_WAIT_S = 5
 
-#: What the queue feed reads of a row (``ClaimQueue``): enough to decide whether it is a candidate and to place it.
-FEED_COLUMNS = ("action_id", "hook", "status", "claim_id", "group_id", "priority", "attempts", "scheduled_date_gmt")
+#: The pick-up queue's columns, copied from Action Scheduler's row of the same name (``ClaimQueue``).
+QUEUE_COLUMNS = ("action_id", "hook", "group_id", "priority", "attempts", "scheduled_date_gmt")
 
 
 class TransitionSql:
@@ -48,7 +48,7 @@ class TransitionSql:
         self.queue = f"{t.prefix}wch_bridge_queue"
         cols = [c if c != "priority" or t.has_priority else "10" for c in ACTION_COLUMNS]
         self.columns = ", ".join(cols)  # AS schema < 7: no priority column, every row has the default priority
-        self.feed_columns = ", ".join(c if c != "priority" or t.has_priority else "10" for c in FEED_COLUMNS)
+        self.copy_columns = ", ".join(f"a.{c}" if c != "priority" or t.has_priority else "10" for c in QUEUE_COLUMNS)
         self.order = "priority, attempts, scheduled_date_gmt, action_id"
         # bound per instance, so each store has its own cache
         self.by_id = lru_cache(maxsize=64)(self._by_id)
@@ -64,6 +64,8 @@ class TransitionSql:
         self.queue_delete = lru_cache(maxsize=64)(self._queue_delete)
         self.queue_take = lru_cache(maxsize=64)(self._queue_take)
         self.queue_next_due = lru_cache(maxsize=32)(self._queue_next_due)
+        self.queue_copy = lru_cache(maxsize=32)(self._queue_copy)
+        self.queue_stale = lru_cache(maxsize=32)(self._queue_stale)
 
     def marks(self, n: int) -> str:
         return ", ".join([self.ph] * n)
@@ -124,20 +126,15 @@ class TransitionSql:
                 f"VALUES ({self.marks(4)})")
 
     @property
-    def feed(self) -> str:
-        """Rows with an id above a mark, in id order: a range read on the primary key (never a secondary index)."""
-        return (f"SELECT {self.feed_columns} FROM {self.actions}{self.pk} "  # noqa: S608
-                f"WHERE action_id > {self.ph} AND action_id <= {self.ph} ORDER BY action_id LIMIT {self.ph}")
+    def feed_end(self) -> str:
+        """The highest of the next ``limit`` ids above a mark (NULL: none): a plain range read on the primary key (never
+        a secondary index), bounding one feed of the pick-up queue."""
+        return (f"SELECT MAX(action_id) FROM (SELECT action_id FROM {self.actions}{self.pk} "  # noqa: S608
+                f"WHERE action_id > {self.ph} ORDER BY action_id LIMIT {self.ph}) page")
 
     @property
     def max_id(self) -> str:
         return f"SELECT MAX(action_id) FROM {self.actions}"  # noqa: S608
-
-    @property
-    def pending_of_hook(self) -> str:
-        """The pending rows of one hook (AS's own ``hook_status_scheduled_date_gmt`` index): the reconciling pass."""
-        return (f"SELECT {self.feed_columns} FROM {self.actions} "  # noqa: S608
-                f"WHERE hook = {self.ph} AND status = 'pending' AND claim_id = 0")
 
     # ---------------------------------------------------------------- the bridge's own pick-up queue
     def _queue_due(self, n_hooks: int, n_groups: int, lock: str) -> str:
@@ -169,6 +166,36 @@ class TransitionSql:
         """Remove stale ids (reconcile; MySQL's claim): never waits for a row another worker holds."""
         return f"DELETE FROM {self.queue} WHERE {self._in(n)}"  # noqa: S608
 
+    def _queue_copy(self, n_hooks: int, n_groups: int, by_range: bool) -> str:
+        """Copy candidates of Action Scheduler's table (pending, unclaimed, of the served hooks and groups) that the
+        queue lacks into the queue, in one statement on the server: ``by_range``, the ids in (low, high] read on AS's
+        primary key (feed, tail; parameters low, high, hooks, groups); else every pending row of the hooks, read
+        through AS's own indexes (reconcile; parameters hooks, groups).
+
+        The SELECT part is a consistent, non-locking read at READ COMMITTED (the bridge's isolation level: InnoDB
+        reads the source of an ``INSERT … SELECT`` without locks there, whatever the binlog format; under
+        ``binlog_format=STATEMENT`` with the binlog on, the server refuses every InnoDB write at READ COMMITTED: the
+        engine logs the bridge's sessions as MIXED there, ``engine._row_capable_binlog``). Rows the queue has
+        already are skipped by the NOT EXISTS read (plain too), so the statement writes, and locks, only the queue
+        rows it adds (and may lock a queue row deleted but not purged yet, in its duplicate check)."""
+        verb = "INSERT IGNORE" if self.mysql else "INSERT OR IGNORE"
+        span = f"a.action_id > {self.ph} AND a.action_id <= {self.ph} AND " if by_range else ""
+        return (f"{verb} INTO {self.queue} ({', '.join(QUEUE_COLUMNS)}) "  # noqa: S608
+                f"SELECT {self.copy_columns} FROM {self.actions} a{self.pk if by_range else ''} "
+                f"WHERE {span}a.hook IN ({self.marks(n_hooks)}) AND a.group_id IN ({self.marks(n_groups)}) "
+                "AND a.status = 'pending' AND a.claim_id = 0 "
+                f"AND NOT EXISTS (SELECT 1 FROM {self.queue} q WHERE q.action_id = a.action_id)")
+
+    def _queue_stale(self, n_hooks: int, n_groups: int) -> str:
+        """Queue rows of the served hooks and groups, up to an id, whose Action Scheduler row is gone or no longer a
+        candidate (not pending, or claimed): a plain read, AS's rows joined by primary key. Parameters: hooks,
+        groups, the highest id."""
+        pk = " FORCE INDEX (PRIMARY)" if self.mysql else ""
+        return (f"SELECT q.action_id FROM {self.queue} q LEFT JOIN {self.actions} a{pk} "  # noqa: S608
+                f"ON a.action_id = q.action_id WHERE q.hook IN ({self.marks(n_hooks)}) "
+                f"AND q.group_id IN ({self.marks(n_groups)}) AND q.action_id <= {self.ph} "
+                "AND (a.action_id IS NULL OR a.status <> 'pending' OR a.claim_id <> 0) ORDER BY q.action_id")
+
     @property
     def queue_insert(self) -> str:
         verb = "INSERT IGNORE" if self.mysql else "INSERT OR IGNORE"
@@ -178,7 +205,3 @@ class TransitionSql:
     def _queue_next_due(self, n_hooks: int, n_groups: int) -> str:
         return (f"SELECT scheduled_date_gmt FROM {self.queue} WHERE hook IN ({self.marks(n_hooks)}) "  # noqa: S608
                 f"AND group_id IN ({self.marks(n_groups)}) ORDER BY scheduled_date_gmt LIMIT 1")
-
-    def queue_ids(self, n_hooks: int, n_groups: int) -> str:
-        return (f"SELECT action_id FROM {self.queue} WHERE hook IN ({self.marks(n_hooks)}) "  # noqa: S608
-                f"AND group_id IN ({self.marks(n_groups)})")
