@@ -201,7 +201,7 @@ def schedule_single(
 
 
 def schedule_resend(store: ActionStore, e: LedgerEntry, now: datetime) -> int:
-    """``messages resend``: a ``wch_retry_failed_message {message_id}`` due now, with a log line saying an
+    """``messages resend``: a ``hooks.RETRY_MESSAGE`` action ``{message_id}`` due now, with a log line saying an
     operator asked for it."""
     row = _single_row(hook_table.RETRY_MESSAGE, argscodec.encode_args({"message_id": e.id}), now, "wch")
     aid = store.insert_action(row, now=now)

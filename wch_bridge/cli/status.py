@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from wch_bridge import objectcache, operations
+from wch_bridge import hooks, objectcache, operations
 from wch_bridge.cli.common import echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.cli.output import STATUSES, ago, fmt_dt, is_tty, style, table
@@ -249,7 +249,26 @@ def _watch(cli: CliContext, seconds: float, as_json: bool) -> None:
         sys.exit(0)
 
 
-@main.command("status")
+#: ``status --help`` (built here so the cleanup hook's name comes from the table of hooks).
+STATUS_HELP = f"""One screen on the served groups' queue: counts by hook and status, past-due actions,
+    failures in the last 24 h, the newest completion, the recurring cart cleanup, the workers, the paused hooks (`hooks pause`), and
+    the database looked at.
+
+    \b
+    Exit code 0 healthy, 1 warnings, 2 critical (reasons printed; the same verdict as the report's banner):
+      critical  the oldest past-due action waited 30 min or more, or 1,000+ past due; 10+ failures in the last
+                24 h that are 25 %+ of the finished actions; pending actions of hooks no one runs; no live
+                worker and the last one stopped without a clean stop; WhatsApp paused by an auth error
+      warning   past-due 5 min or more; failures in the last 24 h; {hooks.CART_CLEANUP} not scheduled;
+                no live worker (heartbeat within the orphan timeout, 30 s by default) after a clean stop; no
+                worker ever registered; a worker died in the last 24 h without a clean stop; no heartbeat
+                table; a group named by hand (or every served group) does not exist; messages in doubt
+                (ledger rows 'sending'/'unknown': maybe delivered, never re-sent automatically)
+    --watch redraws until Ctrl-C and then exits 0 (the health is in each frame).
+    Database errors (unreachable, missing tables) exit 2 with one line on stderr; bad options exit 1."""
+
+
+@main.command("status", help=STATUS_HELP)
 @pass_cli_context
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (shape: docs/cli-json.md).")
 @click.option(
@@ -263,22 +282,6 @@ def _watch(cli: CliContext, seconds: float, as_json: bool) -> None:
     help="Redraw every SECONDS (default 2) until Ctrl-C; exits 0. With --json: one JSON object per line and frame.",
 )
 def status_cmd(cli: CliContext, as_json: bool, watch: float | None = None) -> None:
-    """One screen on the served groups' queue: counts by hook and status, past-due actions, failures in the last
-    24 h, the newest completion, the recurring cart cleanup, the workers, the paused hooks (`hooks pause`), and
-    the database looked at.
-
-    \b
-    Exit code 0 healthy, 1 warnings, 2 critical (reasons printed; the same verdict as the report's banner):
-      critical  the oldest past-due action waited 30 min or more, or 1,000+ past due; 10+ failures in the last
-                24 h that are 25 %+ of the finished actions; pending actions of hooks no one runs; no live
-                worker and the last one stopped without a clean stop; WhatsApp paused by an auth error
-      warning   past-due 5 min or more; failures in the last 24 h; wch_cleanup_expired_carts not scheduled;
-                no live worker (heartbeat within the orphan timeout, 30 s by default) after a clean stop; no
-                worker ever registered; a worker died in the last 24 h without a clean stop; no heartbeat
-                table; a group named by hand (or every served group) does not exist; messages in doubt
-                (ledger rows 'sending'/'unknown': maybe delivered, never re-sent automatically)
-    --watch redraws until Ctrl-C and then exits 0 (the health is in each frame).
-    Database errors (unreachable, missing tables) exit 2 with one line on stderr; bad options exit 1."""
     if watch is not None:
         _watch(cli, watch, as_json)
         return
