@@ -158,17 +158,24 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def missing_groups_to_warn(served: Sequence[str], missing: Sequence[str]) -> list[str]:
+    """The one rule on served groups with no ``actionscheduler_groups`` row (the verdict and ``schema check`` both
+    ask it): the plugin's own groups come and go with its versions, so their missing rows are normal (the bridge
+    creates them on first run) and worth nothing; a missing group named by hand (a typo?), or no served group
+    existing at all, is worth a warning, which then names every missing group."""
+    missing = list(missing)
+    if all(g in PLUGIN_GROUPS for g in missing) and len(missing) < len(served):
+        return []
+    return missing
+
+
 def judge(f: HealthFacts) -> Verdict:
     """The verdict on ``f``: every rule of the module docstring, reasons sorted most severe first."""
     v = Verdict()
     if f.unreadable is not None:
         v.add(CRITICAL, f"The Action Scheduler tables could not be read: {f.unreadable}.")
         return v
-    missing = list(f.missing_groups)
-    # the plugin's own groups come and go with its versions: only a group named by hand that does not exist (a
-    # typo?) or no served group at all is worth a warning
-    if all(g in PLUGIN_GROUPS for g in missing) and len(missing) < len(f.groups):
-        missing = []
+    missing = missing_groups_to_warn(f.groups, f.missing_groups)
     if missing:
         v.add(WARNING, "Group(s) " + ", ".join(repr(g) for g in missing)
               + " do not exist yet (no action was ever scheduled there).")

@@ -146,3 +146,30 @@ def test_one_definition_of_a_live_worker(store: ActionStore) -> None:
     probe = CliRunner().invoke(main, ["health", "--any-host", *db])
     assert probe.exit_code == 2 and "within 30 s" in probe.output, probe.output
     assert CliRunner().invoke(main, ["health", "--any-host", "--max-age", "60", *db]).exit_code == 0
+
+
+#: Served groups (``--group``) on a database where only ``wch`` has a row: a typo beside an existing group, a
+#: plugin group beside it, only plugin groups (none exists), a plugin group and a typo (neither exists).
+GROUP_CASES = ["wch,wch-typo", "wch,wch-bulk", "wch-bulk", "wch-bulk,wch-typo", "wch,wch-bulk,wch-typo",
+               "wch-bulk,wch-orders"]
+
+
+@pytest.mark.parametrize("groups", GROUP_CASES)
+def test_status_and_schema_check_warn_about_the_same_missing_groups(store: ActionStore, groups: str) -> None:
+    """One rule (health.missing_groups_to_warn) for "a served group has no row": the verdict of status and the
+    warnings of schema check name the same groups; the others are schema check's plan ("create on first run")."""
+    base(store)
+    db = ["--dsn", store.engine.url.render_as_string(hide_password=False), "--prefix", store.prefix,
+          "--group", groups]
+    runner = CliRunner()
+    status = json.loads(runner.invoke(main, ["status", "--json", *db], catch_exceptions=False).output)
+    said = [r["message"] for r in status["reasons"] if "do not exist yet" in r["message"]]
+    by_status = set(re.findall(r"'([^']+)'", said[0])) if said else set()
+    check = runner.invoke(main, ["schema", "check", "--json", *db], catch_exceptions=False)
+    found = json.loads(check.output)
+    by_check = {m.group(1) for w in found["warnings"] if (m := re.match(r"group '([^']+)' has no row yet", w))}
+    assert by_status == by_check, (groups, said, found["warnings"], found["plan"])
+    missing = {g for g in groups.split(",") if g != "wch"}
+    planned = [p for p in found["plan"] if p.startswith("create the group row(s)")]
+    assert set(planned[0].split(" row(s) ")[1].removesuffix(" on first run").split(", ") if planned else []) == (
+        missing - by_check)
