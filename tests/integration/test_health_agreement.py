@@ -5,9 +5,11 @@ so the test says what an operator sees."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +18,11 @@ from sqlalchemy import update
 
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.cli import main
+from wch_bridge.hooks import PLUGIN_GROUPS
+from wch_bridge.metrics import StoreCollector
 from wch_bridge.store import ActionStore
 from wch_bridge.store.queue.actions import NewRow
+from wch_bridge.store.wordpress.base import WpBase
 from wch_bridge.store.workers import WorkerRegistry
 
 CLEANUP = "wch_cleanup_expired_carts"
@@ -173,3 +178,36 @@ def test_status_and_schema_check_warn_about_the_same_missing_groups(store: Actio
     planned = [p for p in found["plan"] if p.startswith("create the group row(s)")]
     assert set(planned[0].split(" row(s) ")[1].removesuffix(" on first run").split(", ") if planned else []) == (
         missing - by_check)
+
+
+def _drop_in_site(tmp_path: Path) -> Path:
+    """A site's files: wp-config.php with an object-cache.php drop-in in its wp-content."""
+    (tmp_path / "www" / "wp-content").mkdir(parents=True)
+    (tmp_path / "www" / "wp-content" / "object-cache.php").write_text("<?php\n")
+    config = tmp_path / "www" / "wp-config.php"
+    config.write_text("<?php\n$table_prefix = 'wp_';\n")
+    return config
+
+
+@pytest.mark.parametrize("how", ["drop-in", "older must-use plugin", "must-use plugin serves them"])
+def test_status_and_report_agree_on_an_object_cache(store: ActionStore, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """A persistent object cache hides the bridge's results from WordPress unless the must-use plugin serves them:
+    status, the report's banner (and so /healthz and the metrics, from the same verdict) say it alike."""
+    healthy(store)
+    monkeypatch.delenv("WCH_BRIDGE_WP_CONFIG", raising=False)
+    if how == "drop-in":
+        monkeypatch.setenv("WCH_BRIDGE_WP_CONFIG", str(_drop_in_site(tmp_path)))
+    else:
+        doc = {"v": 1, "mode": "hooks", "object_cache": True, "serves_transients": how.endswith("serves them")}
+        WpBase(store.engine, store.prefix).update_option("wch_bridge_php_side", json.dumps(doc), autoload="no")
+    status, report, rep, banner = verdicts(store)
+    expected = "ok" if how.endswith("serves them") else "warning"
+    assert status == report == expected, (how, rep["reasons"], banner["reasons"])
+    assert [r["message"] for r in rep["reasons"]] == [r["text"] for r in banner["reasons"]]
+    assert any("persistent object cache" in r["text"] for r in banner["reasons"]) == (expected == "warning")
+    # /metrics' wch_bridge_health and /healthz's body: the collector's verdict of the same facts
+    collector = StoreCollector(store, PLUGIN_GROUPS, worker_id=lambda: None, cache_seconds=0,
+                               wp_config=os.environ.get("WCH_BRIDGE_WP_CONFIG"))
+    list(collector.collect())
+    assert collector.last_health == expected

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from wch_bridge import hooks, objectcache, operations
+from wch_bridge import hooks, operations
 from wch_bridge.cli.common import echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.cli.output import STATUSES, ago, fmt_dt, is_tty, style, table
@@ -24,7 +24,6 @@ from wch_bridge.health import (
     Verdict,
     WorkerBeat,
     judge,
-    live_worker_seconds,
 )
 from wch_bridge.settings import mask_dsn
 
@@ -219,11 +218,8 @@ def _print_paused(rep: dict[str, Any], width: int) -> None:
 def _report(cli: CliContext) -> dict[str, Any]:
     settings = cli.settings
     store = cli.store()
-    snap = operations.status_snapshot(store, settings.groups, store.now(), live_worker_seconds(settings))
+    snap = operations.status_snapshot(settings, store)
     health = judge(snap.facts)
-    cache = objectcache.check(store.engine, store.prefix)
-    if cache is not None and cache.level == WARNING:
-        health.add(WARNING, cache.message)
     db = {"dsn": mask_dsn(settings.dsn), **operations.database_info(store)}
     rep = build_report(snap, health, db, settings.groups)
     rep["paused_hooks"] = paused_json(operations.paused_hooks(store))

@@ -73,12 +73,12 @@ class StatusSnapshot:
 
 @translate_errors
 def status_snapshot(store: ActionStore, group_slugs: Sequence[str], now: datetime,
-                    live_seconds: float | None = None) -> StatusSnapshot:
+                    live_seconds: float | None = None, drop_in: str | None = None) -> StatusSnapshot:
     """``live_seconds``: :func:`wch_bridge.health.live_worker_seconds` of the caller's settings (default settings
-    when None)."""
+    when None); ``drop_in``: the site's object-cache drop-in, when found (see ``read_health_facts``)."""
     a = store.t.actions
     limit = live_worker_seconds(Settings()) if live_seconds is None else live_seconds
-    snap = StatusSnapshot(facts=read_health_facts(store, group_slugs, now, limit),
+    snap = StatusSnapshot(facts=read_health_facts(store, group_slugs, now, limit, drop_in),
                           groups=served_group_ids(store, group_slugs))
     ids = list(snap.groups)
     if ids:
