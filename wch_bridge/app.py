@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from wch_bridge import config, hooks, wpsettings
+from wch_bridge import config, hooks, objectcache, wpsettings
 from wch_bridge.errors import ConfigError, StoreError, WchBridgeError
 from wch_bridge.handlers import Handler, Services, default_registry
 from wch_bridge.health import HealthFacts, live_worker_seconds, unowned_text
@@ -185,7 +185,8 @@ def health_facts(settings: Settings, store: ActionStore, now: datetime | None = 
     (``unreadable``: critical), so the report still renders."""
     now = now or store.now()
     try:
-        return read_health_facts(store, settings.groups, now, live_worker_seconds(settings))
+        return read_health_facts(store, settings.groups, now, live_worker_seconds(settings),
+                                 objectcache.site_drop_in(settings.wp_config))
     except WchBridgeError as exc:
         return HealthFacts(now=now, live_seconds=live_worker_seconds(settings), unreadable=str(exc).splitlines()[0][:200])
 

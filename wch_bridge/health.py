@@ -16,7 +16,8 @@ Rules (docs/cli-json.md and docs/report.md say the same):
 * warning: past-due actions older than :data:`PAST_DUE_WARNING_AGE`; any failure in the last 24 h; a served group
   named by hand that does not exist (or no served group exists); no heartbeat table; no worker ever registered; no
   live worker after a clean stop; a worker that stopped beating without a clean stop in the last 24 h; the
-  recurring cart cleanup not scheduled; messages in doubt.
+  recurring cart cleanup not scheduled; messages in doubt; a persistent object cache in front of the site's
+  transients that the must-use plugin does not serve the bridge's results past (:func:`object_cache_finding`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from wch_bridge.hooks import CART_CLEANUP, PLUGIN_GROUPS
+from wch_bridge.owners import PhpSide
 from wch_bridge.settings import Settings
 
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
@@ -71,6 +73,26 @@ class WorkerBeat:
                 and (now - self.heartbeat_at).total_seconds() <= limit_seconds)
 
 
+#: The transients the bridge writes for the plugin to read (``get_transient``).
+RESULT_TRANSIENTS = "wch_job_result_*, wch_broadcast_summary_*, wch_broadcast_result_*, wch_cart_cleanup_last_result"
+
+
+@dataclass(frozen=True)
+class ObjectCache:
+    """A persistent object cache in front of the site's transients, as the bridge can see it (``objectcache``):
+    the drop-in file next to ``wp-config.php``, and the must-use plugin's report (option ``wch_bridge_php_side``)."""
+
+    drop_in: str | None = None  # the site's object-cache.php, when found
+    reported: bool | None = None  # the must-use plugin says WordPress uses one (None: it did not say)
+    serves_transients: bool = False  # ... and that it serves the bridge's results from the database
+
+    @classmethod
+    def seen(cls, drop_in: str | None, php: PhpSide | None) -> ObjectCache:
+        """From the drop-in found (or None) and the must-use plugin's report (None: no report)."""
+        return cls(drop_in=drop_in, reported=php.object_cache if php else None,
+                   serves_transients=bool(php and php.serves_transients))
+
+
 @dataclass(frozen=True)
 class HealthFacts:
     """Everything the verdict is decided from, for the served groups at ``now`` (naive UTC)."""
@@ -91,6 +113,7 @@ class HealthFacts:
     api_pause: dict[str, Any] | None = None  # ledger.auth_pause(); None: no ledger table
     in_doubt: dict[str, Any] | None = None  # ledger.in_doubt_counts(); None: no ledger table
     workers: tuple[WorkerBeat, ...] | None = None  # every row, newest heartbeat first; None: no heartbeat table
+    object_cache: ObjectCache | None = None  # None: not looked at
 
     @property
     def cleanup_state(self) -> str:
@@ -158,17 +181,24 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def missing_groups_to_warn(served: Sequence[str], missing: Sequence[str]) -> list[str]:
+    """The one rule on served groups with no ``actionscheduler_groups`` row (the verdict and ``schema check`` both
+    ask it): the plugin's own groups come and go with its versions, so their missing rows are normal (the bridge
+    creates them on first run) and worth nothing; a missing group named by hand (a typo?), or no served group
+    existing at all, is worth a warning, which then names every missing group."""
+    missing = list(missing)
+    if all(g in PLUGIN_GROUPS for g in missing) and len(missing) < len(served):
+        return []
+    return missing
+
+
 def judge(f: HealthFacts) -> Verdict:
     """The verdict on ``f``: every rule of the module docstring, reasons sorted most severe first."""
     v = Verdict()
     if f.unreadable is not None:
         v.add(CRITICAL, f"The Action Scheduler tables could not be read: {f.unreadable}.")
         return v
-    missing = list(f.missing_groups)
-    # the plugin's own groups come and go with its versions: only a group named by hand that does not exist (a
-    # typo?) or no served group at all is worth a warning
-    if all(g in PLUGIN_GROUPS for g in missing) and len(missing) < len(f.groups):
-        missing = []
+    missing = missing_groups_to_warn(f.groups, f.missing_groups)
     if missing:
         v.add(WARNING, "Group(s) " + ", ".join(repr(g) for g in missing)
               + " do not exist yet (no action was ever scheduled there).")
@@ -181,6 +211,9 @@ def judge(f: HealthFacts) -> Verdict:
         v.add(WARNING, f"The recurring cart cleanup ({CART_CLEANUP}) is not scheduled (the plugin schedules it "
               "again on the next WordPress request; check WP-Cron).")
     _api(f, v)
+    cache = object_cache_finding(f.object_cache)
+    if cache is not None and cache.level == WARNING:
+        v.add(WARNING, cache.text)
     v.reasons.sort(key=lambda r: -RANK[r.level])
     return v
 
@@ -261,6 +294,22 @@ def _api(f: HealthFacts, v: Verdict) -> None:
               "wch-bridge messages resend).")
 
 
+def object_cache_finding(oc: ObjectCache | None) -> Reason | None:
+    """None when no object cache is seen (no drop-in found, the must-use plugin did not report one); ``ok`` when
+    the must-use plugin serves the bridge's results from the database; else ``warning``: WordPress reads
+    transients from the cache and the plugin does not see the bridge's results. ``schema check`` shows it too."""
+    if oc is None or (oc.drop_in is None and not oc.reported):
+        return None
+    where = oc.drop_in if oc.drop_in is not None else "reported by the must-use plugin"
+    if oc.serves_transients and oc.reported:
+        return Reason(OK, f"a persistent object cache is in use ({where}): the must-use plugin serves the "
+                      f"bridge's results ({RESULT_TRANSIENTS}) to WordPress from the database")
+    return Reason(WARNING, f"a persistent object cache is in use ({where}): WordPress reads transients from it, "
+                  f"not from the options table, so the plugin does not see the bridge's results ({RESULT_TRANSIENTS})"
+                  "; install the must-use plugin docker/mu-plugins/wch-bridge.php 0.3.0+ (it serves them from the "
+                  "database) and let PHP's queue run once")
+
+
 def unowned_text(unowned: Sequence[Mapping[str, Any]]) -> str:
     """The one sentence about pending actions of hooks no one runs (``[{"group", "hook", "pending"}]``): the
     verdict's reason, and the worker's warning at start."""
@@ -283,6 +332,9 @@ def facts_json(f: HealthFacts) -> dict[str, Any]:
         "unowned": [dict(u) for u in f.unowned],
         "api": {"available": f.api_pause is not None, **(f.api_pause or {})},
         "in_doubt": None if f.in_doubt is None else dict(f.in_doubt),
+        "object_cache": None if f.object_cache is None else {
+            "drop_in": f.object_cache.drop_in, "reported_by_php": f.object_cache.reported,
+            "serves_transients": f.object_cache.serves_transients},
         "heartbeat": {"available": f.workers is not None, "live_seconds": f.live_seconds, "live": len(live),
                       "dead": len(dead), "stopped": sum(1 for w in f.workers or () if w.stopped_at is not None),
                       "last_heartbeat_gmt": last, "last_heartbeat_age": f.age(last)},

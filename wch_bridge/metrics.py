@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from wch_bridge import objectcache
 from wch_bridge.health import HealthFacts, judge, live_worker_seconds
 from wch_bridge.settings import Settings
 from wch_bridge.store.queue.actions import ActionStore
@@ -140,8 +141,10 @@ class StoreCollector(Collector):
     """Gauges computed when Prometheus scrapes, from aggregate queries cached ``cache_seconds``."""
 
     def __init__(self, store: ActionStore, groups: Sequence[str], *, worker_id: Callable[[], str | None],
-                 gate: Any = None, cache_seconds: float = 5.0, live_seconds: float | None = None) -> None:
+                 gate: Any = None, cache_seconds: float = 5.0, live_seconds: float | None = None,
+                 wp_config: str | None = None) -> None:
         self.store = store
+        self.wp_config = wp_config  # where the site's object-cache drop-in is looked for (a health fact)
         self.live_seconds = live_worker_seconds(Settings()) if live_seconds is None else live_seconds
         self.last_health: str | None = None  # the verdict of the last scrape (shown by /healthz)
         self.groups = tuple(groups)
@@ -171,7 +174,8 @@ class StoreCollector(Collector):
             ledger = store_gauges.ledger_counts(self.store)
             wid = self.worker_id()
             beat = store_gauges.heartbeat_at(self.store, wid) if wid else None
-            facts = read_health_facts(self.store, self.groups, now, self.live_seconds)
+            facts = read_health_facts(self.store, self.groups, now, self.live_seconds,
+                                      objectcache.site_drop_in(self.wp_config))
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database is away
             server_log.debug("metrics gauges unavailable: %s", type(exc).__name__)
             up.add_metric([], 0)
@@ -292,7 +296,8 @@ def serve(worker: Worker, observer: ActionObserver, *, host: str, port: int, gat
     """Register the scrape-time gauges for ``worker`` and start the HTTP server."""
     observer.worker_id = worker.worker_id
     collector = StoreCollector(worker.store, worker.settings.groups, worker_id=lambda: observer.worker_id, gate=gate,
-                               cache_seconds=cache_seconds, live_seconds=live_worker_seconds(worker.settings))
+                               cache_seconds=cache_seconds, live_seconds=live_worker_seconds(worker.settings),
+                               wp_config=worker.settings.wp_config)
     observer.registry.register(collector)
     limit = liveness_limit(worker.settings.poll_interval)
 

@@ -10,24 +10,23 @@ The must-use plugin (0.3.0+) then serves those transients from the database, and
   under ``WP_CONTENT_DIR`` when wp-config.php defines it as a plain string; the bridge sees it only when it can
   read the site's files;
 * the must-use plugin's report (from PHP's queue runs), readable wherever the database is.
-"""
+
+Both are facts of the one health verdict (``health.ObjectCache``: the store reads the report with the other facts,
+the drop-in is found here from ``settings.wp_config``), judged by ``health.object_cache_finding``: ``status``, the
+report, ``/metrics`` and ``/healthz`` warn alike; ``schema check`` shows the same finding."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wch_bridge import wpsettings
+from wch_bridge.health import ObjectCache, object_cache_finding
+from wch_bridge.owners import PHP_SIDE_OPTION, PhpSide
 from wch_bridge.store import Engine
 from wch_bridge.store.wordpress.base import WpBase
-
-#: Option the must-use plugin writes from PHP's claims (see owners.PHP_SIDE_OPTION).
-PHP_SIDE_OPTION = "wch_bridge_php_side"
-RESULT_TRANSIENTS = "wch_job_result_*, wch_broadcast_summary_*, wch_broadcast_result_*, wch_cart_cleanup_last_result"
 
 
 def drop_in(wp_config: str | None) -> Path | None:
@@ -47,10 +46,22 @@ def drop_in(wp_config: str | None) -> Path | None:
     return path if path.is_file() else None
 
 
+def site_drop_in(wp_config: str | None) -> str | None:
+    """:func:`drop_in` as text: the health facts' ``ObjectCache.drop_in`` (``settings.wp_config`` given)."""
+    path = drop_in(wp_config)
+    return str(path) if path is not None else None
+
+
+def facts(wp_config: str | None, php_side_raw: str | None) -> ObjectCache:
+    """The drop-in next to ``wp_config`` and the must-use plugin's report (the raw ``wch_bridge_php_side``)."""
+    return ObjectCache.seen(site_drop_in(wp_config), PhpSide.parse(php_side_raw))
+
+
 @dataclass(frozen=True)
 class Finding:
-    """What the bridge knows about the site's object cache: ``level`` ``ok`` (in use, served by the must-use
-    plugin) or ``warning`` (in use and the plugin cannot see the bridge's results), and the sentence."""
+    """What ``schema check`` says about the site's object cache: ``level`` ``ok`` (in use, served by the must-use
+    plugin) or ``warning`` (in use and the plugin cannot see the bridge's results), and the sentence: the health
+    judge's (``health.object_cache_finding``), so ``status`` and the report warn alike."""
 
     level: str
     message: str
@@ -64,31 +75,11 @@ class Finding:
 
 def assess(wp_config: str | None, php_side_raw: str | None) -> Finding | None:
     """The finding, or None when no object cache is seen (no drop-in found, PHP did not report one)."""
-    path = drop_in(wp_config)
-    try:
-        doc = json.loads(php_side_raw) if php_side_raw else None
-    except ValueError:
-        doc = None
-    doc = doc if isinstance(doc, dict) else {}
-    reported = bool(doc["object_cache"]) if "object_cache" in doc else None
-    if path is None and not reported:
-        return None
-    where = f"{path}" if path is not None else "reported by the must-use plugin"
-    if doc.get("serves_transients") and reported:
-        return Finding("ok", f"a persistent object cache is in use ({where}): the must-use plugin serves the "
-                       f"bridge's results ({RESULT_TRANSIENTS}) to WordPress from the database",
-                       str(path) if path else None, reported)
-    return Finding("warning", f"a persistent object cache is in use ({where}): WordPress reads transients from it, "
-                   f"not from the options table, so the plugin does not see the bridge's results ({RESULT_TRANSIENTS})"
-                   "; install the must-use plugin docker/mu-plugins/wch-bridge.php 0.3.0+ (it serves them from the "
-                   "database) and let PHP's queue run once", str(path) if path else None, reported)
+    oc = facts(wp_config, php_side_raw)
+    found = object_cache_finding(oc)
+    return None if found is None else Finding(found.level, found.text, oc.drop_in, oc.reported)
 
 
-def assess_env(php_side_raw: str | None) -> Finding | None:
-    """``assess`` with ``WCH_BRIDGE_WP_CONFIG`` from the environment."""
-    return assess(os.environ.get("WCH_BRIDGE_WP_CONFIG") or None, php_side_raw)
-
-
-def check(engine: Engine, prefix: str) -> Finding | None:
-    """``assess_env`` with the must-use plugin's report read from ``{prefix}options`` (None without that table)."""
-    return assess_env(WpBase(engine, prefix).get_option_raw(PHP_SIDE_OPTION))
+def check(engine: Engine, prefix: str, wp_config: str | None) -> Finding | None:
+    """``assess`` with the must-use plugin's report read from ``{prefix}options`` (None without that table)."""
+    return assess(wp_config, WpBase(engine, prefix).get_option_raw(PHP_SIDE_OPTION))

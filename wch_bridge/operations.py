@@ -11,10 +11,11 @@ import os
 from datetime import datetime
 from typing import Any
 
-from wch_bridge import argscodec, phpser, schedules
+from wch_bridge import argscodec, objectcache, phpser, schedules
 from wch_bridge import hooks as hook_table
 from wch_bridge.app import open_engine, open_store, plugin_layers, run_action_now
 from wch_bridge.errors import ActionDataError, StoreError
+from wch_bridge.health import live_worker_seconds
 from wch_bridge.masking import mask_phone
 from wch_bridge.settings import Settings, mask_dsn
 from wch_bridge.store import ActionStore, Engine, ownership, paused
@@ -47,6 +48,7 @@ __all__ = [
     "WorkerRegistry",
     "WorkerRow",
     "action_ids_page",
+    "check_object_cache",
     "check_schema",
     "count_actions",
     "count_purgeable",
@@ -96,7 +98,6 @@ list_actions = queries.list_actions
 purge_batch = queries.purge_batch
 retry_action = queries.retry_action
 served_group_ids = queries.served_group_ids
-status_snapshot = queries.status_snapshot
 owners = ownership.owners
 paused_hooks = paused.paused_hooks
 set_paused = paused.set_paused
@@ -107,6 +108,7 @@ PLUGIN_SCHEMAS = schema_mod.PLUGIN_SCHEMAS
 looks_live = schema_mod.looks_live
 install_schema = schema_mod.install
 check_schema = schema_mod.check
+check_object_cache = objectcache.check
 leftover_indexes = schema_mod.leftover_indexes
 drop_leftover_indexes = schema_mod.drop_leftover_indexes
 decode_args = argscodec.decode_args
@@ -131,6 +133,13 @@ def open_operator_store(
     if need_tables:
         queries.require_tables(store)
     return store
+
+
+def status_snapshot(settings: Settings, store: ActionStore) -> StatusSnapshot:
+    """``status``: the served groups now, with every health fact (the object-cache drop-in next to
+    ``settings.wp_config`` among them: the store reads no site files)."""
+    return queries.status_snapshot(store, settings.groups, store.now(), live_worker_seconds(settings),
+                                   objectcache.site_drop_in(settings.wp_config))
 
 
 def ledger(store: ActionStore) -> MessageLedger:
@@ -201,7 +210,7 @@ def schedule_single(
 
 
 def schedule_resend(store: ActionStore, e: LedgerEntry, now: datetime) -> int:
-    """``messages resend``: a ``wch_retry_failed_message {message_id}`` due now, with a log line saying an
+    """``messages resend``: a ``hooks.RETRY_MESSAGE`` action ``{message_id}`` due now, with a log line saying an
     operator asked for it."""
     row = _single_row(hook_table.RETRY_MESSAGE, argscodec.encode_args({"message_id": e.id}), now, "wch")
     aid = store.insert_action(row, now=now)

@@ -50,13 +50,16 @@ def parse_pairs(raw: Any) -> set[Pair] | None:
 @dataclass(frozen=True)
 class PhpSide:
     """What the must-use plugin reported: ``mode`` ``hooks`` (hook-level exclusion) or ``groups`` (whole groups
-    kept off PHP), the groups it excludes whole, the ``wch*`` hooks PHP has callbacks for, failover state."""
+    kept off PHP), the groups it excludes whole, the ``wch*`` hooks PHP has callbacks for, failover state, and
+    (0.3.0+) whether WordPress uses a persistent object cache and the plugin serves the bridge's transients."""
 
     mode: str = ""
     excluded_groups: frozenset[str] = frozenset()
     php_hooks: frozenset[str] = frozenset()
     failover: bool = False
     seen_gmt: str = ""
+    object_cache: bool | None = None  # None: the plugin did not say
+    serves_transients: bool = False
 
     @classmethod
     def parse(cls, raw: Any) -> PhpSide | None:
@@ -69,7 +72,9 @@ class PhpSide:
         lists = {k: doc.get(k) if isinstance(doc.get(k), list) else [] for k in ("excluded_groups", "php_hooks")}
         return cls(mode=str(doc.get("mode") or ""), excluded_groups=frozenset(map(str, lists["excluded_groups"])),
                    php_hooks=frozenset(map(str, lists["php_hooks"])), failover=bool(doc.get("failover")),
-                   seen_gmt=str(doc.get("seen_gmt") or ""))
+                   seen_gmt=str(doc.get("seen_gmt") or ""),
+                   object_cache=bool(doc["object_cache"]) if "object_cache" in doc else None,
+                   serves_transients=bool(doc.get("serves_transients")))
 
 
 @dataclass

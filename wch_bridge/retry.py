@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import random
 
-#: ``WCH_Sync_Job_Handler::RETRY_DELAYS``: the delay before retry 1, 2 and 3 of ``wch_process_sync_job``.
+#: ``WCH_Sync_Job_Handler::RETRY_DELAYS``: the delay before retry 1, 2 and 3 of ``hooks.SYNC_JOB``.
 SYNC_RETRY_DELAYS: tuple[int, ...] = (60, 300, 900)
 #: ``WCH_Sync_Job_Handler::MAX_RETRIES``: four runs in all (t, t+60, t+360, t+1260 s).
 SYNC_MAX_RETRIES = len(SYNC_RETRY_DELAYS)
@@ -23,7 +23,7 @@ _MAX_EXPONENT = 64
 
 
 def sync_retry_delay(retry_count: int) -> int | None:
-    """Seconds until the next ``wch_process_sync_job`` run, given the ``retry_count`` the failed run carried.
+    """Seconds until the next ``hooks.SYNC_JOB`` run, given the ``retry_count`` the failed run carried.
 
     ``0 -> 60``, ``1 -> 300``, ``2 -> 900``; ``3`` or more -> ``None`` (retries used up, store ``failed``).
     A negative count (junk args) is treated as 0, like the plugin's ``retry_count < 3`` test lets it through."""

@@ -5,9 +5,11 @@ so the test says what an operator sees."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +18,11 @@ from sqlalchemy import update
 
 from wch_bridge import argscodec, phpser, schedules
 from wch_bridge.cli import main
+from wch_bridge.hooks import PLUGIN_GROUPS
+from wch_bridge.metrics import StoreCollector
 from wch_bridge.store import ActionStore
 from wch_bridge.store.queue.actions import NewRow
+from wch_bridge.store.wordpress.base import WpBase
 from wch_bridge.store.workers import WorkerRegistry
 
 CLEANUP = "wch_cleanup_expired_carts"
@@ -146,3 +151,63 @@ def test_one_definition_of_a_live_worker(store: ActionStore) -> None:
     probe = CliRunner().invoke(main, ["health", "--any-host", *db])
     assert probe.exit_code == 2 and "within 30 s" in probe.output, probe.output
     assert CliRunner().invoke(main, ["health", "--any-host", "--max-age", "60", *db]).exit_code == 0
+
+
+#: Served groups (``--group``) on a database where only ``wch`` has a row: a typo beside an existing group, a
+#: plugin group beside it, only plugin groups (none exists), a plugin group and a typo (neither exists).
+GROUP_CASES = ["wch,wch-typo", "wch,wch-bulk", "wch-bulk", "wch-bulk,wch-typo", "wch,wch-bulk,wch-typo",
+               "wch-bulk,wch-orders"]
+
+
+@pytest.mark.parametrize("groups", GROUP_CASES)
+def test_status_and_schema_check_warn_about_the_same_missing_groups(store: ActionStore, groups: str) -> None:
+    """One rule (health.missing_groups_to_warn) for "a served group has no row": the verdict of status and the
+    warnings of schema check name the same groups; the others are schema check's plan ("create on first run")."""
+    base(store)
+    db = ["--dsn", store.engine.url.render_as_string(hide_password=False), "--prefix", store.prefix,
+          "--group", groups]
+    runner = CliRunner()
+    status = json.loads(runner.invoke(main, ["status", "--json", *db], catch_exceptions=False).output)
+    said = [r["message"] for r in status["reasons"] if "do not exist yet" in r["message"]]
+    by_status = set(re.findall(r"'([^']+)'", said[0])) if said else set()
+    check = runner.invoke(main, ["schema", "check", "--json", *db], catch_exceptions=False)
+    found = json.loads(check.output)
+    by_check = {m.group(1) for w in found["warnings"] if (m := re.match(r"group '([^']+)' has no row yet", w))}
+    assert by_status == by_check, (groups, said, found["warnings"], found["plan"])
+    missing = {g for g in groups.split(",") if g != "wch"}
+    planned = [p for p in found["plan"] if p.startswith("create the group row(s)")]
+    assert set(planned[0].split(" row(s) ")[1].removesuffix(" on first run").split(", ") if planned else []) == (
+        missing - by_check)
+
+
+def _drop_in_site(tmp_path: Path) -> Path:
+    """A site's files: wp-config.php with an object-cache.php drop-in in its wp-content."""
+    (tmp_path / "www" / "wp-content").mkdir(parents=True)
+    (tmp_path / "www" / "wp-content" / "object-cache.php").write_text("<?php\n")
+    config = tmp_path / "www" / "wp-config.php"
+    config.write_text("<?php\n$table_prefix = 'wp_';\n")
+    return config
+
+
+@pytest.mark.parametrize("how", ["drop-in", "older must-use plugin", "must-use plugin serves them"])
+def test_status_and_report_agree_on_an_object_cache(store: ActionStore, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """A persistent object cache hides the bridge's results from WordPress unless the must-use plugin serves them:
+    status, the report's banner (and so /healthz and the metrics, from the same verdict) say it alike."""
+    healthy(store)
+    monkeypatch.delenv("WCH_BRIDGE_WP_CONFIG", raising=False)
+    if how == "drop-in":
+        monkeypatch.setenv("WCH_BRIDGE_WP_CONFIG", str(_drop_in_site(tmp_path)))
+    else:
+        doc = {"v": 1, "mode": "hooks", "object_cache": True, "serves_transients": how.endswith("serves them")}
+        WpBase(store.engine, store.prefix).update_option("wch_bridge_php_side", json.dumps(doc), autoload="no")
+    status, report, rep, banner = verdicts(store)
+    expected = "ok" if how.endswith("serves them") else "warning"
+    assert status == report == expected, (how, rep["reasons"], banner["reasons"])
+    assert [r["message"] for r in rep["reasons"]] == [r["text"] for r in banner["reasons"]]
+    assert any("persistent object cache" in r["text"] for r in banner["reasons"]) == (expected == "warning")
+    # /metrics' wch_bridge_health and /healthz's body: the collector's verdict of the same facts
+    collector = StoreCollector(store, PLUGIN_GROUPS, worker_id=lambda: None, cache_seconds=0,
+                               wp_config=os.environ.get("WCH_BRIDGE_WP_CONFIG"))
+    list(collector.collect())
+    assert collector.last_health == expected

@@ -1,4 +1,4 @@
-"""store/operator_queries.py on SQLite and MariaDB: status aggregates, paging, retry (atomic, idempotent), purge batches."""
+"""store/operator_queries/ on SQLite and MariaDB: status aggregates, paging, retry (atomic, idempotent), purge batches."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from wch_bridge.errors import SchemaError, StoreError
 from wch_bridge.models import Action
 from wch_bridge.store import ActionStore
 from wch_bridge.store import operator_queries as queries
+from wch_bridge.store.operator_queries import retries
 from wch_bridge.store.queue.actions import NewRow
 from wch_bridge.store.workers import WorkerRegistry
 
@@ -150,7 +151,7 @@ def test_retry_rolls_back_completely_on_error(store: ActionStore, monkeypatch: p
     def boom(*_a: Any, **_k: Any) -> None:
         raise StoreError("disk full")
 
-    monkeypatch.setattr(queries, "_insert_logs", boom)
+    monkeypatch.setattr(retries, "_insert_logs", boom)
     with pytest.raises(StoreError):
         queries.retry_action(store, src)
     assert queries.count_actions(store, gids(store), statuses=["pending", "failed"]) == before_rows

@@ -134,3 +134,24 @@ def test_facts_json_is_plain_data() -> None:
     assert out["available"] and out["past_due"] == 1 and out["oldest_past_due_age"] == 60
     assert out["heartbeat"] == {"available": True, "live_seconds": 30, "live": 1, "dead": 0, "stopped": 0,
                                 "last_heartbeat_gmt": NOW - timedelta(seconds=3), "last_heartbeat_age": 3}
+
+
+def test_object_cache_rule() -> None:
+    """A persistent object cache: a warning of the verdict unless the must-use plugin serves the bridge's results;
+    nothing when none is seen (or the must-use plugin says there is none)."""
+    from wch_bridge.health import ObjectCache
+    from wch_bridge.owners import PhpSide
+
+    assert levels(facts(object_cache=ObjectCache())) == []
+    assert levels(facts(object_cache=ObjectCache(reported=False, serves_transients=True))) == []
+    drop_in = facts(object_cache=ObjectCache(drop_in="/var/www/wp-content/object-cache.php"))
+    assert levels(drop_in) == [WARNING] and "(/var/www/wp-content/object-cache.php)" in text(drop_in)
+    assert levels(facts(object_cache=ObjectCache(reported=True))) == [WARNING]
+    served = ObjectCache.seen(None, PhpSide.parse('{"object_cache": true, "serves_transients": true}'))
+    assert levels(facts(object_cache=served)) == []
+    assert health.object_cache_finding(served) is not None and health.object_cache_finding(served).level == OK
+    assert ObjectCache.seen(None, PhpSide.parse("not json")) == ObjectCache()
+    # the warning comes last, after any critical reason (status printed it after the verdict's reasons)
+    assert levels(facts(object_cache=ObjectCache(reported=True), workers=())) == [WARNING, WARNING]
+    assert levels(facts(object_cache=ObjectCache(reported=True), unowned=({"group": "wch", "hook": "x",
+                                                                           "pending": 1},)))[0] == CRITICAL

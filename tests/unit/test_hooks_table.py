@@ -1,9 +1,9 @@
 """The one table of hooks (``wch_bridge.hooks``): every served hook name is spelled there and nowhere else in the
-package's code, and every reader (handler registry, rerun rule, recurring set-up) agrees with it."""
+package (code, docstrings, comments and help text alike), and every reader (handler registry, rerun rule,
+recurring set-up) agrees with it."""
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
@@ -13,35 +13,40 @@ from wch_bridge.handlers import default_registry
 PKG = Path(__file__).resolve().parents[2] / "wch_bridge"
 
 
-def _docstrings(tree: ast.AST) -> set[int]:
-    ids = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                ids.add(id(first.value))
-    return ids
+#: The served hooks, written out here on purpose: the test must not trust the table it checks.
+FIVE = ("wch_process_sync_job", "wch_send_broadcast_batch", "wch_cleanup_expired_carts",
+        "wch_process_abandoned_cart", "wch_retry_failed_message")
+PATTERN = re.compile(r"\b(" + "|".join(map(re.escape, FIVE)) + r")\b")
 
 
-def spelled_outside_the_table() -> list[str]:
-    """``path:line: name`` for each string literal (docstrings aside: prose may name a hook) naming a served hook
-    outside ``wch_bridge/hooks.py``."""
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, hooks.NAMES)) + r")\b")
-    found = []
-    for path in sorted(PKG.rglob("*.py")):
-        if path == PKG / "hooks.py":
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        docs = _docstrings(tree)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
-                for m in pattern.finditer(node.value):
-                    found.append(f"{path.relative_to(PKG.parent)}:{node.lineno}: {m.group(1)}")
+def spelled(pkg: Path) -> dict[str, list[str]]:
+    """File (relative to the package's parent) -> ``line: name`` for every occurrence of a served hook's name in
+    the text of each .py file under ``pkg``: code, strings, docstrings, comments and help prose alike."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(pkg.rglob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for m in PATTERN.finditer(line):
+                found.setdefault(str(path.relative_to(pkg.parent)), []).append(f"{n}: {m.group(1)}")
     return found
 
 
-def test_each_served_hook_name_is_spelled_only_in_the_table() -> None:
-    assert spelled_outside_the_table() == []
+def test_the_five_names_are_the_table_s() -> None:
+    assert set(hooks.NAMES) == set(FIVE)
+
+
+def test_each_served_hook_name_is_spelled_once_in_the_package() -> None:
+    """Issue 14: a hook name appears once in wch_bridge/, in hooks.py; docstrings and help name the constant."""
+    found = spelled(PKG)
+    table = found.pop("wch_bridge/hooks.py", [])
+    assert found == {}
+    assert sorted(entry.split(": ")[1] for entry in table) == sorted(FIVE)
+
+
+def test_the_scan_reads_prose_too(tmp_path: Path) -> None:
+    pkg = tmp_path / "wch_bridge"
+    pkg.mkdir()
+    (pkg / "planted.py").write_text('"""Runs ``wch_process_sync_job``."""\n# wch_send_broadcast_batch\n', encoding="utf-8")
+    assert spelled(pkg) == {"wch_bridge/planted.py": ["1: wch_process_sync_job", "2: wch_send_broadcast_batch"]}
 
 
 def test_the_table_and_the_handlers_agree() -> None:

@@ -44,12 +44,12 @@ LAYERS: dict[int, frozenset[str]] = {
     ),
     # the collaborators: SQL, PHP serialization, args codec, handlers, the WhatsApp client, WordPress data
     1: frozenset(
-        {"store", "phpser", "argscodec", "handlers", "whatsapp", "api_gate", "wpsettings", "shop_data"}
+        {"store", "phpser", "argscodec", "handlers", "whatsapp", "api_gate", "wpsettings", "shop_data", "objectcache"}
     ),
     # the worker, the report (only jinja2 user), the sandbox API, metrics
     2: frozenset({"worker", "report", "sandbox", "metrics"}),
     # wiring: builds the concrete collaborators from Settings; what the operator commands need; the demo and bench
-    3: frozenset({"app", "operations", "objectcache", "bench", "demo", "dev", "devtools"}),
+    3: frozenset({"app", "operations", "bench", "demo", "dev", "devtools"}),
     # click commands
     4: frozenset({"cli"}),
 }
@@ -69,10 +69,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "report": L0,
     "sandbox": L0,
     "worker": L0 | {"store", "handlers", "phpser", "argscodec"},
-    "metrics": L0 | {"store", "worker"},
+    "metrics": L0 | {"store", "worker", "objectcache"},
     "app": L0 | L1 | L2,
     "operations": L0 | L1 | {"app"},
-    "objectcache": L0 | {"store", "wpsettings"},  # the object-cache finding of schema check / status
+    "objectcache": L0 | {"store", "wpsettings"},  # the site's object-cache drop-in (a health fact), schema check
     "devtools": L0 | L1,  # development and test tooling that speaks SQL; never imported by the running worker
     "bench": L0 | L1 | L2 | {"app", "devtools"},
     "demo": L0 | L1 | L2 | {"app", "devtools"},

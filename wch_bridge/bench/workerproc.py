@@ -45,7 +45,7 @@ def make_sleep_handler(sleep_ms: float) -> Handler:
 
 
 def broadcast_handler() -> Handler:
-    """The real ``wch_send_broadcast_batch`` handler from ``wch_bridge.handlers``."""
+    """The real ``hooks.BROADCAST_BATCH`` handler from ``wch_bridge.handlers``."""
     from wch_bridge import handlers
 
     handler = handlers.default_registry().get(BROADCAST_HOOK)

@@ -9,7 +9,10 @@ from wch_bridge.cli import dev as _dev  # noqa: F401, E402
 from wch_bridge.cli import health as _health  # noqa: F401, E402
 from wch_bridge.cli import hooks as _hooks  # noqa: F401, E402
 from wch_bridge.cli import jobs as _jobs  # noqa: F401, E402
-from wch_bridge.cli import jobs_changes as _jobs_changes  # noqa: F401, E402
+from wch_bridge.cli import jobs_cancel as _jobs_cancel  # noqa: F401, E402
+from wch_bridge.cli import jobs_purge as _jobs_purge  # noqa: F401, E402
+from wch_bridge.cli import jobs_retry as _jobs_retry  # noqa: F401, E402
+from wch_bridge.cli import jobs_run as _jobs_run  # noqa: F401, E402
 from wch_bridge.cli import messages as _messages  # noqa: F401, E402
 from wch_bridge.cli import report as _report  # noqa: F401, E402
 from wch_bridge.cli import run as _run  # noqa: F401, E402 - registers commands

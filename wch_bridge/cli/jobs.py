@@ -1,5 +1,5 @@
 """``wch-bridge jobs list|show``: see the served groups' queue without WordPress. The commands that change it
-(``jobs retry|cancel|purge``) are in ``wch_bridge.cli.jobs_changes``."""
+are one module each: ``jobs_retry``, ``jobs_cancel``, ``jobs_purge``, ``jobs_run`` (their checks: ``jobs_guards``)."""
 
 from __future__ import annotations
 
@@ -101,21 +101,11 @@ def list_cmd(
     numbers masked). On a terminal (or with COLUMNS set) the table fits its width: hook, error and args are
     cut with "…", dates shortened (HH:MM today, else MM-DD); `jobs show ID` has everything."""
     settings = cli.settings
-    if stuck is not None and status not in (None, "in-progress"):
-        raise UsageError("--stuck lists in-progress actions: it cannot be combined with --status " + str(status))
-    window = parse_duration(since, "--since")
-    stuck_for = parse_duration(stuck, "--stuck") if stuck else None
-    if stuck is not None and stuck_for is None:
-        stuck_for = timedelta(seconds=settings.orphan_timeout)
+    window, stuck_for = _list_windows(status, since, stuck, settings.orphan_timeout)
     store = cli.store()
     now = store.now()
     cutoff = now - window if window else None
-    narrow = operations.Narrow(
-        args_contains=args_contains or None,
-        scheduled_after=_when(after, "--after", now),
-        scheduled_before=_when(before, "--before", now),
-        started_before=now - stuck_for if stuck_for is not None else None,
-    )
+    narrow = _list_narrow(now, args_contains, after, before, stuck_for)
     served = operations.served_group_ids(store, settings.groups)
     rows, has_more = operations.list_actions(
         store,
@@ -130,28 +120,59 @@ def list_cmd(
     errors = operations.last_errors(store, [a.action_id for a in rows])
     items = [_list_item(a, errors) for a in rows]
     if as_json:
-        echo_json(
-            {
-                "page": page,
-                "limit": limit,
-                "has_more": has_more,
-                "next_page": page + 1 if has_more else None,
-                "filters": {
-                    "status": status,
-                    "hook": hook,
-                    "since": since,
-                    "since_gmt": fmt_dt(cutoff),
-                    "args_contains": narrow.args_contains,
-                    "after_gmt": fmt_dt(narrow.scheduled_after),
-                    "before_gmt": fmt_dt(narrow.scheduled_before),
-                    "stuck_seconds": int(stuck_for.total_seconds()) if stuck_for is not None else None,
-                    "groups": list(settings.groups),
-                },
-                "actions": items,
-            }
-        )
+        filters = {"status": status, "hook": hook, "since": since, "since_gmt": fmt_dt(cutoff),
+                   **_narrow_filters(narrow, stuck_for), "groups": list(settings.groups)}
+        echo_json(_list_json(items, page, limit, has_more, filters))
         return
     _print_list(items, page, has_more, now)
+
+
+def _list_windows(
+    status: str | None, since: str | None, stuck: str | None, orphan_timeout: float
+) -> tuple[timedelta | None, timedelta | None]:
+    """--since and --stuck read as durations (a bare --stuck: the orphan timeout); --stuck only with in-progress."""
+    if stuck is not None and status not in (None, "in-progress"):
+        raise UsageError("--stuck lists in-progress actions: it cannot be combined with --status " + str(status))
+    window = parse_duration(since, "--since")
+    stuck_for = parse_duration(stuck, "--stuck") if stuck else None
+    if stuck is not None and stuck_for is None:
+        stuck_for = timedelta(seconds=orphan_timeout)
+    return window, stuck_for
+
+
+def _list_narrow(
+    now: datetime, args_contains: str | None, after: str | None, before: str | None, stuck_for: timedelta | None
+) -> operations.Narrow:
+    """The finer filters: --args-contains, --after/--before, --stuck."""
+    return operations.Narrow(
+        args_contains=args_contains or None,
+        scheduled_after=_when(after, "--after", now),
+        scheduled_before=_when(before, "--before", now),
+        started_before=now - stuck_for if stuck_for is not None else None,
+    )
+
+
+def _narrow_filters(narrow: operations.Narrow, stuck_for: timedelta | None) -> dict[str, Any]:
+    return {
+        "args_contains": narrow.args_contains,
+        "after_gmt": fmt_dt(narrow.scheduled_after),
+        "before_gmt": fmt_dt(narrow.scheduled_before),
+        "stuck_seconds": int(stuck_for.total_seconds()) if stuck_for is not None else None,
+    }
+
+
+def _list_json(
+    items: list[dict[str, Any]], page: int, limit: int, has_more: bool, filters: dict[str, Any]
+) -> dict[str, Any]:
+    """The JSON of ``jobs list --json`` (docs/cli-json.md)."""
+    return {
+        "page": page,
+        "limit": limit,
+        "has_more": has_more,
+        "next_page": page + 1 if has_more else None,
+        "filters": filters,
+        "actions": items,
+    }
 
 
 def _list_item(a: Action, errors: dict[int, str]) -> dict[str, Any]:

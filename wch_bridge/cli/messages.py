@@ -2,7 +2,7 @@
 
 ``list`` shows rows by status / campaign / kind / age (phone numbers masked). ``resend`` is an operator's
 deliberate re-send of messages in doubt (``unknown``) or failed: each row goes ``unknown|failed -> retry``
-(``resent by operator``, attempts start again) and gets its own ``wch_retry_failed_message`` action, whose log
+(``resent by operator``, attempts start again) and gets its own ``hooks.RETRY_MESSAGE`` action, whose log
 says who asked; the worker then sends it through the ledger like any retry. A row moves once per command (its
 status and last change are checked in the same UPDATE), ``sent``/``sending``/``pending``/``retry`` rows are
 refused, so a second resend of the same rows sends nothing."""
@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from wch_bridge import operations
+from wch_bridge import hooks, operations
 from wch_bridge.cli.common import EXIT_USAGE, UsageError, echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.cli.output import confirm, first_line, fmt_dt, parse_duration, refused, style, table
@@ -96,7 +96,19 @@ def _named_rows(ledger: operations.MessageLedger, ids: tuple[int, ...], refusals
     return chosen
 
 
-@messages_group.command("resend")
+#: ``messages resend --help`` (built here so the retry hook's name comes from the table of hooks).
+RESEND_HELP = f"""Re-send messages in doubt (`unknown`) or `failed`, deliberately: each row becomes
+    `retry` (`resent by operator`, attempts start again) with its own {hooks.RETRY_MESSAGE} action due now,
+    which the worker runs through the ledger. A message in doubt may already have been delivered: re-sending it can deliver it
+    twice, which is why this is never automatic.
+
+    \b
+    Rows `sent`, `sending`, `pending` or `retry` are refused (listed). Each row moves at most once, even when
+    named twice or by two commands at once; a second resend of the same rows sends nothing. Exit 0 when every
+    named row was queued (or, with --dry-run, would be), 1 on bad options or when a row was refused."""
+
+
+@messages_group.command("resend", help=RESEND_HELP)
 @pass_cli_context
 @click.argument("ids", nargs=-1, type=click.IntRange(1), metavar="[ID]...")
 @click.option("--campaign", default=None, help="Bulk form: every row of this campaign in --status.")
@@ -106,15 +118,6 @@ def _named_rows(ledger: operations.MessageLedger, ids: tuple[int, ...], refusals
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def resend_cmd(cli: CliContext, ids: tuple[int, ...], campaign: str | None, status: str | None,
                dry_run: bool, yes: bool) -> None:
-    """Re-send messages in doubt (`unknown`) or `failed`, deliberately: each row becomes `retry` (`resent by
-    operator`, attempts start again) with its own wch_retry_failed_message action due now, which the worker
-    runs through the ledger. A message in doubt may already have been delivered: re-sending it can deliver it
-    twice, which is why this is never automatic.
-
-    \b
-    Rows `sent`, `sending`, `pending` or `retry` are refused (listed). Each row moves at most once, even when
-    named twice or by two commands at once; a second resend of the same rows sends nothing. Exit 0 when every
-    named row was queued (or, with --dry-run, would be), 1 on bad options or when a row was refused."""
     if ids and (campaign or status):
         raise UsageError("give message IDs or --campaign with --status, not both")
     if not ids and not (campaign and status):

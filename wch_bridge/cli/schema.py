@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from wch_bridge import objectcache, operations
+from wch_bridge import operations
 from wch_bridge.cli.common import EXIT_ENV, echo_json, fail, main, split_csv
 from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.settings import mask_dsn
@@ -49,7 +49,7 @@ def schema_check(cli: CliContext, as_json: bool) -> None:
     settings = cli.settings
     engine = cli.engine()
     rep = operations.check_schema(engine, settings.prefix, tuple(split_csv(cli.groups_option)))
-    cache = objectcache.check(engine, settings.prefix)
+    cache = operations.check_object_cache(engine, settings.prefix, settings.wp_config)
     if as_json:
         echo_json({"database": mask_dsn(settings.dsn), **rep.as_dict(), "object_cache": cache and cache.as_dict()})
     else:

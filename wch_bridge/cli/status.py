@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from wch_bridge import objectcache, operations
+from wch_bridge import hooks, operations
 from wch_bridge.cli.common import echo_json, main
 from wch_bridge.cli.context import CliContext, pass_cli_context
 from wch_bridge.cli.output import STATUSES, ago, fmt_dt, is_tty, style, table
@@ -24,7 +24,6 @@ from wch_bridge.health import (
     Verdict,
     WorkerBeat,
     judge,
-    live_worker_seconds,
 )
 from wch_bridge.settings import mask_dsn
 
@@ -219,11 +218,8 @@ def _print_paused(rep: dict[str, Any], width: int) -> None:
 def _report(cli: CliContext) -> dict[str, Any]:
     settings = cli.settings
     store = cli.store()
-    snap = operations.status_snapshot(store, settings.groups, store.now(), live_worker_seconds(settings))
+    snap = operations.status_snapshot(settings, store)
     health = judge(snap.facts)
-    cache = objectcache.check(store.engine, store.prefix)
-    if cache is not None and cache.level == WARNING:
-        health.add(WARNING, cache.message)
     db = {"dsn": mask_dsn(settings.dsn), **operations.database_info(store)}
     rep = build_report(snap, health, db, settings.groups)
     rep["paused_hooks"] = paused_json(operations.paused_hooks(store))
@@ -249,7 +245,26 @@ def _watch(cli: CliContext, seconds: float, as_json: bool) -> None:
         sys.exit(0)
 
 
-@main.command("status")
+#: ``status --help`` (built here so the cleanup hook's name comes from the table of hooks).
+STATUS_HELP = f"""One screen on the served groups' queue: counts by hook and status, past-due actions,
+    failures in the last 24 h, the newest completion, the recurring cart cleanup, the workers, the paused hooks (`hooks pause`), and
+    the database looked at.
+
+    \b
+    Exit code 0 healthy, 1 warnings, 2 critical (reasons printed; the same verdict as the report's banner):
+      critical  the oldest past-due action waited 30 min or more, or 1,000+ past due; 10+ failures in the last
+                24 h that are 25 %+ of the finished actions; pending actions of hooks no one runs; no live
+                worker and the last one stopped without a clean stop; WhatsApp paused by an auth error
+      warning   past-due 5 min or more; failures in the last 24 h; {hooks.CART_CLEANUP} not scheduled;
+                no live worker (heartbeat within the orphan timeout, 30 s by default) after a clean stop; no
+                worker ever registered; a worker died in the last 24 h without a clean stop; no heartbeat
+                table; a group named by hand (or every served group) does not exist; messages in doubt
+                (ledger rows 'sending'/'unknown': maybe delivered, never re-sent automatically)
+    --watch redraws until Ctrl-C and then exits 0 (the health is in each frame).
+    Database errors (unreachable, missing tables) exit 2 with one line on stderr; bad options exit 1."""
+
+
+@main.command("status", help=STATUS_HELP)
 @pass_cli_context
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (shape: docs/cli-json.md).")
 @click.option(
@@ -263,22 +278,6 @@ def _watch(cli: CliContext, seconds: float, as_json: bool) -> None:
     help="Redraw every SECONDS (default 2) until Ctrl-C; exits 0. With --json: one JSON object per line and frame.",
 )
 def status_cmd(cli: CliContext, as_json: bool, watch: float | None = None) -> None:
-    """One screen on the served groups' queue: counts by hook and status, past-due actions, failures in the last
-    24 h, the newest completion, the recurring cart cleanup, the workers, the paused hooks (`hooks pause`), and
-    the database looked at.
-
-    \b
-    Exit code 0 healthy, 1 warnings, 2 critical (reasons printed; the same verdict as the report's banner):
-      critical  the oldest past-due action waited 30 min or more, or 1,000+ past due; 10+ failures in the last
-                24 h that are 25 %+ of the finished actions; pending actions of hooks no one runs; no live
-                worker and the last one stopped without a clean stop; WhatsApp paused by an auth error
-      warning   past-due 5 min or more; failures in the last 24 h; wch_cleanup_expired_carts not scheduled;
-                no live worker (heartbeat within the orphan timeout, 30 s by default) after a clean stop; no
-                worker ever registered; a worker died in the last 24 h without a clean stop; no heartbeat
-                table; a group named by hand (or every served group) does not exist; messages in doubt
-                (ledger rows 'sending'/'unknown': maybe delivered, never re-sent automatically)
-    --watch redraws until Ctrl-C and then exits 0 (the health is in each frame).
-    Database errors (unreachable, missing tables) exit 2 with one line on stderr; bad options exit 1."""
     if watch is not None:
         _watch(cli, watch, as_json)
         return

@@ -1,4 +1,4 @@
-"""``wch_send_broadcast_batch`` ``{batch: [phones], batch_num, campaign_id, message}`` (wch-plugin.md 2.2).
+"""``hooks.BROADCAST_BATCH`` ``{batch: [phones], batch_num, campaign_id, message}`` (wch-plugin.md 2.2).
 
 ``message`` is a text, or ``{template_name, template_data, variables}`` (the admin producer's shape,
 docs/plugin-contracts.md): the send request is built per recipient as the plugin builds it (``templates.py``:
@@ -9,7 +9,7 @@ not sent to (recorded failed in the ledger with that reason); a phone without a 
 Every recipient goes through the ledger under ``broadcast:{campaign_id}:{E.164 phone}``: a re-run of the batch
 sends nothing that was sent. Sends run on a small thread pool (bounded by the messages-per-second limit, which the
 shared ``ApiGate`` enforces along with 130429 back-off); the worker's stop request is checked between recipients.
-A retryable failure gets a ``wch_retry_failed_message`` action ``{message_id: <ledger id>}``; a permanent one is
+A retryable failure gets a ``hooks.RETRY_MESSAGE`` action ``{message_id: <ledger id>}``; a permanent one is
 recorded with its error code. The batch result ``wch_broadcast_result_{cid}_{n}`` and the campaign summary
 ``wch_broadcast_summary_{cid}`` (both 1 h) are written as the plugin writes them; the summary is updated
 atomically and keeps ``batch_results`` per batch number, so a re-run or two batches at once never lose a batch;

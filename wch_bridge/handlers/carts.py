@@ -1,4 +1,4 @@
-"""``wch_cleanup_expired_carts`` ``[]`` (recurring hourly) and ``wch_process_abandoned_cart`` ``{cart_id}``
+"""``hooks.CART_CLEANUP`` ``[]`` (recurring hourly) and ``hooks.ABANDONED_CART`` ``{cart_id}``
 (wch-plugin.md 2.3 and 2.4). Cart times are site-local, as the plugin writes them.
 
 Cleanup: active carts idle for more than 72 h are deleted on every carts schema, as the plugin's cleanup hook does
@@ -12,7 +12,7 @@ The reminder is plain text (item ``product_name`` or ``name``, quantity, total i
 sent once per cart update (ledger key ``cart:{id}:{updated_at}``); then ``reminder_sent_at`` is set. Outside
 WhatsApp's 24-hour window (131047) the template (``abandoned_cart_template`` setting, else ``wch_settings``) is
 sent instead with body parameters {{1}} = the items on one line and {{2}} = the total; with no template
-configured the action fails with that reason. A retryable API failure gets a ``wch_retry_failed_message``
+configured the action fails with that reason. A retryable API failure gets a ``hooks.RETRY_MESSAGE``
 action, which also sets ``reminder_sent_at`` once it gets through."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The catalog side of ``wch_process_sync_job`` (``sync_type`` ``product`` / ``inventory``; docs/plugin-contracts.md
+"""The catalog side of ``hooks.SYNC_JOB`` (``sync_type`` ``product`` / ``inventory``; docs/plugin-contracts.md
 "Catalog").
 
 * **Which products** (``product`` syncs): the plugin's ``catalog.*`` switches in ``wch_settings``
@@ -9,7 +9,7 @@
 * **Send**: one ``items_batch`` call (``UPDATE`` + ``allow_upsert``; an inventory-only update never upserts).
 * **Synced only when Meta says so**: the answer's handle is checked with ``check_batch_request_status`` at once;
   until it reports ``finished`` the items stay ``_wch_sync_status`` = ``pending`` and a check is scheduled as a
-  follow-up ``wch_process_sync_job`` carrying ``batch_handle`` (60 s, 2, 5, 10, 15, 30, 60 min), after which the
+  follow-up ``hooks.SYNC_JOB`` carrying ``batch_handle`` (60 s, 2, 5, 10, 15, 30, 60 min), after which the
   items stay ``pending`` and the action fails. When it finishes: ``synced`` (or ``partial`` / ``error`` with the
   rejected items); an inventory update writes ``_wch_stock_last_synced`` only then."""
 

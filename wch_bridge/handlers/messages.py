@@ -1,7 +1,7 @@
-"""``wch_retry_failed_message`` ``{message_id}``: re-send a ledger row recorded as failed-retryable (``retry``).
+"""``hooks.RETRY_MESSAGE`` ``{message_id}``: re-send a ledger row recorded as failed-retryable (``retry``).
 
 Backoff between attempts is ``retry.message_retry_delay`` (60, 300, 900, 3600 s) up to
-``retry.MESSAGE_MAX_ATTEMPTS`` sends in all; a retryable failure schedules the next ``wch_retry_failed_message``
+``retry.MESSAGE_MAX_ATTEMPTS`` sends in all; a retryable failure schedules the next ``hooks.RETRY_MESSAGE``
 and this run ends ``complete``; attempts used up or a permanent error records the row ``failed`` for good and
 the action ends ``failed`` with the reason. A row that is no longer waiting for a retry (sent, failed, being sent)
 is left alone. After a send gets through: a broadcast row refreshes its campaign summary, an abandoned-cart row

@@ -1,4 +1,4 @@
-"""``wch_process_sync_job`` ``{job_id, sync_type, entity_id, retry_count}`` (reference wch-plugin.md 2.1).
+"""``hooks.SYNC_JOB`` ``{job_id, sync_type, entity_id, retry_count}`` (reference wch-plugin.md 2.1).
 
 * ``product``: the product (or variation) read from posts/postmeta is upserted into the WhatsApp catalog with one
   ``items_batch`` call (``UPDATE`` + ``allow_upsert``; ``DELETE`` when it is not published), within the plugin's

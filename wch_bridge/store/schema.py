@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Engine
 
+from wch_bridge.health import missing_groups_to_warn
 from wch_bridge.hooks import PLUGIN_GROUPS
 from wch_bridge.resources import sql_dir
 from wch_bridge.store.engine import DbInfo, ddl, translate_errors, validate_prefix
@@ -351,24 +352,25 @@ def _check_actions_table(rep: CheckReport, insp: Any, tables: set[str], prefix: 
 
 
 def _check_groups(rep: CheckReport, engine: Engine, groups_table: str, groups: tuple[str, ...]) -> None:
-    """Each served group's row. A missing row of one of the plugin's own groups is normal (a site uses few of them):
-    the bridge creates it on first run; a missing group named by hand is a warning (a typo?)."""
-    created: list[str] = []
+    """Each served group's row. Which missing rows are worth a warning is the health verdict's rule
+    (:func:`wch_bridge.health.missing_groups_to_warn`); the others are a plan line: the bridge creates them on
+    first run."""
+    missing: list[str] = []
     with engine.connect() as conn:
         for slug in groups:
             gid = conn.execute(
                 text(f"SELECT MIN(group_id) FROM {groups_table} WHERE slug = :s"), {"s": slug}  # noqa: S608
             ).scalar()
             rep.found.append((f"group '{slug}'", f"group_id {gid}" if gid else "missing"))
-            if gid:
-                continue
-            if slug in PLUGIN_GROUPS:
-                created.append(slug)
-            else:
-                rep.warnings.append(
-                    f"group '{slug}' has no row yet: the bridge creates it on first run; PHP's exclude-groups "
-                    "filter (docker/mu-plugins/wch-bridge.php) needs it to exist"
-                )
+            if not gid:
+                missing.append(slug)
+    warn = missing_groups_to_warn(groups, missing)
+    for slug in warn:
+        rep.warnings.append(
+            f"group '{slug}' has no row yet: the bridge creates it on first run; PHP's exclude-groups "
+            "filter (docker/mu-plugins/wch-bridge.php) needs it to exist"
+        )
+    created = [slug for slug in missing if slug not in warn]
     if created:
         rep.plan.append("create the group row(s) " + ", ".join(created) + " on first run")
 

@@ -17,7 +17,7 @@ Choices (see docs/report.md for the operator's version and the indexes):
   in-progress/failed rows, the end for complete rows: an upper bound, counted as ``approximate``). Sample: the
   latest :data:`LAG_SAMPLE_PER_HOOK` started actions per hook scheduled within the window; p50/p95/max by nearest
   rank over that sample.
-* Campaign ids of ``wch_send_broadcast_batch`` rows live in the args JSON (often in ``extended_args``): extracted
+* Campaign ids of ``hooks.BROADCAST_BATCH`` rows live in the args JSON (often in ``extended_args``): extracted
   in SQL (``JSON_EXTRACT`` / ``json_extract``) over a bounded scan: the latest :data:`JSON_SCAN_LIMIT` rows per
   status (``batches_partial`` says when that bound was hit). Messages per campaign come from the ledger.
 * Failures grouped by message: over the latest :data:`ERROR_SAMPLE` failed actions of the window.

@@ -1,7 +1,8 @@
 """The facts behind the health verdict (``wch_bridge.health``), read once for ``status``, the report and the metrics.
 
-Aggregates only (``COUNT`` / ``MIN`` over indexed columns), plus the heartbeat rows (at most 200) and the hooks no
-one runs (``store.ownership``). The Action Scheduler tables missing is a fact (``unreadable``), not an error."""
+Aggregates only (``COUNT`` / ``MIN`` over indexed columns), plus the heartbeat rows (at most 200), the hooks no
+one runs (``store.ownership``) and the must-use plugin's word on a persistent object cache. The Action Scheduler
+tables missing is a fact (``unreadable``), not an error."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from datetime import datetime
 
 from sqlalchemy import and_, case, func, inspect, select
 
-from wch_bridge.health import FAILURE_WINDOW, HealthFacts, WorkerBeat
+from wch_bridge.health import FAILURE_WINDOW, HealthFacts, ObjectCache, WorkerBeat
 from wch_bridge.hooks import CART_CLEANUP
 from wch_bridge.models import Status
+from wch_bridge.owners import PHP_SIDE_OPTION, PhpSide
 from wch_bridge.store import ownership
 from wch_bridge.store.engine import translate_errors
 from wch_bridge.store.ledger import auth_pause, in_doubt_counts
 from wch_bridge.store.queue.actions import ActionStore
+from wch_bridge.store.wordpress.base import WpBase
 from wch_bridge.store.workers import WorkerRegistry
 
 #: Scheduled dates at or before this are AS's "zero" dates (never a real due time).
@@ -25,8 +28,10 @@ ZERO_DATE = datetime(1970, 1, 2)
 
 @translate_errors
 def read_health_facts(store: ActionStore, group_slugs: Sequence[str], now: datetime,
-                      live_seconds: float) -> HealthFacts:
-    """Every fact :func:`wch_bridge.health.judge` needs, for the served groups at ``now``."""
+                      live_seconds: float, drop_in: str | None = None) -> HealthFacts:
+    """Every fact :func:`wch_bridge.health.judge` needs, for the served groups at ``now``. ``drop_in``: the site's
+    object-cache drop-in when the caller found one (``objectcache.site_drop_in(settings.wp_config)``: the store
+    reads no site files); the must-use plugin's word on the object cache is read here."""
     have = set(inspect(store.engine).get_table_names())
     missing = [t.name for t in (store.t.actions, store.t.groups) if t.name not in have]
     if missing:
@@ -69,6 +74,8 @@ def read_health_facts(store: ActionStore, group_slugs: Sequence[str], now: datet
         cleanup_group=None if cleanup is None else str(cleanup[1]), cleanup_running=cleanup_running,
         unowned=tuple(ownership.unowned(store, group_slugs, live_seconds)),
         api_pause=api, in_doubt=doubt, workers=_workers(store),
+        object_cache=ObjectCache.seen(drop_in, PhpSide.parse(WpBase(store.engine, store.prefix).get_option_raw(
+            PHP_SIDE_OPTION))),
     )
 
 

@@ -1,7 +1,7 @@
 """``wch-bridge demo``: the whole bridge on a bare machine, in seconds.
 
 An embedded SQLite database (or ``--dsn`` MariaDB/MySQL under the ``demo_`` prefix) gets the Action Scheduler,
-WordPress/WooCommerce and plugin tables; a believable shop is seeded the way WordPress stores it (``wp_seed``):
+WordPress/WooCommerce and plugin tables; a believable shop is seeded the way WordPress stores it (``demo.shop``):
 products with prices and stock, orders, carts in every state, the plugin's ``wch_settings``, and the actions the
 plugin would have queued: catalog and inventory sync jobs, order notifications, a text broadcast split into
 batches, an admin-screen template campaign (the plugin's message shape, personalised from customer profiles),
@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from wch_bridge import argscodec
 from wch_bridge import hooks as hook_table
 from wch_bridge.app import build_services, build_worker, open_store, report_data
-from wch_bridge.devtools.wp_seed import SiteSeeder
+from wch_bridge.demo.shop import ADMIN_CAMPAIGN, ADMIN_TEMPLATE, CAMPAIGN, DEMO_MARKER, DemoShop
 from wch_bridge.errors import ConfigError
 from wch_bridge.metrics import chain_ticks
 from wch_bridge.report import render_html, write_atomic
@@ -39,46 +40,15 @@ from wch_bridge.store import operator_queries as queries
 from wch_bridge.store import schema as schema_mod
 from wch_bridge.store.queue import new_rows
 from wch_bridge.store.reports import gauges as store_gauges
-from wch_bridge.store.wordpress import WordPressData
 from wch_bridge.timeutil import Clock
 from wch_bridge.worker import Worker
 
 log = logging.getLogger("wch_bridge.demo")
 
 CLOCK_LEAD = 6 * 3600.0  # the demo clock starts this far in the past: room for every retry delay it jumps over
-PHONE_NUMBER_ID = "106540352242922"
-CATALOG_ID = "146265584024623"
 SQLITE_PREFIX = "wp_"
 MYSQL_PREFIX = "demo_"
-CAMPAIGN = "spring-sale"
-#: The admin screen's campaign (its id is the time() it was created, as the plugin's admin page makes it) with the
-#: message shape it queues: {template_name, template_data (Meta's template definition), variables}.
-ADMIN_CAMPAIGN = "1767744000"
-ADMIN_TEMPLATE = "trail_week"
-ADMIN_MESSAGE = {
-    "template_name": ADMIN_TEMPLATE,
-    "template_data": {
-        "name": ADMIN_TEMPLATE, "language": "en_US", "status": "APPROVED", "category": "MARKETING",
-        "components": [
-            {"type": "HEADER", "format": "TEXT", "text": "Trail week, {{1}}!"},
-            {"type": "BODY", "text": "Hi {{1}}, the {{2}} is {{3}} off this week with code {{4}}."},
-            {"type": "FOOTER", "text": "Acme Outdoor"},
-        ],
-    },
-    "variables": {"1": {"type": "customer_name", "value": ""}, "2": {"type": "product_name", "value": "Trail Runner 2"},
-                  "3": {"type": "static", "value": "15%"}, "4": {"type": "coupon_code", "value": "TRAIL15"}},
-}
-ADMIN_NAMES = ["Ana", "Ben", "Chloe", "Dev", "Eli", "Fay", "Gus", ""]
-BATCH = 50
 TIMEOUT = 90.0  # real seconds: the demo gives up waiting after this
-
-PRODUCTS = [
-    ("Trail Runner 2", "89.00", None, 34), ("City Sneaker", "64.00", "49.00", 12), ("Canvas Slip-On", "39.00", None, 0),
-    ("Leather Boot", "149.00", "129.00", 7), ("Wool Socks (3 pack)", "18.00", None, 120),
-    ("Rain Jacket", "119.00", None, 9), ("Running Cap", "22.00", "17.50", 45), ("Yoga Mat", "35.00", None, 18),
-    ("Water Bottle 750 ml", "16.00", None, 200), ("Hiking Backpack 28 L", "98.00", "84.00", 5),
-    ("Sport Sandals", "45.00", None, 26), ("Merino Base Layer", "72.00", None, 14),
-]
 
 
 @dataclass
@@ -113,14 +83,6 @@ class DemoClock(Clock):
         if delta > 0:
             self.advance(delta)
             self.skipped += delta
-
-
-def _phone(i: int) -> str:
-    return f"+1555{2000000 + i:07d}"
-
-
-#: Option written into the demo's tables, so a later demo run knows it may replace them.
-DEMO_MARKER = "wch_bridge_demo"
 
 
 class Demo:
@@ -175,96 +137,11 @@ class Demo:
         return store.insert_action(row)
 
     def seed(self, store: ActionStore, sandbox: Sandbox) -> dict[str, Any]:
-        wp = WordPressData(store.engine, store.prefix, clock=store.clock)
-        seed = SiteSeeder(wp)
-        seed.set_options(**{DEMO_MARKER: "1"})
-        seed.set_options(blogname="Acme Outdoor", home="https://shop.example", siteurl="https://shop.example",
-                         permalink_structure="/%postname%/", woocommerce_currency="USD", timezone_string="UTC",
-                         woocommerce_custom_orders_table_enabled="yes")
-        seed.set_wch_settings({
-            "api": {"whatsapp_phone_number_id": PHONE_NUMBER_ID, "api_version": "v21.0"},
-            "catalog": {"catalog_id": CATALOG_ID, "sync_enabled": True, "include_out_of_stock": True},
-            "notifications": {"abandoned_cart_delay_hours": 24, "order_status_updates": True},
-            "recovery": {"template_sequence_1": "cart_reminder"},
-        })
-        n = self.actions
-        n_sync = max(8, n // 2)
-        n_carts = max(4, n // 6)
-        n_customers = max(150, min(2000, n * 5))
-
-        products = []
-        for i in range(max(len(PRODUCTS), n_sync)):
-            title, price, sale, stock = PRODUCTS[i % len(PRODUCTS)]
-            if i >= len(PRODUCTS):
-                title = f"{title} ({['Blue', 'Black', 'Olive', 'Sand'][i // len(PRODUCTS) % 4]})"
-            products.append(seed.add_product(title, sku=f"ACME-{i + 1:03d}", regular_price=price, sale_price=sale,
-                                             stock=stock, image_url=f"https://shop.example/img/{i + 1}.jpg",
-                                             excerpt=f"{title} from Acme Outdoor."))
-        orders = [seed.add_order(status=st, total=tot, first_name=fn, phone=_phone(900 + k),
-                                 items=[(name, 1, tot)])
-                  for k, (st, tot, fn, name) in enumerate([
-                      ("processing", "89.00", "Ana", "Trail Runner 2"), ("completed", "49.00", "Ben", "City Sneaker"),
-                      ("on-hold", "129.00", "Chloe", "Leather Boot"), ("processing", "36.00", "Dev", "Wool Socks")])]
-
-        # carts of every state; the active ones idle past the 24 h delay get a reminder action
-        cart_ids: list[int] = []
-        items = [{"product_id": products[0], "name": "Trail Runner 2", "quantity": 1, "price": "89.00"},
-                 {"product_id": products[4], "name": "Wool Socks (3 pack)", "quantity": 2, "price": "18.00"}]
-        for k in range(n_carts):
-            cart_ids.append(seed.add_cart(_phone(100000 + k), items, total="125.00", idle_hours=26 + k))
-        outside = [_phone(100000 + k) for k in range(0, n_carts, 3)]  # these customers last wrote > 24 h ago
-        fresh = seed.add_cart(_phone(600), items[:1], total="89.00", idle_hours=2)
-        stale = [seed.add_cart(_phone(610 + k), items[1:], total="36.00", idle_hours=80 + k) for k in range(3)]
-        done = seed.add_cart(_phone(620), items, total="125.00", status="converted", idle_hours=30)
-        seed.add_cart(_phone(630), items, total="125.00", status="abandoned", idle_hours=100)
-        seed.add_cart(_phone(640), items[:1], total="89.00", status="expired", idle_hours=200)
-
-        # faults: the catalog is briefly unavailable, one order's customer cannot be reached for a while,
-        # a few numbers are undeliverable, some recipients need a second try
-        sandbox.configure(outside_window=outside)
-        n_catalog_faults = max(3, n_sync // 6)
-        sandbox.add_fault(paths=["items_batch"], code=131000, retry_after="61", times=n_catalog_faults)
-        unreachable = _phone(900 + 2)  # order 3's customer: every attempt fails, the retries run out
-        sandbox.add_fault(recipients=[unreachable], code=131000, retry_after="61")
-        customers = [_phone(1000 + i) for i in range(n_customers)]
-        undeliverable = customers[7::97][:4]
-        flaky = customers[13::61][:4]
-        sandbox.add_fault(recipients=undeliverable, code=131026)
-        sandbox.add_fault(recipients=flaky, code=131000, retry_after="61", times=len(flaky))
-        self.planned_retries = n_catalog_faults + 3 + len(flaky)
-
-        # the queue the plugin would have built
-        # the hourly wch_cleanup_expired_carts: `wch-bridge run` schedules it as the plugin does on init
-        for i, pid in enumerate(products[:n_sync]):
-            self.enqueue(store, hook_table.SYNC_JOB, {"job_id": f"sync_demo{i:03d}", "sync_type": "product",
-                                                        "entity_id": pid, "retry_count": 0})
-            if i % 4 == 3:  # a later stock change: an inventory update of an item already in the catalog
-                self.enqueue(store, hook_table.SYNC_JOB, {"job_id": f"sync_stock{i:03d}",
-                                                             "sync_type": "inventory", "entity_id": pid,
-                                                             "retry_count": 0}, delay=1800)
-        self.enqueue(store, hook_table.SYNC_JOB, {"job_id": "sync_demo_missing", "sync_type": "product",
-                                                     "entity_id": 999999, "retry_count": 0})
-        for k, oid in enumerate(orders):
-            self.enqueue(store, hook_table.SYNC_JOB, {"job_id": f"sync_order{k}", "sync_type": "order",
-                                                         "entity_id": oid, "retry_count": 0})
-        for b in range(0, len(customers), BATCH):
-            self.enqueue(store, hook_table.BROADCAST_BATCH, {
-                "batch": customers[b:b + BATCH], "batch_num": b // BATCH, "campaign_id": CAMPAIGN,
-                "message": "Spring sale at Acme Outdoor: 20% off trail shoes until Sunday. Reply STOP to opt out."})
-        # the admin screen's template campaign: opted-in profiles (names personalise it); two opted out after
-        # the campaign was queued, so they get nothing
-        admin = [_phone(3000 + i) for i in range(max(40, min(200, n)))]
-        for i, phone in enumerate(admin):
-            seed.add_customer(phone, ADMIN_NAMES[i % len(ADMIN_NAMES)], opt_in_marketing=i not in (5, 17))
-        for b in range(0, len(admin), BATCH):
-            self.enqueue(store, hook_table.BROADCAST_BATCH, {
-                "batch": admin[b:b + BATCH], "batch_num": b // BATCH, "campaign_id": int(ADMIN_CAMPAIGN),
-                "message": ADMIN_MESSAGE})
-        for cid in [*cart_ids, fresh, done]:
-            self.enqueue(store, hook_table.ABANDONED_CART, {"cart_id": cid})
-        return {"products": len(products), "orders": len(orders), "customers": len(customers),
-                "admin_recipients": len(admin),
-                "carts": len(cart_ids) + len(stale) + 4, "stale_carts": len(stale), "batches": -(-len(customers) // BATCH)}
+        """The shop, the sandbox's faults and the queue the plugin would have built (``demo.shop``)."""
+        shop = DemoShop(store, sandbox, partial(self.enqueue, store), self.actions)
+        seeded = shop.build()
+        self.planned_retries = shop.planned_retries
+        return seeded
 
     # ------------------------------------------------------------------ running
     def settings(self, sandbox: Sandbox) -> Settings:
