@@ -22,6 +22,7 @@ from wch_bridge.store import ActionStore, Engine, make_engine, ownership, paused
 from wch_bridge.store import operator_queries as queries
 from wch_bridge.store import reports as reporting
 from wch_bridge.store import schema as schema_mod
+from wch_bridge.store.engine import sqlite_in_memory
 from wch_bridge.store.ledger import MessageLedger
 from wch_bridge.store.queue import new_rows
 from wch_bridge.store.reports.health_facts import read_health_facts
@@ -36,6 +37,9 @@ log = logging.getLogger("wch_bridge.app")
 
 
 def open_engine(settings: Settings) -> Engine:
+    if sqlite_in_memory(settings.dsn):
+        raise ConfigError(f"dsn: {mask_dsn(settings.dsn)} is an in-memory SQLite database, empty when the command "
+                          "starts and gone when it ends: give a file, sqlite:///path/to/wch.sqlite")
     return make_engine(settings.dsn, pool_size=max(5, settings.concurrency + 2))
 
 

@@ -84,6 +84,13 @@ ISSUE_CASES = [
     ("enqueue",),
     ("jobs", "list", "--status", ""),
     ("status", "--dsn", "mysql://root@127.0.0.1:3306/test"),
+    # an in-memory SQLite database: schema check listed every missing table, one line each (found by hypothesis)
+    ("schema", "check", "--dsn", "sqlite://"),
+    ("status", "--dsn", "sqlite:///:memory:"),
+    ("run", "--once", "--dsn", "sqlite://"),
+    # a value holding a carriage return or newline must not split the error line (found by hypothesis)
+    ("run", "--once", "--config", "/proc/\r"),
+    ("report", "--out", "/proc/x\ny.html"),
 ]
 
 
@@ -128,7 +135,7 @@ dsns = st.one_of(
     st.sampled_from([
         "DbPassw0rd_SECRET", "mysql://root@127.0.0.1:1/x", "mysql+pymysql://u:p@127.0.0.1:1/x",
         "mysql+pymysql://root@127.0.0.1:3306/test?charset=nonexistent", "sqlite:////proc/x/y.sqlite",
-        "postgresql://u:p@127.0.0.1:1/x", "sqlite:///", "mysql+pymysql://[::1", "://",
+        "postgresql://u:p@127.0.0.1:1/x", "sqlite:///", "mysql+pymysql://[::1", "://", "sqlite://",
     ]),
 )
 def _not_int(text: str) -> bool:

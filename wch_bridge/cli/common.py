@@ -106,8 +106,14 @@ def split_csv(value: str | None) -> tuple[str, ...]:
 
 
 def fail(message: str, code: int = EXIT_ENV) -> None:
-    click.echo(f"wch-bridge: error: {message}", err=True)
+    click.echo(f"wch-bridge: error: {one_line(message)}", err=True)
     sys.exit(code)
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (a path or value holding ``\\r`` or ``\\n`` stays on the error's
+    one line: ``cannot read /proc/\\r``)."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def handle_errors(fn: F) -> F:

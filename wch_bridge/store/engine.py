@@ -108,6 +108,16 @@ def sqlite_file(dsn: str) -> str | None:
     return url.database
 
 
+def sqlite_in_memory(dsn: str) -> bool:
+    """``sqlite://`` or ``sqlite:///:memory:``: a database that is empty when a command opens it and gone when it
+    ends (never what an operator means; the tests build stores on it directly)."""
+    try:
+        url = make_url(dsn)
+    except Exception:  # noqa: BLE001 - make_engine reports an unreadable DSN
+        return False
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
 def make_engine(dsn: str, *, pool_size: int = 10) -> Engine:
     """An Engine for a SQLAlchemy URL (``mysql+pymysql://...`` or ``sqlite:///path``) set up like WordPress."""
     try:
