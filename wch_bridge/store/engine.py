@@ -9,15 +9,13 @@ import functools
 import logging
 import random
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from wch_bridge.errors import ConfigError, LockBusyError, SchemaError, StoreError, TransientStoreError
@@ -131,55 +129,65 @@ def make_engine(dsn: str, *, pool_size: int = 10) -> Engine:
         raise ConfigError(f"dsn: {mask_dsn(dsn)} asks for the {url.get_driver_name()!r} driver, which wch-bridge "
                           f"does not ship: write {backend}+pymysql://… instead")
     if backend == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn: Any, _rec: Any) -> None:
-            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=60000")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Any) -> None:
-            # Writers serialize up front: a read-then-guarded-update sequence never sees a stale snapshot.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
+        return _sqlite_engine(url)
     if backend in ("mysql", "mariadb"):
-        query = dict(url.query)
-        query.setdefault("charset", "utf8mb4")
-        url = url.set(query=query)
-        engine = create_engine(
-            url,
-            pool_pre_ping=True,
-            pool_recycle=280,
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            isolation_level="READ COMMITTED",
-        )
-
-        @event.listens_for(engine, "connect")
-        def _mysql_connect(dbapi_conn: Any, _rec: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("SELECT @@SESSION.sql_mode, VERSION(), @@log_bin, @@SESSION.binlog_format")
-            row = cur.fetchone()
-            cur.execute("SET SESSION sql_mode = %s", (_wp_sql_mode(str(row[0] if row else "")),))
-            if row and str(row[2]) == "1" and str(row[3]).upper() == "STATEMENT":
-                _row_capable_binlog(cur, database_label(engine))
-            # Never wait for a row lock: a statement that meets one fails at once (1205) and the bridge skips that
-            # row, so it can never close a wait-for cycle with PHP's statements (store/queue/guarded.py).
-            wait = NO_WAIT_MARIADB if "mariadb" in str(row[1] if row else "").lower() else NO_WAIT_MYSQL
-            cur.execute(f"SET SESSION innodb_lock_wait_timeout = {wait}")
-            cur.execute("SET time_zone = '+00:00'")
-            cur.execute("SET NAMES utf8mb4")
-            cur.close()
-
-        _quiet_pool_reset(engine)
-        return engine
+        return _mysql_engine(url, pool_size)
     raise ConfigError(f"unsupported database {backend!r} in DSN {mask_dsn(dsn)}: use mysql+pymysql:// or sqlite:///")
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    """SQLite in WAL mode; writers serialize up front (``BEGIN IMMEDIATE``)."""
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_connect(dbapi_conn: Any, _rec: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Any) -> None:
+        # Writers serialize up front: a read-then-guarded-update sequence never sees a stale snapshot.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _mysql_engine(url: URL, pool_size: int) -> Engine:
+    """MySQL/MariaDB through PyMySQL at READ COMMITTED, set up like WordPress, never waiting for a row lock."""
+    query = dict(url.query)
+    query.setdefault("charset", "utf8mb4")
+    url = url.set(query=query)
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_recycle=280,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        isolation_level="READ COMMITTED",
+    )
+
+    @event.listens_for(engine, "connect")
+    def _mysql_connect(dbapi_conn: Any, _rec: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("SELECT @@SESSION.sql_mode, VERSION(), @@log_bin, @@SESSION.binlog_format")
+        row = cur.fetchone()
+        cur.execute("SET SESSION sql_mode = %s", (_wp_sql_mode(str(row[0] if row else "")),))
+        if row and str(row[2]) == "1" and str(row[3]).upper() == "STATEMENT":
+            _row_capable_binlog(cur, database_label(engine))
+        # Never wait for a row lock: a statement that meets one fails at once (1205) and the bridge skips that
+        # row, so it can never close a wait-for cycle with PHP's statements (store/queue/guarded.py).
+        wait = NO_WAIT_MARIADB if "mariadb" in str(row[1] if row else "").lower() else NO_WAIT_MYSQL
+        cur.execute(f"SET SESSION innodb_lock_wait_timeout = {wait}")
+        cur.execute("SET time_zone = '+00:00'")
+        cur.execute("SET NAMES utf8mb4")
+        cur.close()
+
+    _quiet_pool_reset(engine)
+    return engine
 
 
 def ddl(engine: Engine, statement: str) -> None:
@@ -194,76 +202,6 @@ def ddl(engine: Engine, statement: str) -> None:
         finally:
             if engine.dialect.name != "sqlite":
                 conn.invalidate()  # not back to the pool: a fresh session gets the bridge's no-wait setting
-
-
-#: A thread's held connection is kept this long after a ``held()`` block ends, for its next block: a drain's takes
-#: (and an idle worker's polls) pay no pool ping and no reset-on-return rollback. Kept longer unused, it goes back
-#: to the pool (whose next checkout pings it).
-KEEP_S = 5.0
-
-
-class HeldConnection:
-    """Several short transactions on one pooled connection: each checkout of the pool costs a ping
-    (``pool_pre_ping``) and a reset on return, so a take (queue, start, read) holds one connection for all of its
-    transactions, and keeps it for the thread's next ``held()`` block within ``KEEP_S`` (only between committed
-    transactions: a block that ends with an error, or inside a transaction, gives its connection back). ``tx()``
-    opens a transaction on the held connection of this thread, or on a fresh one."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._local = threading.local()
-
-    def _kept(self) -> Connection | None:
-        local = self._local
-        conn: Connection | None = getattr(local, "conn", None)
-        if conn is None:
-            return None
-        if time.monotonic() <= getattr(local, "kept_until", 0.0) and not conn.closed and not conn.invalidated:
-            return conn
-        self.release()
-        return None
-
-    def release(self) -> None:
-        """Give this thread's kept connection back to the pool (nothing when none is kept or a block holds it)."""
-        local = self._local
-        conn = getattr(local, "conn", None)
-        if conn is None or getattr(local, "depth", 0):
-            return
-        local.conn = None
-        try:
-            conn.close()
-        except Exception:  # noqa: BLE001 - a dead connection: the pool discards it
-            log.debug("closing a kept connection failed", exc_info=True)
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        local = self._local
-        if getattr(local, "depth", 0):
-            yield
-            return
-        conn = self._kept() or translate_errors(self.engine.connect)()  # away: TransientStoreError
-        local.conn, local.depth = conn, 1
-        keep = False
-        try:
-            yield
-            keep = not conn.closed and not conn.invalidated and not conn.in_transaction()
-        finally:
-            local.depth = 0
-            local.kept_until = time.monotonic() + KEEP_S
-            if not keep:
-                self.release()
-
-    @contextmanager
-    def tx(self) -> Iterator[Connection]:
-        conn = getattr(self._local, "conn", None) if getattr(self._local, "depth", 0) else None
-        if conn is None:
-            with self.engine.begin() as fresh:
-                yield fresh
-            return
-        if conn.in_transaction():  # never expected; a stray autobegun read must not block the next begin
-            conn.commit()
-        with conn.begin():
-            yield conn
 
 
 @dataclass(frozen=True)

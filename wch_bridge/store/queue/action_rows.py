@@ -16,7 +16,8 @@ from sqlalchemy.engine import Connection, Engine, Row
 from wch_bridge.errors import StoreError
 from wch_bridge.models import Action, LogEntry, Status
 from wch_bridge.store import schema
-from wch_bridge.store.engine import DbInfo, HeldConnection, retry_transient, translate_errors
+from wch_bridge.store.engine import DbInfo, retry_transient, translate_errors
+from wch_bridge.store.held_connection import HeldConnection
 from wch_bridge.store.queue.claim_queue import ClaimQueue
 from wch_bridge.store.queue.transition_sql import TransitionSql
 from wch_bridge.store.tables import Tables

@@ -26,7 +26,8 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from wch_bridge.store.engine import ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, HeldConnection, mysql_errno
+from wch_bridge.store.engine import ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, mysql_errno
+from wch_bridge.store.held_connection import HeldConnection
 from wch_bridge.store.queue.transition_sql import TransitionSql
 from wch_bridge.timeutil import fmt, parse_db_date
 
