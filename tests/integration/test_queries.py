@@ -46,9 +46,9 @@ def msgs(store: ActionStore, aid: int) -> list[str]:
 def test_status_snapshot_aggregates(store: ActionStore) -> None:
     now = store.now()
     done = add(store, "wch_a")
-    finish(store, done, True)
+    finish(store, done, True, now)  # at ``now``: a finish a second later falls outside the window ending at ``now``
     bad = add(store, "wch_a")
-    finish(store, bad, False)
+    finish(store, bad, False, now)
     old_bad = add(store, "wch_a", at=now - 3 * DAY)
     finish(store, old_bad, False, now - 3 * DAY)
     add(store, "wch_b", at=now - timedelta(minutes=10))
