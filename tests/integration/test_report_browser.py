@@ -94,8 +94,8 @@ def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
     return width, bpp, rows
 
 
-def test_report_renders_offline_in_chromium(tmp_path: Path) -> None:
-    binary = chromium()
+def seeded_report_data(tmp_path: Path, dsn: str) -> dict[str, Any]:
+    """The report's data for the seeded SQLite database (``tests/helpers/report_seed``), as if read from ``dsn``."""
     eng = make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}")
     schema_mod.install(eng, "wp_", with_wordpress=True)
     store = ActionStore(eng, "wp_", clock=Clock())
@@ -103,8 +103,13 @@ def test_report_renders_offline_in_chromium(tmp_path: Path) -> None:
     rs.seed(store, now)
     scope = reporting.open_scope(eng, store.t, ("wch",), now, "24h", store.site)
     facts = read_health_facts(store, ("wch",), now, 30)
-    data = report_mod.build_report_data(reporting.collect(scope), facts, window="24h", now=now,
-                                        dsn="mysql+pymysql://wp:secret@db.example:3306/shop", prefix="wp_")
+    return report_mod.build_report_data(reporting.collect(scope), facts, window="24h", now=now, dsn=dsn,
+                                        prefix="wp_")
+
+
+def test_report_renders_offline_in_chromium(tmp_path: Path) -> None:
+    binary = chromium()
+    data = seeded_report_data(tmp_path, "mysql+pymysql://wp:secret@db.example:3306/shop")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = ARTIFACTS / "report.html"
     report_mod.write_atomic(page, report_mod.render_html(data))
@@ -178,14 +183,7 @@ def test_report_fits_a_phone_and_a_desktop(tmp_path: Path, width: int) -> None:
     scroll inside their own box), error text wraps at words (a column at least ~9 characters wide, not one letter
     per line), chart labels at least 10 px high as drawn; then a screenshot of the whole page at that width."""
     binary = chromium()
-    eng = make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}")
-    schema_mod.install(eng, "wp_", with_wordpress=True)
-    store = ActionStore(eng, "wp_", clock=Clock())
-    now = store.now()
-    rs.seed(store, now)
-    scope = reporting.open_scope(eng, store.t, ("wch",), now, "24h", store.site)
-    data = report_mod.build_report_data(reporting.collect(scope), read_health_facts(store, ("wch",), now, 30),
-                                        window="24h", now=now, dsn="sqlite:///r.sqlite", prefix="wp_")
+    data = seeded_report_data(tmp_path, "sqlite:///r.sqlite")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     got = layout_at(binary, tmp_path, report_mod.render_html(data), width)
     assert got["vw"] == width

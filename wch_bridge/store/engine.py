@@ -95,13 +95,19 @@ def _row_capable_binlog(cur: Any, where: str) -> None:
             "SESSION_VARIABLES_ADMIN (MySQL)") from None
 
 
-def sqlite_file(dsn: str) -> str | None:
-    """The file a ``sqlite:///path`` DSN names (None for other databases, ``:memory:`` or an unreadable DSN)."""
+def _sqlite_url(dsn: str) -> URL | None:
+    """The URL of a ``sqlite:`` DSN (None for other databases or an unreadable DSN: make_engine reports that)."""
     try:
         url = make_url(dsn)
     except Exception:  # noqa: BLE001 - make_engine reports an unreadable DSN
         return None
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    return url if url.get_backend_name() == "sqlite" else None
+
+
+def sqlite_file(dsn: str) -> str | None:
+    """The file a ``sqlite:///path`` DSN names (None for other databases, ``:memory:`` or an unreadable DSN)."""
+    url = _sqlite_url(dsn)
+    if url is None or not url.database or url.database == ":memory:":
         return None
     return url.database
 
@@ -109,11 +115,8 @@ def sqlite_file(dsn: str) -> str | None:
 def sqlite_in_memory(dsn: str) -> bool:
     """``sqlite://`` or ``sqlite:///:memory:``: a database that is empty when a command opens it and gone when it
     ends (never what an operator means; the tests build stores on it directly)."""
-    try:
-        url = make_url(dsn)
-    except Exception:  # noqa: BLE001 - make_engine reports an unreadable DSN
-        return False
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    url = _sqlite_url(dsn)
+    return url is not None and url.database in (None, "", ":memory:")
 
 
 def make_engine(dsn: str, *, pool_size: int = 10) -> Engine:
