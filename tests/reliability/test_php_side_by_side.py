@@ -229,6 +229,11 @@ def php_alone(error: str) -> bool:
     return "*** (2)" in report and not any(m in report for m in BRIDGE_MARKERS)
 
 
+#: The statements whose failure AS's runner does not catch (the stand-in's name for each, as in its error lines) and
+#: the exception it then dies of: ActionScheduler_DBStore::claim_actions and ::release_claim throw RuntimeException.
+DIES_OF = {"claim_actions": "Unable to claim actions", "release_claim": "Unable to release actions from claim id"}
+
+
 def check(r: Round) -> list[str]:
     """What is wrong with a round (empty: nothing). PHP-against-PHP deadlocks are reported in the round's line, not
     held against the bridge; in such a round their consequences (a PHP action left holding its claim stalls PHP's
@@ -237,16 +242,17 @@ def check(r: Round) -> list[str]:
     alone = [e for e in r.php_errors if php_alone(e)]
     # what PHP does next to the action whose statement lost such a deadlock ("Unable to update the status of action
     # N …", its mark_failure) is the same PHP-alone error
-    victims = {m for e in alone for m in re.findall(r"action_id = (\d+)", e)}
+    victims = {m for e in alone for m in re.findall(r"action_id`? = '?(\d+)", e)}  # $wpdb->update quotes columns
     own = [e for e in r.php_errors if e not in alone
            and not (set(re.findall(r"action #?(\d+)", e)) & victims)]
-    # and a runner whose claim lost such a deadlock dies of it ("[WP CLI] runner: uncaught Unable to claim actions",
-    # as AS's runner does): one such line per lost claim of that runner is the same error
-    lost_claims = Counter(e.split("]", 1)[0] for e in alone if "] claim_actions:" in e)
+    # and a runner whose claim or claim release lost such a deadlock dies of it, as AS's runner does ("[WP CLI] runner:
+    # uncaught Unable to claim actions"): one such line per lost statement of that runner is the same error
+    lost = Counter((e.split("]", 1)[0], where) for e in alone for where in DIES_OF if f"] {where}:" in e)
     for e in list(own):
         runner = e.split("]", 1)[0]
-        if "runner: uncaught Unable to claim actions" in e and lost_claims[runner] > 0:
-            lost_claims[runner] -= 1
+        where = next((w for w, text in DIES_OF.items() if f"runner: uncaught {text}" in e), None)
+        if where is not None and lost[(runner, where)] > 0:
+            lost[(runner, where)] -= 1
             own.remove(e)
     if own:
         bad.append(f"{len(own)} PHP errors")
@@ -314,3 +320,38 @@ def test_a_runner_dying_of_a_php_alone_claim_deadlock_is_the_same_php_alone_erro
     assert check(other_runner) == ["1 PHP errors"]
     with_bridge = Round(**base, php_errors=[_deadlock("WP CLI", "claim_actions", bridge), died])  # type: ignore[arg-type]
     assert check(with_bridge) == ["2 PHP errors"]
+
+
+def test_a_runner_dying_of_a_php_alone_release_deadlock_is_the_same_php_alone_error() -> None:
+    """Seen in CI (heavy round 3): WP-CLI's claim release (``UPDATE … SET claim_id = 0 WHERE action_id IN (…)``)
+    deadlocked against WP-Cron's claim, no bridge statement in the report, and the runner died of it as AS's does
+    ("Unable to release actions from claim id N", thrown by release_claim, caught by nothing). One such death per lost
+    release of that runner is the same PHP-alone error; a death of another kind, or of another runner, still counts."""
+    release = "UPDATE t_actionscheduler_actions SET claim_id = 0 WHERE action_id IN (26170,26178)"
+    died = "[WP CLI] runner: uncaught Unable to release actions from claim id 231. (None of 100 released; 0 deleted)"
+    base = {"n": 10, "plugin": "groups", "deleted": 1, "by_runner": {"bridge": 7, "php": 3}, "max_rows_locked": 0,
+            "lock_samples": [{"max_rows_locked": 0}, {"max_rows_locked": 0}]}
+    lost = _deadlock("WP CLI", "release_claim", release)
+    assert check(Round(**base, php_errors=[lost, died])) == []  # type: ignore[arg-type]
+    assert check(Round(**base, php_errors=[lost, died, died])) == ["1 PHP errors"]  # type: ignore[arg-type]
+    assert check(Round(**base, php_errors=[_deadlock("WP Cron", "release_claim", release), died])) == [  # type: ignore[arg-type]
+        "1 PHP errors"]
+    claim_died = "[WP CLI] runner: uncaught Unable to claim actions. Database error."
+    assert check(Round(**base, php_errors=[lost, claim_died])) == ["1 PHP errors"]  # type: ignore[arg-type]
+
+
+def test_the_action_whose_mark_complete_lost_a_php_alone_deadlock_is_the_same_php_alone_error() -> None:
+    """AS's ``mark_complete`` is ``$wpdb->update``, whose statement quotes its columns (``WHERE `action_id` = 42``).
+    When it loses a deadlock to another PHP statement, what PHP does next to that action (process_action's "we were
+    unable to mark this action as having completed", then its mark_failure) is the same PHP-alone error; an error
+    about another action still counts."""
+    mark = ("UPDATE `t_actionscheduler_actions` SET `status` = 'complete', `last_attempt_gmt` = '2026-12-03 16:54:09',"
+            " `last_attempt_local` = '2026-12-03 16:54:09' WHERE `action_id` = 42")
+    base = {"n": 10, "plugin": "none", "deleted": 1, "by_runner": {"bridge": 7, "php": 3}, "max_rows_locked": 0,
+            "lock_samples": [{"max_rows_locked": 0}, {"max_rows_locked": 0}]}
+    lost = _deadlock("WP Cron", "mark_complete", mark)
+    then = ("[WP Cron] process_action: Unidentified action 42: we were unable to mark this action as having completed."
+            " It may may have been deleted by another process.")
+    assert check(Round(**base, php_errors=[lost, then])) == []  # type: ignore[arg-type]
+    other = then.replace("action 42", "action 43")
+    assert check(Round(**base, php_errors=[lost, other])) == ["1 PHP errors"]  # type: ignore[arg-type]
