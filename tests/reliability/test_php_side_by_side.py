@@ -246,11 +246,13 @@ def check(r: Round) -> list[str]:
     own = [e for e in r.php_errors if e not in alone
            and not (set(re.findall(r"action #?(\d+)", e)) & victims)]
     # and a runner whose claim or claim release lost such a deadlock dies of it, as AS's runner does ("[WP CLI] runner:
-    # uncaught Unable to claim actions"): one such line per lost statement of that runner is the same error
+    # uncaught Unable to claim actions"), or WP-Cron's shutdown monitor fails to release that claim in turn: one such
+    # line per lost statement of that runner is the same error
     lost = Counter((e.split("]", 1)[0], where) for e in alone for where in DIES_OF if f"] {where}:" in e)
     for e in list(own):
         runner = e.split("]", 1)[0]
-        where = next((w for w, text in DIES_OF.items() if f"runner: uncaught {text}" in e), None)
+        where = next((w for w, text in DIES_OF.items()
+                      if f"runner: uncaught {text}" in e or f"FatalErrorMonitor: {text}" in e), None)
         if where is not None and lost[(runner, where)] > 0:
             lost[(runner, where)] -= 1
             own.remove(e)
@@ -338,6 +340,12 @@ def test_a_runner_dying_of_a_php_alone_release_deadlock_is_the_same_php_alone_er
         "1 PHP errors"]
     claim_died = "[WP CLI] runner: uncaught Unable to claim actions. Database error."
     assert check(Round(**base, php_errors=[lost, claim_died])) == ["1 PHP errors"]  # type: ignore[arg-type]
+    # WP-Cron's monitor releasing the claim again after the runner died: its second loss is the same error too
+    cron_lost = _deadlock("WP Cron", "release_claim", release)
+    cron_died = "[WP Cron] runner: uncaught Unable to release actions from claim id 7. (None of 25 released; 0 deleted)"
+    monitor = "[WP Cron] FatalErrorMonitor: Unable to release actions from claim id 7. (None of 25 released; 0 deleted)"
+    assert check(Round(**base, php_errors=[cron_lost, cron_died, cron_lost, monitor])) == []  # type: ignore[arg-type]
+    assert check(Round(**base, php_errors=[cron_lost, cron_died, monitor])) == ["1 PHP errors"]  # type: ignore[arg-type]
 
 
 def test_the_action_whose_mark_complete_lost_a_php_alone_deadlock_is_the_same_php_alone_error() -> None:
