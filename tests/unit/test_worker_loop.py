@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -15,6 +16,7 @@ from wch_bridge.handlers.base import Job
 from wch_bridge.hooks import WHATSAPP_HOOKS
 from wch_bridge.models import NewAction, Outcome
 from wch_bridge.store.queue.new_rows import unix_ts
+from wch_bridge.timeutil import Clock
 from wch_bridge.worker import Worker
 
 SEND = sorted(WHATSAPP_HOOKS)[0]
@@ -92,3 +94,30 @@ def test_a_recurring_action_gets_its_next_instance() -> None:
     assert row.hook == "wch_cron" and row.group == "wch"
     nxt = phpser.parse_schedule(row.schedule)
     assert nxt.is_recurring and row.scheduled_date_gmt == nxt.scheduled_at()
+
+
+class TickingClock(Clock):
+    """A clock one second further on at each reading: the finish is written at a later second than the handler
+    ended at (on a real machine: a batch's outcomes are written together, after the last of them ended)."""
+
+    def now(self) -> datetime:
+        self.advance(1.0)
+        return super().now()
+
+
+def test_the_next_instance_is_due_one_interval_after_the_finish_was_written() -> None:
+    """AS's ``schedule_next_instance`` runs after ``mark_complete`` and counts from the time it reads then, so the next
+    instance is never due less than one interval after the finished row's ``last_attempt_gmt``. CI saw the bridge's
+    hourly cart cleanup scheduled 3,599 s after its ``last_attempt_gmt``: it counted from when the handler ended."""
+    store = FakeStore()
+    store.clock = TickingClock()
+    aid = store.add("wch_cron")
+    due = store.rows[aid].scheduled_date_gmt
+    assert due is not None
+    store.rows[aid] = replace(
+        store.rows[aid], schedule=phpser.serialize_schedule(schedules.interval_first(unix_ts(due), 3600))
+    )
+    assert Worker(store, {"wch_cron": lambda job: None}, settings()).run() == 0  # type: ignore[arg-type]
+    (row,) = store.inserted
+    finished = store.rows[aid].last_attempt_gmt
+    assert finished is not None and row.scheduled_date_gmt == finished + timedelta(seconds=3600)

@@ -119,7 +119,7 @@ class FakeStore:
             self.finishes.append(list(items))
             out: dict[int, str | None] = {}
             for aid, ok, message in items:
-                self.rows[aid] = replace(self.rows[aid], status="complete" if ok else "failed")
+                self.rows[aid] = replace(self.rows[aid], status="complete" if ok else "failed", last_attempt_gmt=now)
                 self.logs.append((aid, f"action {'complete' if ok else 'failed'} via {context}: {message}"))
                 out[aid] = None
             return out

@@ -134,9 +134,11 @@ class OutcomeWriter:
         return self.store.insert_action(row, now=now)
 
     def _schedule_next(self, r: Result, now: datetime) -> None:
-        """AS ``schedule_next_instance``: a new row, same hook/args/group/priority, next date from the finish time."""
+        """AS ``schedule_next_instance``: a new row, same hook/args/group/priority, the next date counted from ``now``,
+        the time the finish was written as ``last_attempt_gmt`` (AS reads its clock after ``mark_complete``; counting
+        from when the handler ended would put the next run up to a second less than one interval after it)."""
         try:
-            self.store.insert_action(next_instance_row(r.action, r.schedule, r.finished_at or now), now=now)
+            self.store.insert_action(next_instance_row(r.action, r.schedule, now), now=now)
         except TransientStoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - same log line as AS's failed_to_schedule_next_instance
