@@ -27,6 +27,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -55,17 +56,26 @@ OLD_SHARE = 5  # one old complete or canceled row per this many due actions
 PLUGIN_VARIANTS = ("hooks", "none", "groups")
 
 
-@pytest.fixture
-def sbs_store(mysql_url: str, prefix: str) -> Iterator[ActionStore]:
+@contextmanager
+def side_by_side_store(mysql_url: str, prefix: str) -> Iterator[ActionStore]:
+    """AS's tables, the bridge's and the runs table under ``prefix``, the MIX's groups created; dropped after."""
     eng = make_engine(mysql_url)
     schema_mod.install(eng, prefix)
-    with eng.begin() as conn:
-        create_runs_table(conn, prefix)
-    store = ActionStore(eng, prefix)
-    store.group_ids([g for g, _h, _s in MIX if g], create=True)
-    yield store
-    schema_mod.drop_prefix(eng, prefix)
-    eng.dispose()
+    try:
+        with eng.begin() as conn:
+            create_runs_table(conn, prefix)
+        store = ActionStore(eng, prefix)
+        store.group_ids([g for g, _h, _s in MIX if g], create=True)
+        yield store
+    finally:
+        schema_mod.drop_prefix(eng, prefix)
+        eng.dispose()
+
+
+@pytest.fixture
+def sbs_store(mysql_url: str, prefix: str) -> Iterator[ActionStore]:
+    with side_by_side_store(mysql_url, prefix) as store:
+        yield store
 
 
 def seed(store: ActionStore, n: int) -> tuple[int, int]:
@@ -149,14 +159,17 @@ def php_side(store: ActionStore, mysql_url: str, plugin: str, claims: set[int]) 
     return PhpSide(mysql_url, store.prefix, retention_s=RETENTION_S, php_claims=claims)
 
 
-def run_round(store: ActionStore, mysql_url: str, n: int, *, plugin: str, timeout: float, claims: set[int]) -> Round:
+def run_round(store: ActionStore, mysql_url: str, n: int, *, plugin: str, timeout: float, claims: set[int],
+              bridge_workers: int = 2) -> Round:
+    """One round: ``n`` due actions of the MIX, PHP's two runner loops and ``bridge_workers`` bridge workers (0: PHP
+    alone, ``benchmarks/php_alone_control.py``), until everything ran, nothing moved for ``STALL_S`` or ``timeout``."""
     prefix, a = store.prefix, store.t.actions.name
     first, last = seed(store, n)
     out = Round(n, plugin)
     side = php_side(store, mysql_url, plugin, claims)
     stop = threading.Event()
     started = time.monotonic()
-    workers = [_worker(mysql_url, prefix) for _ in range(2)]
+    workers = [_worker(mysql_url, prefix) for _ in range(bridge_workers)]
     loops = side.loops(stop)
 
     def unfinished() -> int:
@@ -248,13 +261,15 @@ def check(r: Round) -> list[str]:
     # and a runner whose claim or claim release lost such a deadlock dies of it, as AS's runner does ("[WP CLI] runner:
     # uncaught Unable to claim actions"), or WP-Cron's shutdown monitor fails to release that claim in turn: one such
     # line per lost statement of that runner is the same error
-    lost = Counter((e.split("]", 1)[0], where) for e in alone for where in DIES_OF if f"] {where}:" in e)
+    def runner(e: str) -> str:
+        return e.split("]", 1)[0]
+
+    lost = Counter((runner(e), where) for e in alone for where in DIES_OF if f"] {where}:" in e)
     for e in list(own):
-        runner = e.split("]", 1)[0]
         where = next((w for w, text in DIES_OF.items()
                       if f"runner: uncaught {text}" in e or f"FatalErrorMonitor: {text}" in e), None)
-        if where is not None and lost[(runner, where)] > 0:
-            lost[(runner, where)] -= 1
+        if where is not None and lost[(runner(e), where)] > 0:
+            lost[(runner(e), where)] -= 1
             own.remove(e)
     if own:
         bad.append(f"{len(own)} PHP errors")
@@ -297,6 +312,12 @@ def test_php_runners_and_bridge_side_by_side_heavy(sbs_store: ActionStore, mysql
     run_rounds(sbs_store, mysql_url, [(n, v) for v in variants], timeout=1200)
 
 
+def _round(*errors: str) -> Round:
+    """A round that went well but for ``errors`` (what ``check`` makes of them is all that is left to judge)."""
+    return Round(10, "none", php_errors=list(errors), deleted=1, by_runner={"bridge": 7, "php": 3}, max_rows_locked=0,
+                 lock_samples=[{"max_rows_locked": 0}, {"max_rows_locked": 0}])
+
+
 def _deadlock(runner: str, where: str, second: str) -> str:
     claim = ("UPDATE t_actionscheduler_actions SET claim_id=589, last_attempt_gmt='2026-12-03 15:53:32' "
              "WHERE claim_id = 0 AND status='pending' ORDER BY priority")
@@ -312,15 +333,13 @@ def test_a_runner_dying_of_a_php_alone_claim_deadlock_is_the_same_php_alone_erro
     php_claim = "UPDATE t_actionscheduler_actions SET claim_id=590 WHERE claim_id = 0 AND status='pending'"
     bridge = "UPDATE t_actionscheduler_actions FORCE INDEX (PRIMARY) SET status='in-progress' WHERE action_id IN (1)"
     died = "[WP CLI] runner: uncaught Unable to claim actions. Database error."
-    base = {"n": 10, "plugin": "none", "deleted": 1, "by_runner": {"bridge": 7, "php": 3}, "max_rows_locked": 0,
-            "lock_samples": [{"max_rows_locked": 0}, {"max_rows_locked": 0}]}
-    alone = Round(**base, php_errors=[_deadlock("WP CLI", "claim_actions", php_claim), died])  # type: ignore[arg-type]
+    alone = _round(_deadlock("WP CLI", "claim_actions", php_claim), died)
     assert check(alone) == []
-    twice = Round(**base, php_errors=[_deadlock("WP CLI", "claim_actions", php_claim), died, died])  # type: ignore[arg-type]
+    twice = _round(_deadlock("WP CLI", "claim_actions", php_claim), died, died)
     assert check(twice) == ["1 PHP errors"]
-    other_runner = Round(**base, php_errors=[_deadlock("WP Cron", "claim_actions", php_claim), died])  # type: ignore[arg-type]
+    other_runner = _round(_deadlock("WP Cron", "claim_actions", php_claim), died)
     assert check(other_runner) == ["1 PHP errors"]
-    with_bridge = Round(**base, php_errors=[_deadlock("WP CLI", "claim_actions", bridge), died])  # type: ignore[arg-type]
+    with_bridge = _round(_deadlock("WP CLI", "claim_actions", bridge), died)
     assert check(with_bridge) == ["2 PHP errors"]
 
 
@@ -331,21 +350,18 @@ def test_a_runner_dying_of_a_php_alone_release_deadlock_is_the_same_php_alone_er
     release of that runner is the same PHP-alone error; a death of another kind, or of another runner, still counts."""
     release = "UPDATE t_actionscheduler_actions SET claim_id = 0 WHERE action_id IN (26170,26178)"
     died = "[WP CLI] runner: uncaught Unable to release actions from claim id 231. (None of 100 released; 0 deleted)"
-    base = {"n": 10, "plugin": "groups", "deleted": 1, "by_runner": {"bridge": 7, "php": 3}, "max_rows_locked": 0,
-            "lock_samples": [{"max_rows_locked": 0}, {"max_rows_locked": 0}]}
     lost = _deadlock("WP CLI", "release_claim", release)
-    assert check(Round(**base, php_errors=[lost, died])) == []  # type: ignore[arg-type]
-    assert check(Round(**base, php_errors=[lost, died, died])) == ["1 PHP errors"]  # type: ignore[arg-type]
-    assert check(Round(**base, php_errors=[_deadlock("WP Cron", "release_claim", release), died])) == [  # type: ignore[arg-type]
-        "1 PHP errors"]
+    assert check(_round(lost, died)) == []
+    assert check(_round(lost, died, died)) == ["1 PHP errors"]
+    assert check(_round(_deadlock("WP Cron", "release_claim", release), died)) == ["1 PHP errors"]
     claim_died = "[WP CLI] runner: uncaught Unable to claim actions. Database error."
-    assert check(Round(**base, php_errors=[lost, claim_died])) == ["1 PHP errors"]  # type: ignore[arg-type]
+    assert check(_round(lost, claim_died)) == ["1 PHP errors"]
     # WP-Cron's monitor releasing the claim again after the runner died: its second loss is the same error too
     cron_lost = _deadlock("WP Cron", "release_claim", release)
     cron_died = "[WP Cron] runner: uncaught Unable to release actions from claim id 7. (None of 25 released; 0 deleted)"
     monitor = "[WP Cron] FatalErrorMonitor: Unable to release actions from claim id 7. (None of 25 released; 0 deleted)"
-    assert check(Round(**base, php_errors=[cron_lost, cron_died, cron_lost, monitor])) == []  # type: ignore[arg-type]
-    assert check(Round(**base, php_errors=[cron_lost, cron_died, monitor])) == ["1 PHP errors"]  # type: ignore[arg-type]
+    assert check(_round(cron_lost, cron_died, cron_lost, monitor)) == []
+    assert check(_round(cron_lost, cron_died, monitor)) == ["1 PHP errors"]
 
 
 def test_the_action_whose_mark_complete_lost_a_php_alone_deadlock_is_the_same_php_alone_error() -> None:
@@ -355,11 +371,9 @@ def test_the_action_whose_mark_complete_lost_a_php_alone_deadlock_is_the_same_ph
     about another action still counts."""
     mark = ("UPDATE `t_actionscheduler_actions` SET `status` = 'complete', `last_attempt_gmt` = '2026-12-03 16:54:09',"
             " `last_attempt_local` = '2026-12-03 16:54:09' WHERE `action_id` = 42")
-    base = {"n": 10, "plugin": "none", "deleted": 1, "by_runner": {"bridge": 7, "php": 3}, "max_rows_locked": 0,
-            "lock_samples": [{"max_rows_locked": 0}, {"max_rows_locked": 0}]}
     lost = _deadlock("WP Cron", "mark_complete", mark)
     then = ("[WP Cron] process_action: Unidentified action 42: we were unable to mark this action as having completed."
             " It may may have been deleted by another process.")
-    assert check(Round(**base, php_errors=[lost, then])) == []  # type: ignore[arg-type]
+    assert check(_round(lost, then)) == []
     other = then.replace("action 42", "action 43")
-    assert check(Round(**base, php_errors=[lost, other])) == ["1 PHP errors"]  # type: ignore[arg-type]
+    assert check(_round(lost, other)) == ["1 PHP errors"]

@@ -80,14 +80,20 @@ def test_follow_ups_are_logged_on_the_parent_before_it_finishes() -> None:
     assert msgs[3].startswith("action complete via WCH Bridge")
 
 
-def test_a_recurring_action_gets_its_next_instance() -> None:
-    store = FakeStore()
+def _add_hourly(store: FakeStore) -> int:
+    """A due ``wch_cron`` action on an hourly interval schedule."""
     aid = store.add("wch_cron")
     due = store.rows[aid].scheduled_date_gmt
     assert due is not None
     store.rows[aid] = replace(
         store.rows[aid], schedule=phpser.serialize_schedule(schedules.interval_first(unix_ts(due), 3600))
     )
+    return aid
+
+
+def test_a_recurring_action_gets_its_next_instance() -> None:
+    store = FakeStore()
+    _add_hourly(store)
     worker = Worker(store, {"wch_cron": lambda job: None}, settings())  # type: ignore[arg-type]
     assert worker.run() == 0
     (row,) = store.inserted
@@ -111,12 +117,7 @@ def test_the_next_instance_is_due_one_interval_after_the_finish_was_written() ->
     hourly cart cleanup scheduled 3,599 s after its ``last_attempt_gmt``: it counted from when the handler ended."""
     store = FakeStore()
     store.clock = TickingClock()
-    aid = store.add("wch_cron")
-    due = store.rows[aid].scheduled_date_gmt
-    assert due is not None
-    store.rows[aid] = replace(
-        store.rows[aid], schedule=phpser.serialize_schedule(schedules.interval_first(unix_ts(due), 3600))
-    )
+    aid = _add_hourly(store)
     assert Worker(store, {"wch_cron": lambda job: None}, settings()).run() == 0  # type: ignore[arg-type]
     (row,) = store.inserted
     finished = store.rows[aid].last_attempt_gmt

@@ -164,9 +164,10 @@ class Demo:
         now = self.clock.now()
         if nxt is not None and nxt <= now:
             return  # due now: the worker takes it on its next poll
-        if self.remaining(store, hooks) == 0 and self.clock.behind() <= 1:
+        only_cleanup_left = self.remaining(store, hooks) == 0
+        if only_cleanup_left and self.clock.behind() <= 1:
             w.request_stop()
-        elif nxt is not None or self.remaining(store, hooks) == 0:
+        elif nxt is not None or only_cleanup_left:
             self.clock.jump_to(nxt or datetime.now(UTC).replace(tzinfo=None))  # never past real time
 
     def run(self) -> DemoResult:
